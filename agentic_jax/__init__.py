@@ -1,0 +1,1 @@
+"""agentic-jax: agentic RL in pure JAX."""

@@ -1,0 +1,467 @@
+"""The harness: a task family and its tools as a gymnax ``Environment`` of one token per step.
+
+Each step appends exactly one token to the transcript. When it is the agent's turn
+the token is the action; otherwise it is forced by the harness and the action is
+ignored: the prompt at the start, a tool result after ``</call>``, or the closing
+token of a segment that reached its budget (``</think>``, ``</call>``, ``</answer>``).
+
+The transcript grammar, enforced by the legal-token mask in every observation::
+
+    <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
+    <answer> ... </answer>
+
+An illegal agent token ends the episode with no reward (counted as ``invalid``); a
+transcript that reaches ``max_len`` is truncated with no reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from gymnax.environments import environment, spaces
+
+from agentic_jax import tokens as tk
+
+# Transcript phases.
+PROMPT, IDLE, THINK, CALL_NAME, CALL_ARGS, ANSWER, RESULT, DONE = range(8)
+# Tool statuses.
+OK, ERROR, TIMEOUT = 0, 1, 2
+
+
+@struct.dataclass
+class ToolOutput:
+    """What a tool returns: result tokens (padded), their count and a status."""
+
+    tokens: jax.Array  # [R] int32
+    length: jax.Array  # int32
+    status: jax.Array  # int32: OK, ERROR or TIMEOUT
+
+
+class Tool(NamedTuple):
+    """A pure tool: ``fn(world, args [C], args_len, key) -> ToolOutput`` with ``result_width`` R."""
+
+    name: str
+    result_width: int
+    fn: Callable[[Any, jax.Array, jax.Array, jax.Array], ToolOutput]
+
+
+def tool_output(result: jax.Array, length: jax.Array, status: jax.Array, width: int) -> ToolOutput:
+    """Pad or cut ``result`` to ``width`` tokens and clip ``length`` into range."""
+    result = jnp.asarray(result, jnp.int32)
+    padded = jnp.full((width,), tk.PAD, jnp.int32).at[: result.shape[0]].set(result[:width])
+    length = jnp.clip(jnp.asarray(length, jnp.int32), 0, width)
+    padded = jnp.where(jnp.arange(width) < length, padded, tk.PAD)
+    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32))
+
+
+def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Array, jax.Array]:
+    """Concatenate variable-length token pieces ``(tokens [w], length)`` into ``width`` slots.
+
+    Returns the packed tokens (padded with ``<pad>``) and the total length (clipped to width).
+    """
+    out = jnp.full((width,), tk.PAD, jnp.int32)
+    offset = jnp.int32(0)
+    for piece, length in pieces:
+        piece = jnp.atleast_1d(jnp.asarray(piece, jnp.int32))
+        index = jnp.arange(piece.shape[0])
+        target = jnp.where(index < length, offset + index, width)
+        out = out.at[target].set(piece, mode="drop")
+        offset = offset + jnp.asarray(length, jnp.int32)
+    return out, jnp.minimum(offset, width)
+
+
+def error_output(width: int) -> ToolOutput:
+    """The result of a call the tool cannot execute: ``<error>``."""
+    return tool_output(jnp.array([tk.ERROR]), 1, ERROR, width)
+
+
+@struct.dataclass
+class Task:
+    """One task drawn by a task family's generator."""
+
+    prompt: jax.Array  # [P] int32, "<task> ... </task>" padded with <pad>
+    prompt_len: jax.Array  # int32
+    world: Any  # hidden state read by the tools and the verifier, never observed
+    plan: jax.Array  # [K] int32, the oracle's agent tokens in order
+    plan_len: jax.Array  # int32
+
+
+class TaskFamily:
+    """What an environment supplies to the harness. Subclasses set the attributes and methods.
+
+    Attributes (static): ``prompt_width`` P, ``plan_width`` K, ``tools``, ``answer_mask`` and
+    ``arg_mask`` (boolean [VOCAB_SIZE] masks of the tokens legal inside ``<answer>`` and in tool
+    arguments), ``max_args`` and ``max_answer`` (segment budgets), ``default_max_len``.
+    """
+
+    prompt_width: int
+    plan_width: int
+    tools: tuple[Tool, ...]
+    answer_mask: np.ndarray
+    arg_mask: np.ndarray
+    max_args: int
+    max_answer: int
+    default_max_len: int
+    default_think_budget: int = 0
+
+    def default_task_params(self) -> Any:
+        """Traced difficulty parameters (a flax struct)."""
+        raise NotImplementedError
+
+    def sample(self, key: jax.Array, task_params: Any, split: jax.Array, oracle: jax.Array) -> Task:
+        """Draw a task from the train (split 0) or test (split 1) set; ``oracle`` picks a plan."""
+        raise NotImplementedError
+
+    def verify(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
+        """Whether the answer tokens solve the task (bool)."""
+        raise NotImplementedError
+
+    def useful_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
+        """Whether a tool call makes progress (earns the shaped ``tool_bonus``; bool)."""
+        raise NotImplementedError
+
+    def split_of(self, world: Any) -> jax.Array:
+        """The split (0 train, 1 test) a task belongs to, recomputed from its world."""
+        raise NotImplementedError
+
+
+@struct.dataclass
+class HarnessParams(environment.EnvParams):
+    """Traced parameters: vmap or sweep over them without recompiling."""
+
+    max_steps_in_episode: int = 0  # unused: the transcript length ``max_len`` bounds episodes
+    think_budget: int = 0  # thinking tokens allowed per episode; 0 = no <think> (instruct mode)
+    tool_bonus: float = 0.0  # shaped reward for the first useful tool call of an episode
+    split: int = 0  # 0: train tasks, 1: held-out test tasks
+    oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
+    task: Any = None  # the family's difficulty parameters
+
+
+@struct.dataclass
+class Observation:
+    """What the policy sees after each step."""
+
+    token: jax.Array  # int32, the token just appended
+    position: jax.Array  # int32, its position in the transcript
+    agent_turn: jax.Array  # bool, whether the next token is the agent's to choose
+    legal_mask: jax.Array  # [V] bool, legal next tokens (the forced one when not the agent's turn)
+
+
+@struct.dataclass
+class HarnessState(environment.EnvState):
+    task: Task
+    transcript: jax.Array  # [T] int32
+    agent_written: jax.Array  # [T] bool
+    length: jax.Array  # int32, tokens written so far
+    phase: jax.Array  # int32
+    queue: jax.Array  # [F] int32 forced tokens waiting to be written
+    queue_len: jax.Array
+    queue_pos: jax.Array
+    tool: jax.Array  # int32 index into the family's tools
+    args: jax.Array  # [C] int32
+    args_len: jax.Array
+    answer: jax.Array  # [A] int32
+    answer_len: jax.Array
+    plan_pos: jax.Array  # oracle plan tokens written so far (agent tokens and forced closings)
+    think_tokens: jax.Array
+    tool_calls: jax.Array
+    tool_errors: jax.Array
+    bonus_given: jax.Array  # bool
+    success: jax.Array  # bool
+    invalid: jax.Array  # bool
+    terminated: jax.Array  # bool, this step ended the episode with an answer or invalid token
+    truncated: jax.Array  # bool, this step filled the transcript
+
+
+EPISODE_STATS = (
+    "success", "tool_calls", "tool_errors", "think_tokens", "answer_tokens", "length", "invalid",
+)  # fmt: skip
+
+
+class Harness(environment.Environment[HarnessState, HarnessParams]):
+    """A gymnax environment whose action is one token of the shared vocabulary."""
+
+    def __init__(self, family: TaskFamily, max_len: int | None = None, name: str | None = None):
+        self.family = family
+        self.max_len = int(max_len or family.default_max_len)
+        self._name = name or type(family).__name__
+        self.result_width = max(tool.result_width for tool in family.tools)
+        self.queue_width = max(family.prompt_width, self.result_width + 2)
+        if self.max_len < family.prompt_width + 2:
+            raise ValueError(
+                f"max_len={self.max_len} is too short: the prompt alone takes up to "
+                f"{family.prompt_width} tokens; use max_len >= {family.prompt_width + 2}"
+            )
+        self.tool_ids = jnp.asarray(tk.ids(t.name for t in family.tools))
+        self._tool_mask = jnp.asarray(tk.id_mask(t.name for t in family.tools))
+        self._answer_mask = jnp.asarray(family.answer_mask)
+        self._arg_mask = jnp.asarray(family.arg_mask)
+        self._think_mask = jnp.asarray(tk.CONTENT_MASK)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def num_actions(self) -> int:
+        return tk.VOCAB_SIZE
+
+    @property
+    def default_params(self) -> HarnessParams:
+        return HarnessParams(
+            think_budget=self.family.default_think_budget,
+            task=self.family.default_task_params(),
+        )
+
+    def action_space(self, params: HarnessParams | None = None) -> spaces.Discrete:
+        return spaces.Discrete(tk.VOCAB_SIZE)
+
+    def observation_space(self, params: HarnessParams | None = None) -> spaces.Dict:
+        return spaces.Dict(
+            {
+                "token": spaces.Discrete(tk.VOCAB_SIZE),
+                "position": spaces.Discrete(self.max_len),
+                "agent_turn": spaces.Discrete(2),
+                "legal_mask": spaces.Box(0, 1, (tk.VOCAB_SIZE,), jnp.bool_),
+            }
+        )
+
+    # ------------------------------------------------------------------ reset
+    def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
+        task = self.family.sample(key, params.task, params.split, params.oracle_mode)
+        chex.assert_shape(task.prompt, (self.family.prompt_width,))
+        queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
+        queue = queue.at[: self.family.prompt_width].set(task.prompt)
+        zero = jnp.int32(0)
+        state = HarnessState(
+            time=zero,
+            task=task,
+            transcript=jnp.full((self.max_len,), tk.PAD, jnp.int32).at[0].set(task.prompt[0]),
+            agent_written=jnp.zeros((self.max_len,), bool),
+            length=jnp.int32(1),
+            phase=jnp.int32(PROMPT),
+            queue=queue,
+            queue_len=task.prompt_len.astype(jnp.int32),
+            queue_pos=jnp.int32(1),
+            tool=zero,
+            args=jnp.full((self.family.max_args,), tk.PAD, jnp.int32),
+            args_len=zero,
+            answer=jnp.full((self.family.max_answer,), tk.PAD, jnp.int32),
+            answer_len=zero,
+            plan_pos=zero,
+            think_tokens=zero,
+            tool_calls=zero,
+            tool_errors=zero,
+            bonus_given=jnp.bool_(False),
+            success=jnp.bool_(False),
+            invalid=jnp.bool_(False),
+            terminated=jnp.bool_(False),
+            truncated=jnp.bool_(False),
+        )
+        return self.observe(key, state, None, params), state
+
+    # ------------------------------------------------------------------ next token
+    def _must_close(self, state: HarnessState, params: HarnessParams) -> jax.Array:
+        """The open segment is at its budget: the harness writes its closing token."""
+        return (
+            ((state.phase == THINK) & (state.think_tokens >= params.think_budget))
+            | ((state.phase == CALL_ARGS) & (state.args_len >= self.family.max_args))
+            | ((state.phase == ANSWER) & (state.answer_len >= self.family.max_answer))
+        )
+
+    def _forced_token(self, state: HarnessState, params: HarnessParams):
+        """(token, is_forced) for the next position, regardless of the action."""
+        from_queue = state.queue_pos < state.queue_len
+        closing = jnp.select(
+            [state.phase == THINK, state.phase == CALL_ARGS],
+            [tk.THINK_CLOSE, tk.CALL_CLOSE],
+            tk.ANSWER_CLOSE,
+        )
+        token = jnp.where(
+            from_queue,
+            state.queue[jnp.clip(state.queue_pos, 0, self.queue_width - 1)],
+            jnp.where(self._must_close(state, params), closing, tk.PAD),
+        )
+        forced = from_queue | self._must_close(state, params) | (state.phase == DONE)
+        return token.astype(jnp.int32), forced
+
+    def legal_mask(self, state: HarnessState, params: HarnessParams) -> jax.Array:
+        """Legal next tokens; when the next token is forced, just that token."""
+        phase = state.phase
+        idle = jnp.zeros(tk.VOCAB_SIZE, bool)
+        idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < params.think_budget)
+        idle = idle.at[tk.CALL_OPEN].set(True).at[tk.ANSWER_OPEN].set(True)
+        think = self._think_mask.at[tk.THINK_CLOSE].set(True)
+        args = self._arg_mask.at[tk.CALL_CLOSE].set(state.args_len > 0)
+        answer = self._answer_mask.at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
+        masks = jnp.stack([idle, think, self._tool_mask, args, answer])
+        agent_mask = masks[jnp.clip(phase - IDLE, 0, 4)]
+        token, forced = self._forced_token(state, params)
+        return jnp.where(forced, jax.nn.one_hot(token, tk.VOCAB_SIZE) > 0, agent_mask)
+
+    def observe(self, key, state: HarnessState, action, params: HarnessParams) -> Observation:
+        del key, action
+        _, forced = self._forced_token(state, params)
+        return Observation(
+            token=state.transcript[state.length - 1],
+            position=state.length - 1,
+            agent_turn=~forced,
+            legal_mask=self.legal_mask(state, params),
+        )
+
+    def oracle_action(self, state: HarnessState) -> jax.Array:
+        """The oracle's next agent token: its plan, one token per agent turn."""
+        plan = state.task.plan
+        return plan[jnp.clip(state.plan_pos, 0, plan.shape[0] - 1)]
+
+    # ------------------------------------------------------------------ step
+    def step_env(self, key, state: HarnessState, action, params: HarnessParams):
+        action = jnp.clip(jnp.asarray(action, jnp.int32), 0, tk.VOCAB_SIZE - 1)
+        was_done = state.phase == DONE
+        forced_token, forced = self._forced_token(state, params)
+        invalid = ~forced & ~self.legal_mask(state, params)[action]
+        token = jnp.where(forced, forced_token, action)
+        by_agent = ~forced
+
+        new, reward = self._write(key, state, token, by_agent, params)
+        new = new.replace(invalid=invalid, success=new.success & ~invalid)
+        reward = jnp.where(invalid, 0.0, reward)
+        ended_now = (new.phase == DONE) | invalid
+        truncated = ~ended_now & (new.length >= self.max_len)
+        terminated = ended_now
+        new = new.replace(
+            phase=jnp.where(terminated | truncated, DONE, new.phase),
+            terminated=terminated,
+            truncated=truncated,
+            time=state.time + 1,
+        )
+        # A finished episode idles: nothing changes until it is reset.
+        idle_state = state.replace(time=state.time + 1, terminated=False, truncated=False)
+        new = jax.tree.map(lambda a, b: jnp.where(was_done, a, b), idle_state, new)
+        reward = jnp.where(was_done, 0.0, reward)
+        terminated = terminated & ~was_done
+        info = self.episode_info(new)
+        info["agent_step"] = by_agent & ~was_done
+        info["task_reward"] = jnp.where(terminated, new.success.astype(jnp.float32), 0.0)
+        obs = self.observe(key, new, action, params)
+        return obs, new, reward.astype(jnp.float32), terminated, info
+
+    def is_truncated(self, state: HarnessState, params: HarnessParams) -> jax.Array:
+        return state.truncated
+
+    def step_no_reset(self, key, state: HarnessState, action, params: HarnessParams):
+        """One step without auto-reset (a finished episode idles): the ``episodes`` batching."""
+        obs, state, reward, terminated, info = self.step_env(key, state, action, params)
+        return obs, state, reward, terminated, state.truncated, info
+
+    def episode_info(self, state: HarnessState) -> dict[str, jax.Array]:
+        """Running episode statistics; read them on the step where the episode ends."""
+        return {
+            "success": state.success.astype(jnp.float32),
+            "tool_calls": state.tool_calls.astype(jnp.float32),
+            "tool_errors": state.tool_errors.astype(jnp.float32),
+            "think_tokens": state.think_tokens.astype(jnp.float32),
+            "answer_tokens": state.answer_len.astype(jnp.float32),
+            "length": state.length.astype(jnp.float32),
+            "invalid": state.invalid.astype(jnp.float32),
+        }
+
+    def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
+        """Append ``token`` and advance the transcript state machine; returns (state, reward)."""
+        family = self.family
+        phase = state.phase
+        position = jnp.clip(state.length, 0, self.max_len - 1)
+        # A forced closing token also advances the oracle's plan, which lists every closing.
+        closing = (phase == THINK) | (phase == CALL_ARGS) | (phase == ANSWER)
+        s = state.replace(
+            transcript=state.transcript.at[position].set(token),
+            agent_written=state.agent_written.at[position].set(by_agent),
+            length=state.length + 1,
+            plan_pos=state.plan_pos + (by_agent | (closing & (token == self.oracle_action(state)))),
+        )
+        # Forced tokens from the queue (prompt, tool result); back to IDLE once it drains.
+        in_queue = (phase == PROMPT) | (phase == RESULT)
+        queue_pos = s.queue_pos + in_queue
+        s = s.replace(
+            queue_pos=queue_pos,
+            phase=jnp.where(in_queue & (queue_pos >= s.queue_len), IDLE, phase),
+        )
+        # IDLE: open a segment.
+        opened = jnp.select(
+            [token == tk.THINK_OPEN, token == tk.CALL_OPEN, token == tk.ANSWER_OPEN],
+            [THINK, CALL_NAME, ANSWER],
+            phase,
+        )
+        s = s.replace(phase=jnp.where(phase == IDLE, opened, s.phase))
+        # THINK: count, or close.
+        thinking = (phase == THINK) & (token != tk.THINK_CLOSE)
+        s = s.replace(
+            think_tokens=s.think_tokens + thinking,
+            phase=jnp.where((phase == THINK) & (token == tk.THINK_CLOSE), IDLE, s.phase),
+        )
+        # CALL_NAME: pick the tool.
+        tool = jnp.argmax(self.tool_ids == token).astype(jnp.int32)
+        s = s.replace(
+            tool=jnp.where(phase == CALL_NAME, tool, s.tool),
+            args_len=jnp.where(phase == CALL_NAME, 0, s.args_len),
+            phase=jnp.where(phase == CALL_NAME, CALL_ARGS, s.phase),
+        )
+        # CALL_ARGS: collect arguments, or close and run the tool.
+        adding_arg = (phase == CALL_ARGS) & (token != tk.CALL_CLOSE)
+        arg_slot = jnp.clip(s.args_len, 0, family.max_args - 1)
+        s = s.replace(
+            args=jnp.where(adding_arg, s.args.at[arg_slot].set(token), s.args),
+            args_len=s.args_len + adding_arg,
+        )
+        calling = (phase == CALL_ARGS) & (token == tk.CALL_CLOSE)
+        s, bonus = self._dispatch(key, s, calling, params)
+        # ANSWER: collect, or close and verify.
+        adding_answer = (phase == ANSWER) & (token != tk.ANSWER_CLOSE)
+        answer_slot = jnp.clip(s.answer_len, 0, family.max_answer - 1)
+        s = s.replace(
+            answer=jnp.where(adding_answer, s.answer.at[answer_slot].set(token), s.answer),
+            answer_len=s.answer_len + adding_answer,
+        )
+        answering = (phase == ANSWER) & (token == tk.ANSWER_CLOSE)
+        correct = family.verify(s.task.world, s.answer, s.answer_len)
+        s = s.replace(
+            success=jnp.where(answering, correct, s.success),
+            phase=jnp.where(answering, DONE, s.phase),
+        )
+        reward = bonus + jnp.where(answering & correct, 1.0, 0.0)
+        return s, reward
+
+    def _dispatch(self, key, s: HarnessState, calling, params: HarnessParams):
+        """Run the chosen tool when ``calling``; queue ``<result> ... </result>``."""
+        family = self.family
+        out = jax.lax.switch(
+            s.tool,
+            [tool.fn for tool in family.tools],
+            s.task.world,
+            s.args,
+            s.args_len,
+            key,
+        )
+        index = jnp.arange(self.queue_width)
+        body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]
+        result = jnp.where(index == 0, tk.RESULT_OPEN, body)
+        result = jnp.where(index == out.length + 1, tk.RESULT_CLOSE, result)
+        result = jnp.where(index > out.length + 1, tk.PAD, result)
+        useful = family.useful_call(s.task.world, s.tool, s.args, s.args_len)
+        earns_bonus = calling & useful & ~s.bonus_given
+        s = s.replace(
+            queue=jnp.where(calling, result, s.queue),
+            queue_len=jnp.where(calling, out.length + 2, s.queue_len),
+            queue_pos=jnp.where(calling, 0, s.queue_pos),
+            phase=jnp.where(calling, RESULT, s.phase),
+            tool_calls=s.tool_calls + calling,
+            tool_errors=s.tool_errors + (calling & (out.status != OK)),
+            bonus_given=s.bonus_given | earns_bonus,
+        )
+        return s, jnp.where(earns_bonus, params.tool_bonus, 0.0)

@@ -1,0 +1,145 @@
+"""One token vocabulary shared by every environment.
+
+A transcript is a sequence of token ids. Control tokens frame its segments
+(``<task> ... </task>``, ``<think> ... </think>``, ``<call> TOOL ARGS </call>``,
+``<result> ... </result>``, ``<answer> ... </answer>``); the rest are content:
+digits, operators, tool names and words. Every environment uses this one
+vocabulary, so one policy can be trained on a mixture of environments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+CONTROL = (
+    "<pad>",
+    "<task>",
+    "</task>",
+    "<think>",
+    "</think>",
+    "<call>",
+    "</call>",
+    "<result>",
+    "</result>",
+    "<answer>",
+    "</answer>",
+    "<effort>",
+    "<error>",
+    "<timeout>",
+    "<wait>",
+)
+EFFORT_LEVELS = ("none", "low", "mid", "high")
+DIGITS = tuple(str(d) for d in range(10))
+OPERATORS = ("+", "-", "*", "=", "?", "of")
+TOOL_NAMES = ("calc", "search", "run", "open", "write", "read", "api", "backup")
+ENTITY_NAMES = (
+    "ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal",
+    "ivy", "jay", "kim", "lee", "max", "ned", "oli", "pam",
+)  # fmt: skip
+ATTRIBUTES = ("hat", "coat", "car", "boat", "kite", "door")
+VALUES = ("red", "blue", "green", "gold", "pink", "gray", "teal", "plum")
+RELATIONS = ("friend", "boss")
+
+VOCAB: tuple[str, ...] = (
+    CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
+    + VALUES + RELATIONS
+)  # fmt: skip
+VOCAB_SIZE = len(VOCAB)
+TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(VOCAB)}
+assert len(TOKEN_ID) == VOCAB_SIZE, "duplicate token in VOCAB"
+
+
+def token_id(token: str) -> int:
+    """The id of one token string; a clear error for an unknown one."""
+    try:
+        return TOKEN_ID[token]
+    except KeyError:
+        raise ValueError(f"unknown token {token!r}; the vocabulary is: {' '.join(VOCAB)}") from None
+
+
+def ids(tokens: Iterable[str]) -> np.ndarray:
+    """Token ids (int32) of a sequence of token strings."""
+    return np.asarray([token_id(t) for t in tokens], dtype=np.int32)
+
+
+def encode(text: str) -> np.ndarray:
+    """Token ids of whitespace-separated text: ``encode("hat of bob ?")``."""
+    return ids(text.split())
+
+
+def decode(token_ids: Sequence[int] | np.ndarray, strip_pad: bool = True) -> str:
+    """Text of a sequence of token ids, padding dropped unless ``strip_pad`` is False."""
+    words = [VOCAB[int(i)] for i in np.asarray(token_ids).reshape(-1)]
+    if strip_pad:
+        words = [w for w in words if w != "<pad>"]
+    return " ".join(words)
+
+
+def id_mask(tokens: Iterable[str]) -> np.ndarray:
+    """A boolean [VOCAB_SIZE] mask that is True at the given tokens."""
+    mask = np.zeros(VOCAB_SIZE, dtype=bool)
+    mask[ids(tokens)] = True
+    return mask
+
+
+def number_tokens(value: int) -> list[str]:
+    """Decimal digits of an integer as tokens, with a leading ``-`` when negative."""
+    return (["-"] if value < 0 else []) + list(str(abs(int(value))))
+
+
+PAD = TOKEN_ID["<pad>"]
+TASK_OPEN, TASK_CLOSE = TOKEN_ID["<task>"], TOKEN_ID["</task>"]
+THINK_OPEN, THINK_CLOSE = TOKEN_ID["<think>"], TOKEN_ID["</think>"]
+CALL_OPEN, CALL_CLOSE = TOKEN_ID["<call>"], TOKEN_ID["</call>"]
+RESULT_OPEN, RESULT_CLOSE = TOKEN_ID["<result>"], TOKEN_ID["</result>"]
+ANSWER_OPEN, ANSWER_CLOSE = TOKEN_ID["<answer>"], TOKEN_ID["</answer>"]
+EFFORT = TOKEN_ID["<effort>"]
+ERROR, TIMEOUT, WAIT = TOKEN_ID["<error>"], TOKEN_ID["<timeout>"], TOKEN_ID["<wait>"]
+DIGIT_IDS = ids(DIGITS)
+MINUS = TOKEN_ID["-"]
+
+# Tokens a policy may write inside <think>: all content, no control tokens.
+CONTENT_MASK = np.ones(VOCAB_SIZE, dtype=bool)
+CONTENT_MASK[: len(CONTROL)] = False
+
+SEGMENT_STYLE = {
+    "<task>": "task",
+    "<think>": "think",
+    "<call>": "call",
+    "<result>": "result",
+    "<answer>": "answer",
+}
+
+
+def split_segments(token_ids: Sequence[int] | np.ndarray) -> list[tuple[str, str]]:
+    """Split a transcript into (kind, text) segments: task, think, call, result, answer, other.
+
+    A segment runs from its opening token through its closing token; tokens outside
+    any segment (effort markers, padding) are grouped as ``other``.
+    """
+    segments: list[tuple[str, list[str]]] = []
+    current = "other"
+    for index in np.asarray(token_ids).reshape(-1):
+        word = VOCAB[int(index)]
+        if word == "<pad>":
+            continue
+        if word in SEGMENT_STYLE:
+            current = SEGMENT_STYLE[word]
+            segments.append((current, [word]))
+            continue
+        if not segments or segments[-1][0] != current:
+            segments.append((current, []))
+        segments[-1][1].append(word)
+        if word.startswith("</"):
+            current = "other"
+    return [(kind, " ".join(words)) for kind, words in segments if words]
+
+
+def render_transcript(token_ids: Sequence[int] | np.ndarray) -> str:
+    """Plain-text rendering, one segment per line; tool results are marked ``  | ``."""
+    lines = []
+    for kind, text in split_segments(token_ids):
+        lines.append(("  | " if kind == "result" else "") + text)
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""KBLookup-v0: answer a question about a knowledge base you can only see through ``search``.
+
+Every episode draws a fresh knowledge base: ``num_entities`` entities with distinct
+names, ``num_attributes`` attributes each (a colour per object: ``hat red``) and two
+relations (``friend``, ``boss``) to other entities. The question asks for one
+attribute of one entity, either directly (one hop) or through a relation (two hops).
+The answer is never in the prompt: the agent must ``search`` the entity (and, for two
+hops, the entity its relation names) and read the value out of the result.
+
+    <task> hat of bob ? </task>
+    <call> search bob </call> <result> friend eve boss kim hat red coat blue </result>
+    <answer> red </answer>
+
+Train and test tasks are disjoint: the (queried name, attribute) pairs with
+``(name + 2 * attribute) % 5 == 0`` are held out for testing.
+
+Static (shape) parameters: ``max_entities``, ``max_attributes``, ``max_hops``.
+Traced parameters (``KBParams``): ``num_entities``, ``num_attributes``, ``hops``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agentic_jax import tokens as tk
+from agentic_jax.harness import Task, TaskFamily, Tool, pack
+from agentic_jax.tools import kb_search
+from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, RELATION_IDS, VALUE_IDS
+
+NUM_NAMES = len(tk.ENTITY_NAMES)
+NUM_VALUES = len(tk.VALUES)
+NUM_RELATIONS = len(tk.RELATIONS)
+HELD_OUT_MODULUS = 5
+
+
+@struct.dataclass
+class KBParams:
+    num_entities: int = 8
+    num_attributes: int = 4
+    hops: int = 1
+
+
+@struct.dataclass
+class KBWorld:
+    kb: kb_search.KnowledgeBase
+    entity: jax.Array  # the entity named in the question
+    attribute: jax.Array
+    relation: jax.Array  # followed when hops == 2
+    hops: jax.Array
+    target: jax.Array  # the entity whose attribute is asked for
+
+
+def held_out(name_index: jax.Array, attribute: jax.Array) -> jax.Array:
+    """Whether a (name, attribute) question belongs to the test split."""
+    return (name_index + 2 * attribute) % HELD_OUT_MODULUS == 0
+
+
+class KBLookup(TaskFamily):
+    def __init__(self, max_entities: int = 8, max_attributes: int = 6, max_hops: int = 2):
+        if not 2 <= max_entities <= NUM_NAMES:
+            raise ValueError(f"max_entities must be in [2, {NUM_NAMES}], got {max_entities}")
+        if not 1 <= max_attributes <= len(tk.ATTRIBUTES):
+            raise ValueError(
+                f"max_attributes must be in [1, {len(tk.ATTRIBUTES)}], got {max_attributes}"
+            )
+        if max_hops not in (1, 2):
+            raise ValueError(f"max_hops must be 1 or 2, got {max_hops}")
+        self.max_entities, self.max_attributes, self.max_hops = (
+            max_entities, max_attributes, max_hops,
+        )  # fmt: skip
+        width = kb_search.result_width(max_attributes)
+        self.tools = (
+            Tool("search", width, lambda world, args, n, key: kb_search.search(world.kb, args, n)),
+        )
+        self.prompt_width = 8  # <task> ATTR of [REL of] NAME ? </task>
+        self.plan_width = 4 * max_hops + 3
+        self.max_args = 1  # one entity name; the harness closes the call
+        self.max_answer = 1  # one value word; the harness closes the answer
+        self.answer_mask = tk.id_mask(tk.VALUES)
+        self.arg_mask = tk.id_mask(tk.ENTITY_NAMES)
+        self.default_max_len = self.prompt_width + max_hops * (4 + width + 2) + 3
+
+    def default_task_params(self) -> KBParams:
+        return KBParams(
+            num_entities=min(8, self.max_entities),
+            num_attributes=min(4, self.max_attributes),
+            hops=1,
+        )
+
+    def sample(self, key, params: KBParams, split, oracle) -> Task:
+        del oracle  # one oracle: search, then answer
+        k_attr, k_name, k_order, k_slot, k_values, k_rel, k_which = jax.random.split(key, 7)
+        num_entities = jnp.clip(params.num_entities, 2, self.max_entities)
+        num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
+        hops = jnp.clip(params.hops, 1, self.max_hops)
+        attribute = jax.random.randint(k_attr, (), 0, num_attributes)
+        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
+        name = jax.random.categorical(k_name, jnp.where(allowed, 0.0, -jnp.inf))
+        # The question's name first, then the others in random order; then move it to a random slot.
+        order_key = jnp.where(
+            jnp.arange(NUM_NAMES) == name, -1.0, jax.random.uniform(k_order, (NUM_NAMES,))
+        )
+        names = jnp.argsort(order_key)[: self.max_entities]
+        entity = jax.random.randint(k_slot, (), 0, num_entities)
+        names = names.at[0].set(names[entity]).at[entity].set(name)
+        values = jax.random.randint(k_values, (self.max_entities, self.max_attributes), 0, NUM_VALUES)
+        offsets = jax.random.randint(k_rel, (self.max_entities, NUM_RELATIONS), 1, num_entities)
+        relations = (jnp.arange(self.max_entities)[:, None] + offsets) % num_entities
+        relation = jax.random.randint(k_which, (), 0, NUM_RELATIONS)
+        target = jnp.where(hops == 2, relations[entity, relation], entity)
+        kb = kb_search.KnowledgeBase(
+            names=NAME_IDS[names],
+            values=values,
+            relations=relations,
+            num_entities=num_entities,
+            num_attributes=num_attributes,
+        )
+        world = KBWorld(kb, entity, attribute, relation, hops, target)
+        two_hops = hops == 2
+        prompt, prompt_len = pack(
+            [
+                (jnp.array([tk.TASK_OPEN, ATTRIBUTE_IDS[attribute], tk.TOKEN_ID["of"]]), 3),
+                (jnp.array([RELATION_IDS[relation], tk.TOKEN_ID["of"]]), 2 * two_hops),
+                (jnp.array([kb.names[entity], tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 3),
+            ],
+            self.prompt_width,
+        )
+        search_entity = jnp.array([tk.CALL_OPEN, tk.TOKEN_ID["search"], kb.names[entity], tk.CALL_CLOSE])
+        search_target = search_entity.at[2].set(kb.names[target])
+        answer = jnp.array([tk.ANSWER_OPEN, self.answer_token(world), tk.ANSWER_CLOSE])
+        plan, plan_len = pack(
+            [(search_entity, 4), (search_target, 4 * two_hops), (answer, 3)], self.plan_width
+        )
+        return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def answer_token(self, world: KBWorld) -> jax.Array:
+        return VALUE_IDS[world.kb.values[world.target, world.attribute]]
+
+    def verify(self, world: KBWorld, answer, answer_len):
+        return (answer_len == 1) & (answer[0] == self.answer_token(world))
+
+    def useful_call(self, world: KBWorld, tool, args, args_len):
+        return (args_len == 1) & (args[0] == world.kb.names[world.entity])
+
+    def split_of(self, world: KBWorld):
+        name_index = jnp.argmax(NAME_IDS == world.kb.names[world.entity])
+        return held_out(name_index, world.attribute).astype(jnp.int32)
