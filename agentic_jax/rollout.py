@@ -1,0 +1,181 @@
+"""Rollouts: a ``lax.scan`` over token steps of the vmapped environment and a policy step.
+
+Two ways to batch episodes (DESIGN.md):
+
+- ``rollout_episodes`` (GRPO): every slot starts a fresh episode and runs to the transcript
+  limit; a slot whose episode ended idles. Slots ``g * G .. g * G + G - 1`` share a task.
+- ``rollout_stream`` (PPO): slots auto-reset when an episode ends, so no slot idles; an
+  episode cut at the rollout boundary continues in the next rollout. The transcript written
+  before the rollout began is kept as ``context`` so the update sees the full history.
+
+A policy step is ``step(key, obs, env_state, carry) -> (action, log_prob, value, carry)``;
+the carry is the policy's own state (a transformer's KV cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agentic_jax.harness import DONE, EPISODE_STATS, Harness, HarnessParams, Observation
+
+PolicyStep = Callable[[jax.Array, Observation, Any, Any], tuple[jax.Array, jax.Array, jax.Array, Any]]
+
+
+@struct.dataclass
+class Trajectory:
+    """A batch of token steps, batch-major ``[N, L]``, ready for a full-sequence forward."""
+
+    tokens: jax.Array  # [N, L] int32, the policy's input token at each step
+    positions: jax.Array  # [N, L] int32, its position in its episode's transcript
+    segments: jax.Array  # [N, L] int32, episode index within this rollout; -1 = idle slot
+    actions: jax.Array  # [N, L] int32, the token chosen by the policy at this step
+    agent: jax.Array  # [N, L] bool, the step's token was the agent's (the loss mask)
+    legal: jax.Array  # [N, L, V] bool, legal tokens at this step
+    log_probs: jax.Array  # [N, L] float32, behaviour log-probability of the action
+    values: jax.Array  # [N, L] float32
+    rewards: jax.Array  # [N, L] float32
+    dones: jax.Array  # [N, L] bool, an episode ended at this step
+    context: jax.Array  # [N, C] int32, transcript before the rollout (C = 0 for episodes)
+    context_len: jax.Array  # [N] int32, valid context tokens
+
+
+def forward_inputs(traj: Trajectory) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Tokens, positions and segments of ``context + steps`` for the policy's full forward.
+
+    The policy's outputs for the steps are the last ``L`` positions of its output.
+    """
+    num_envs, context_width = traj.context.shape
+    context_positions = jnp.broadcast_to(jnp.arange(context_width), (num_envs, context_width))
+    context_segments = jnp.where(context_positions < traj.context_len[:, None], 0, -1)
+    return (
+        jnp.concatenate([traj.context, traj.tokens], axis=1),
+        jnp.concatenate([context_positions, traj.positions], axis=1).astype(jnp.int32),
+        jnp.concatenate([context_segments, traj.segments], axis=1).astype(jnp.int32),
+    )
+
+
+def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Means over the episodes that ended in this rollout, and slot utilisation."""
+    dones = traj.dones.astype(jnp.float32)
+    count = dones.sum()
+    denominator = jnp.maximum(count, 1.0)
+    stats = {key: (infos[key] * dones).sum() / denominator for key in EPISODE_STATS}
+    stats["reward"] = traj.rewards.sum() / denominator
+    stats["task_reward"] = infos["task_reward"].sum() / denominator
+    stats["episodes"] = count
+    stats["agent_tokens"] = traj.agent.sum().astype(jnp.float32)
+    stats["slot_utilisation"] = traj.agent.mean()
+    return stats
+
+
+def _scan_steps(step_env, env_params, policy_step, carry, obs, state, key, num_steps, segments):
+    """The shared scan: act, step every environment, record."""
+
+    def body(loop, step_key):
+        obs, state, carry, segments = loop
+        key_act, key_env = jax.random.split(step_key)
+        action, log_prob, value, carry = policy_step(key_act, obs, state, carry)
+        env_keys = jax.random.split(key_env, action.shape[0])
+        next_obs, next_state, reward, terminated, truncated, info = jax.vmap(
+            step_env, in_axes=(0, 0, 0, None)
+        )(env_keys, state, action, env_params)
+        done = terminated | truncated
+        idle = state.phase == DONE
+        record = {
+            "tokens": obs.token,
+            "positions": obs.position,
+            "segments": jnp.where(idle, -1, segments),
+            "actions": action,
+            "agent": info["agent_step"],
+            "legal": obs.legal_mask,
+            "log_probs": log_prob,
+            "values": value,
+            "rewards": reward,
+            "dones": done,
+            "infos": {k: info[k] for k in (*EPISODE_STATS, "task_reward")},
+        }
+        return (next_obs, next_state, carry, segments + done), record
+
+    loop = (obs, state, carry, segments)
+    (obs, state, carry, _), records = jax.lax.scan(body, loop, jax.random.split(key, num_steps))
+    batch_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
+    return obs, state, carry, batch_major
+
+
+def _trajectory(records: dict, context: jax.Array, context_len: jax.Array) -> Trajectory:
+    fields = {k: v for k, v in records.items() if k != "infos"}
+    return Trajectory(**fields, context=context, context_len=context_len)
+
+
+def rollout_episodes(
+    env: Harness,
+    env_params: HarnessParams,
+    policy_step: PolicyStep,
+    policy_carry: Any,
+    key: jax.Array,
+    num_tasks: int,
+    group_size: int = 1,
+) -> tuple[Trajectory, dict[str, jax.Array], Any]:
+    """``num_tasks x group_size`` fresh episodes, each run to the transcript limit.
+
+    Returns the trajectory, episode statistics and the final environment states (whose
+    ``transcript`` holds each finished episode).
+    """
+    key_reset, key_steps = jax.random.split(key)
+    task_keys = jax.random.split(key_reset, num_tasks)
+    reset_keys = jnp.repeat(task_keys, group_size, axis=0)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
+    num_envs = num_tasks * group_size
+    segments = jnp.zeros(num_envs, jnp.int32)
+    _, state, _, records = _scan_steps(
+        env.step_no_reset, env_params, policy_step, policy_carry, obs, state, key_steps,
+        env.max_len - 1, segments,
+    )  # fmt: skip
+    empty = jnp.zeros((num_envs, 0), jnp.int32)
+    traj = _trajectory(records, empty, jnp.zeros(num_envs, jnp.int32))
+    return traj, episode_stats(traj, records["infos"]), state
+
+
+def rollout_stream(
+    env: Harness,
+    env_params: HarnessParams,
+    policy_step: PolicyStep,
+    policy_carry: Any,
+    obs: Observation,
+    state: Any,
+    key: jax.Array,
+    num_steps: int,
+) -> tuple[Observation, Any, Any, Trajectory, dict[str, jax.Array]]:
+    """``num_steps`` steps of auto-resetting environments; returns the carry to continue from."""
+    context, context_len = state.transcript, obs.position
+    segments = jnp.zeros(obs.token.shape[0], jnp.int32)
+    obs, state, carry, records = _scan_steps(
+        env.step, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments
+    )
+    traj = _trajectory(records, context, context_len)
+    return obs, state, carry, traj, episode_stats(traj, records["infos"])
+
+
+def oracle_step(env: Harness) -> PolicyStep:
+    """The oracle as a policy step: it plays its plan (for SFT data and as an upper bound)."""
+
+    def step(key, obs, state, carry):
+        del key
+        action = jax.vmap(env.oracle_action)(state)
+        zeros = jnp.zeros(action.shape, jnp.float32)
+        return action, zeros, zeros, carry
+
+    return step
+
+
+def random_step(key, obs: Observation, state, carry):
+    """A uniformly random legal token."""
+    logits = jnp.where(obs.legal_mask, 0.0, -jnp.inf)
+    action = jax.random.categorical(key, logits)
+    log_prob = -jnp.log(obs.legal_mask.sum(-1).astype(jnp.float32))
+    return action, log_prob, jnp.zeros_like(log_prob), carry

@@ -1,0 +1,193 @@
+"""Typed, validated run configuration: YAML files in ``configs/`` plus ``key=value`` overrides.
+
+Every section is a frozen pydantic dataclass that forbids unknown keys, so a typo or a
+wrong type is an error naming the key, before anything compiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(config=STRICT)
+class EnvConfig:
+    id: str = "KBLookup-v0"
+    # Passed to ``agentic_jax.envs.make``: static (max_len, ...) and traced (num_entities, ...).
+    overrides: dict[str, int | float | bool] = Field(default_factory=dict)
+
+
+@dataclass(config=STRICT)
+class ModelConfig:
+    d_model: int = Field(64, gt=0)
+    n_layers: int = Field(2, gt=0)
+    n_heads: int = Field(4, gt=0)
+    mlp_ratio: int = Field(4, gt=0)
+
+
+@dataclass(config=STRICT)
+class SFTConfig:
+    """Supervised cold start on oracle transcripts (loss on agent tokens only)."""
+
+    updates: int = Field(0, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    num_episodes: int = Field(256, gt=0)
+    oracle_mode: int = Field(0, ge=0)  # which oracle plan to imitate (family-specific)
+
+
+@dataclass(config=STRICT)
+class AlgoConfig:
+    name: Literal["grpo", "ppo"] = "grpo"
+    lr: float = Field(3e-4, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    update_epochs: int = Field(1, gt=0)
+    num_minibatches: int = Field(1, gt=0)
+    clip_eps_low: float = Field(0.2, ge=0)
+    clip_eps_high: float = Field(0.2, ge=0)  # DAPO's clip-higher: raise above clip_eps_low
+    entropy_coef: float = Field(0.0, ge=0)
+    kl_coef: float = Field(0.0, ge=0)  # KL penalty to the frozen policy the RL stage starts from
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO
+    normalize_std: bool = True  # GRPO; False = Dr.GRPO
+    gamma: float = Field(1.0, ge=0, le=1)  # PPO
+    gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
+    vf_coef: float = Field(0.5, ge=0)  # PPO
+    vf_clip: float = Field(0.2, ge=0)  # PPO; 0 = unclipped value loss
+
+
+@dataclass(config=STRICT)
+class RolloutConfig:
+    batching: Literal["episodes", "stream"] = "episodes"
+    num_tasks: int = Field(64, gt=0)  # episodes: tasks per update
+    group_size: int = Field(8, gt=0)  # episodes: samples per task (GRPO's G)
+    num_envs: int = Field(256, gt=0)  # stream: parallel environments
+    rollout_len: int = Field(32, gt=0)  # stream: steps per update
+
+
+@dataclass(config=STRICT)
+class Config:
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    updates: int = Field(300, ge=0)  # RL updates after the SFT stage
+    eval_interval: int = Field(25, gt=0)  # updates between held-out evaluations (and log rows)
+    eval_episodes: int = Field(256, gt=0)
+    seed: int = 0
+    num_seeds: int = Field(1, gt=0)  # seeds run as one vmapped computation
+    tool_bonus: float = Field(0.0, ge=0)  # shaped reward for the first useful tool call
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line."""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        parts.append(f"{where}: {item['msg']} (got {item.get('input')!r})")
+    return "; ".join(parts)
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _check_keys(raw: dict[str, Any], cls: type, prefix: str = "") -> None:
+    """Unknown keys get the nearest valid name suggested."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in raw.items():
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {prefix + near[0]!r}? " if near else ""
+            raise ConfigError(
+                f"unknown config key {prefix + str(key)!r}; {hint}valid keys: {', '.join(fields)}"
+            )
+        field_type = fields[key].type
+        nested = field_type if isinstance(field_type, type) else globals().get(str(field_type))
+        if nested is not None and dataclasses.is_dataclass(nested) and isinstance(value, dict):
+            _check_keys(value, nested, f"{prefix}{key}.")
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """A validated ``Config`` from a plain dict (YAML contents)."""
+    _check_keys(raw or {}, Config)
+    try:
+        config = TypeAdapter(Config).validate_python(raw or {})
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+    check_combinations(config)
+    return config
+
+
+def check_combinations(config: Config) -> None:
+    """Combinations that are each valid alone but impossible together."""
+    algo, rollout = config.algo, config.rollout
+    if algo.name == "grpo" and rollout.batching != "episodes":
+        raise ConfigError("algo.name=grpo needs rollout.batching=episodes (groups of one task)")
+    if algo.name == "grpo" and rollout.group_size < 2:
+        raise ConfigError("algo.name=grpo needs rollout.group_size >= 2 to compare samples")
+    units = rollout.num_tasks if rollout.batching == "episodes" else rollout.num_envs
+    if units % algo.num_minibatches:
+        what = "rollout.num_tasks" if rollout.batching == "episodes" else "rollout.num_envs"
+        raise ConfigError(
+            f"algo.num_minibatches={algo.num_minibatches} must divide {what}={units}"
+        )
+    if config.model.d_model % config.model.n_heads:
+        raise ConfigError(
+            f"model.n_heads={config.model.n_heads} must divide model.d_model={config.model.d_model}"
+        )
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], value parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. algo.lr=1e-3)")
+    key, text = item.split("=", 1)
+    value = yaml.safe_load(text) if text else ""
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    raw = yaml.safe_load(yaml.safe_dump(raw or {}))  # deep copy
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[path[-1]] = value
+    return raw
+
+
+def load(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        raw = yaml.safe_load(path.read_text()) or {}
+    return from_dict(apply_overrides(raw, overrides or []))
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    return TypeAdapter(Config).dump_python(config, mode="json")
