@@ -1,0 +1,26 @@
+"""Pure loss and advantage functions for PPO, GRPO and SFT."""
+
+from agentic_jax.algos.advantages import gae, grpo_advantages
+from agentic_jax.algos.losses import (
+    aggregate,
+    clipped_policy_loss,
+    clipped_value_loss,
+    kl_penalty,
+    masked_entropy,
+    masked_log_softmax,
+    sft_loss,
+    token_log_prob,
+)
+
+__all__ = [
+    "aggregate",
+    "clipped_policy_loss",
+    "clipped_value_loss",
+    "gae",
+    "grpo_advantages",
+    "kl_penalty",
+    "masked_entropy",
+    "masked_log_softmax",
+    "sft_loss",
+    "token_log_prob",
+]

@@ -1,0 +1,133 @@
+"""The ``agentic-jax`` command line: train, eval, render, envs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG = "default"
+
+
+def resolve_config(name: str | None) -> Path:
+    """A config path, or a name in ``configs/`` (``kblookup_ppo`` -> configs/kblookup_ppo.yaml)."""
+    name = name or DEFAULT_CONFIG
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = CONFIG_DIR / f"{name.removesuffix('.yaml')}.yaml"
+    if candidate.is_file():
+        return candidate
+    available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) or "none found"
+    raise SystemExit(f"error: config {name!r} not found; configs in {CONFIG_DIR}: {available}")
+
+
+def _split_config_and_overrides(items: list[str]) -> tuple[str | None, list[str]]:
+    if items and "=" not in items[0]:
+        return items[0], items[1:]
+    return None, items
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from agentic_jax.train import config as config_lib
+    from agentic_jax.train import run
+
+    name, overrides = _split_config_and_overrides(args.items)
+    path = resolve_config(name)
+    try:
+        config = config_lib.load(path, overrides)
+    except config_lib.ConfigError as error:
+        raise SystemExit(f"error: {path}: {error}") from None
+    run_dir = Path(args.run_dir or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    console = Console()
+    console.print(f"training {path.stem} on {config.env.id} -> {run_dir}")
+    run.train(config, run_dir, console)
+    console.print(f"done: {run_dir}/metrics.jsonl, checkpoints in {run_dir}/checkpoints")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agentic_jax.train import run
+
+    metrics = run.evaluate_run(args.run_dir, args.episodes)
+    for key in sorted(metrics):
+        print(f"{key:28s} {metrics[key]:.4f}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from agentic_jax import tokens as tk
+    from agentic_jax.train import run
+
+    styles = {"task": "bold", "think": "magenta", "call": "cyan", "result": "yellow",
+              "answer": "bold green", "other": "dim"}  # fmt: skip
+    transcripts, success = run.sample_transcripts(args.run_dir, args.count, seed=args.seed)
+    console = Console(no_color=args.plain, highlight=False)
+    for index, (transcript, solved) in enumerate(zip(transcripts, success, strict=True)):
+        console.print(f"--- held-out episode {index} ({'solved' if solved else 'failed'})")
+        for kind, text in tk.split_segments(transcript):
+            line = Text(("  | " if kind == "result" else "") + text, style=styles[kind])
+            console.print(line)
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from agentic_jax.envs import REGISTRY
+
+    for env_id, spec in REGISTRY.items():
+        print(f"{env_id:16s} {spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentic-jax",
+        description="Agentic RL in pure JAX: tool-use environments, a token-level "
+        "transformer policy, PPO and GRPO in one jitted loop.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a policy from a config")
+    train.add_argument(
+        "items", nargs="*", metavar="[CONFIG] [key=value ...]",
+        help=f"a config file or name in configs/ (default: {DEFAULT_CONFIG}), then overrides "
+        "such as algo.lr=1e-3 updates=200",
+    )  # fmt: skip
+    train.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIME)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a saved policy on held-out tasks")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--episodes", type=int, default=None)
+    evaluate.set_defaults(func=cmd_eval)
+
+    render = commands.add_parser("render", help="print held-out transcripts of a saved policy")
+    render.add_argument("run_dir")
+    render.add_argument("--count", type=int, default=3)
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--plain", action="store_true", help="no colours")
+    render.set_defaults(func=cmd_render)
+
+    list_envs = commands.add_parser("envs", help="list the environments")
+    list_envs.set_defaults(func=cmd_envs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

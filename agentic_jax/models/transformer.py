@@ -1,0 +1,145 @@
+"""A decoder-only transformer policy with a KV cache, a policy head and a value head.
+
+Two ways to run the same parameters:
+
+- ``__call__(tokens, positions, segments)``: the full-sequence forward used by updates. Rows
+  may pack several episodes: a query attends to keys of its own segment at positions up to
+  its own; a negative segment marks padding.
+- ``decode(token, position, cache)``: one token per row for rollouts. The cache is a tuple
+  over layers of ``(keys, values)``, each ``[B, max_len, heads, head_dim]``, indexed by
+  transcript position; a layer's keys and values stay separate arrays so the scan carry
+  never restacks them.
+
+Both give the same logits and values (``tests/test_models.py``). Initialisers are normal
+or zero only: orthogonal initialisation runs a batched QR that has deadlocked inside
+``jit(vmap(init))`` on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+MASKED = -1e9
+Cache = tuple[tuple[jax.Array, jax.Array], ...]
+
+
+def _dense(features: int, stddev: float = 0.02, name: str | None = None) -> nn.Dense:
+    return nn.Dense(features, kernel_init=nn.initializers.normal(stddev), name=name)
+
+
+def _attend(q, k, v, mask):
+    """Scaled dot-product attention; q [..., H, D], k and v [..., K, H, D], mask [..., K]."""
+    scores = jnp.einsum("...hd,...khd->...hk", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+    scores = jnp.where(mask[..., None, :], scores, MASKED)
+    return jnp.einsum("...hk,...khd->...hd", jax.nn.softmax(scores, axis=-1), v)
+
+
+class Block(nn.Module):
+    d_model: int
+    n_heads: int
+    mlp_ratio: int
+
+    def setup(self):
+        self.attn_norm = nn.LayerNorm()
+        self.qkv = _dense(3 * self.d_model)
+        self.attn_out = _dense(self.d_model)
+        self.mlp_norm = nn.LayerNorm()
+        self.mlp_in = _dense(self.mlp_ratio * self.d_model)
+        self.mlp_out = _dense(self.d_model)
+
+    def _qkv(self, x):
+        q, k, v = jnp.split(self.qkv(self.attn_norm(x)), 3, axis=-1)
+        heads = (self.n_heads, self.d_model // self.n_heads)
+        return (t.reshape(*t.shape[:-1], *heads) for t in (q, k, v))
+
+    def _finish(self, x, attended):
+        x = x + self.attn_out(attended.reshape(*attended.shape[:-2], self.d_model))
+        return x + self.mlp_out(nn.gelu(self.mlp_in(self.mlp_norm(x))))
+
+    def __call__(self, x, mask):
+        """x [B, S, D], mask [B, S, S] (query, key) -> (x, (keys, values))."""
+        q, k, v = self._qkv(x)
+        # Per query: attend over all keys of the row.
+        attended = _attend(q, k[:, None], v[:, None], mask)
+        return self._finish(x, attended), (k, v)
+
+    def decode(self, x, position, keys, values):
+        """x [B, D] at ``position`` [B]; writes its key/value into the cache, then attends."""
+        q, k, v = self._qkv(x)
+        slot = jnp.arange(keys.shape[1])[None, :] == position[:, None]  # [B, T]
+        keys = jnp.where(slot[:, :, None, None], k[:, None], keys)
+        values = jnp.where(slot[:, :, None, None], v[:, None], values)
+        visible = jnp.arange(keys.shape[1])[None, :] <= position[:, None]
+        return self._finish(x, _attend(q, keys, values, visible)), keys, values
+
+
+class TransformerPolicy(nn.Module):
+    vocab_size: int
+    max_len: int
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    mlp_ratio: int = 4
+
+    def setup(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
+        embed_init = nn.initializers.normal(0.02)
+        self.token_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=embed_init)
+        self.position_embed = nn.Embed(self.max_len, self.d_model, embedding_init=embed_init)
+        self.blocks = [
+            Block(self.d_model, self.n_heads, self.mlp_ratio, name=f"block_{i}")
+            for i in range(self.n_layers)
+        ]
+        self.final_norm = nn.LayerNorm()
+        self.policy_head = _dense(self.vocab_size, stddev=0.01)
+        self.value_head = nn.Dense(1, kernel_init=nn.initializers.zeros)
+
+    def _embed(self, tokens, positions):
+        positions = jnp.clip(positions, 0, self.max_len - 1)
+        return self.token_embed(tokens) + self.position_embed(positions)
+
+    def _heads(self, x):
+        x = self.final_norm(x)
+        return self.policy_head(x), self.value_head(x)[..., 0]
+
+    def __call__(self, tokens, positions, segments):
+        """Full forward: [B, S] int32 inputs -> (logits [B, S, V], values [B, S], per-layer k/v)."""
+        same_segment = segments[:, :, None] == segments[:, None, :]
+        causal = positions[:, None, :] <= positions[:, :, None]
+        mask = same_segment & causal & (segments[:, None, :] >= 0)
+        x = self._embed(tokens, positions)
+        cache = []
+        for block in self.blocks:
+            x, kv = block(x, mask)
+            cache.append(kv)
+        logits, values = self._heads(x)
+        return logits, values, tuple(cache)
+
+    def prefill(self, tokens, length) -> Cache:
+        """The cache of a transcript prefix: tokens [B, max_len], ``length`` [B] valid."""
+        index = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        segments = jnp.where(index < length[:, None], 0, -1)
+        _, _, cache = self(tokens, index, segments)
+        return cache
+
+    def decode(self, token, position, cache: Cache):
+        """One step: token, position [B] -> (logits [B, V], values [B], updated cache)."""
+        x = self._embed(token, position)
+        new_cache = []
+        for block, (keys, values) in zip(self.blocks, cache, strict=True):
+            x, keys, values = block.decode(x, position, keys, values)
+            new_cache.append((keys, values))
+        logits, value = self._heads(x)
+        return logits, value, tuple(new_cache)
+
+    def init_cache(self, batch_size: int) -> Cache:
+        """An empty cache for ``batch_size`` rows."""
+        shape = (batch_size, self.max_len, self.n_heads, self.d_model // self.n_heads)
+        return tuple((jnp.zeros(shape), jnp.zeros(shape)) for _ in range(self.n_layers))
+
+
+def count_params(params) -> int:
+    return sum(int(x.size) for x in jax.tree.leaves(params))

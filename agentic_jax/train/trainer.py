@@ -1,0 +1,309 @@
+"""``make_train(config) -> train(key)``: rollout and update compiled into one function.
+
+The pieces, each a pure function of a ``TrainState``:
+
+- ``init(key)``: parameters, optimiser state, environment carry;
+- ``run_chunk(state, num_updates, stage)``: ``num_updates`` updates in a ``lax.scan``
+  (``stage`` is ``"sft"`` or ``"rl"``), then a held-out evaluation;
+- ``evaluate(state)``: greedy episodes on the test task split.
+
+``train(key)`` chains them: the SFT stage (if any), then RL. The command line runs the
+same chunks from a thin host loop to print progress and write checkpoints. Everything
+is vmappable over keys, which is how ``num_seeds`` seeds run as one computation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from agentic_jax import algos
+from agentic_jax import envs as env_registry
+from agentic_jax import tokens as tk
+from agentic_jax.harness import HarnessParams
+from agentic_jax.models import TransformerPolicy
+from agentic_jax.rollout import (
+    Trajectory,
+    forward_inputs,
+    oracle_step,
+    rollout_episodes,
+    rollout_stream,
+)
+from agentic_jax.train.config import Config
+
+Metrics = dict[str, jax.Array]
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    ref_params: Any  # frozen policy the RL stage started from (for the KL penalty)
+    env_params: HarnessParams
+    obs: Any  # stream batching: the environments' carry between updates
+    env_state: Any
+    key: jax.Array
+    update: jax.Array  # updates done so far, SFT included
+
+
+class Trainer:
+    """Builds the environment, policy and optimiser a config describes."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.env, env_params = env_registry.make(config.env.id, **config.env.overrides)
+        self.env_params = env_params.replace(tool_bonus=config.tool_bonus)
+        m = config.model
+        self.model = TransformerPolicy(
+            vocab_size=tk.VOCAB_SIZE,
+            max_len=self.env.max_len,
+            d_model=m.d_model,
+            n_layers=m.n_layers,
+            n_heads=m.n_heads,
+            mlp_ratio=m.mlp_ratio,
+        )
+        self.optimizer = optax.chain(
+            optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam()
+        )
+        r = config.rollout
+        self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
+
+    # ------------------------------------------------------------------ policy
+    def forward(self, params, traj: Trajectory):
+        """Logits [N, L, V] and values [N, L] for every step of a trajectory, in one pass."""
+        tokens, positions, segments = forward_inputs(traj)
+        logits, values, _ = self.model.apply(params, tokens, positions, segments)
+        steps = traj.tokens.shape[1]
+        return logits[:, -steps:], values[:, -steps:]
+
+    def policy_step(self, params, greedy: bool = False):
+        def step(key, obs, env_state, cache):
+            logits, value, cache = self.model.apply(
+                params, obs.token, obs.position, cache, method=TransformerPolicy.decode
+            )
+            log_probs = algos.masked_log_softmax(logits, obs.legal_mask)
+            if greedy:
+                action = jnp.argmax(log_probs, axis=-1)
+            else:
+                action = jax.random.categorical(key, log_probs)
+            chosen = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
+            return action.astype(jnp.int32), chosen, value, cache
+
+        return step
+
+    def empty_cache(self, batch_size: int):
+        return self.model.init_cache(batch_size)
+
+    # ------------------------------------------------------------------ init
+    def init(self, key: jax.Array) -> TrainState:
+        key, init_key, env_key = jax.random.split(key, 3)
+        dummy = jnp.zeros((1, self.env.max_len), jnp.int32)
+        params = self.model.init(init_key, dummy, dummy, dummy)
+        obs = env_state = None
+        if self.config.rollout.batching == "stream":
+            reset_keys = jax.random.split(env_key, self.num_envs)
+            obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
+                reset_keys, self.env_params
+            )
+        return TrainState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            ref_params=params,
+            env_params=self.env_params,
+            obs=obs,
+            env_state=env_state,
+            key=key,
+            update=jnp.int32(0),
+        )
+
+    def start_rl(self, state: TrainState) -> TrainState:
+        """Begin the RL stage: fresh optimiser state, the current policy as KL reference."""
+        return state.replace(opt_state=self.optimizer.init(state.params), ref_params=state.params)
+
+    # ------------------------------------------------------------------ updates
+    def _apply_grads(self, state: TrainState, grads, lr: float) -> TrainState:
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
+        return state.replace(params=params, opt_state=opt_state)
+
+    def sft_update(self, state: TrainState) -> tuple[TrainState, Metrics]:
+        """Imitate oracle transcripts of train tasks: cross-entropy on agent tokens only."""
+        sft = self.config.sft
+        key, rollout_key = jax.random.split(state.key)
+        env_params = state.env_params.replace(oracle_mode=sft.oracle_mode)
+        traj, stats, _ = rollout_episodes(
+            self.env, env_params, oracle_step(self.env), None, rollout_key, sft.num_episodes
+        )
+
+        def loss_fn(params):
+            logits, _ = self.forward(params, traj)
+            return algos.sft_loss(logits, traj.legal, traj.actions, traj.agent)
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        state = self._apply_grads(state, grads, sft.lr).replace(key=key, update=state.update + 1)
+        return state, {"sft/loss": loss, "sft/oracle_success": stats["success"]}
+
+    def _policy_loss(self, params, batch, ref_log_probs):
+        """GRPO or PPO loss on a minibatch; returns (loss, metrics)."""
+        cfg = self.config.algo
+        traj, advantages, returns = batch
+        logits, values = self.forward(params, traj)
+        log_probs = algos.token_log_prob(logits, traj.legal, traj.actions)
+        mask = traj.agent
+        max_len = traj.tokens.shape[1]
+        pg_loss, pg_stats = algos.clipped_policy_loss(
+            log_probs, traj.log_probs, advantages, mask, cfg.clip_eps_low, cfg.clip_eps_high,
+            mode=cfg.loss_agg, max_len=max_len,
+        )  # fmt: skip
+        entropy = algos.aggregate(algos.masked_entropy(logits, traj.legal), mask, "token")
+        loss = pg_loss - cfg.entropy_coef * entropy
+        metrics = {"loss/policy": pg_loss, "loss/entropy": entropy, **{
+            f"loss/{k}": v for k, v in pg_stats.items()}}  # fmt: skip
+        if cfg.kl_coef > 0:
+            kl = algos.aggregate(
+                algos.kl_penalty(log_probs, ref_log_probs, cfg.kl_estimator), mask, "token"
+            )
+            loss = loss + cfg.kl_coef * kl
+            metrics["loss/kl_ref"] = kl
+        if cfg.name == "ppo":
+            valid = traj.segments >= 0
+            value_loss = algos.clipped_value_loss(
+                values, traj.values, returns, valid, cfg.vf_clip if cfg.vf_clip > 0 else None
+            )
+            loss = loss + cfg.vf_coef * value_loss
+            metrics["loss/value"] = value_loss
+        return loss, metrics
+
+    def _advantages(self, traj: Trajectory, last_value):
+        cfg = self.config.algo
+        if cfg.name == "grpo":
+            r = self.config.rollout
+            episode_rewards = traj.rewards.sum(axis=1).reshape(r.num_tasks, r.group_size)
+            per_episode = algos.grpo_advantages(episode_rewards, cfg.normalize_std).reshape(-1)
+            advantages = jnp.broadcast_to(per_episode[:, None], traj.rewards.shape)
+            return advantages, jnp.zeros_like(advantages)
+        advantages, returns = algos.gae(
+            traj.rewards.T, traj.values.T, traj.dones.T, last_value, cfg.gamma, cfg.gae_lambda
+        )
+        advantages, returns = advantages.T, returns.T
+        mask = traj.agent
+        mean = algos.aggregate(advantages, mask, "token")
+        std = jnp.sqrt(algos.aggregate((advantages - mean) ** 2, mask, "token"))
+        return (advantages - mean) / (std + 1e-8), returns
+
+    def rl_update(self, state: TrainState) -> tuple[TrainState, Metrics]:
+        cfg, r = self.config.algo, self.config.rollout
+        key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+        if r.batching == "episodes":
+            traj, stats, _ = rollout_episodes(
+                self.env, state.env_params, self.policy_step(state.params),
+                self.empty_cache(self.num_envs), rollout_key, r.num_tasks, r.group_size,
+            )  # fmt: skip
+            last_value = jnp.zeros(self.num_envs)
+        else:
+            cache = self.model.apply(
+                state.params, state.env_state.transcript, state.obs.position,
+                method=TransformerPolicy.prefill,
+            )  # fmt: skip
+            obs, env_state, cache, traj, stats = rollout_stream(
+                self.env, state.env_params, self.policy_step(state.params), cache,
+                state.obs, state.env_state, rollout_key, r.rollout_len,
+            )  # fmt: skip
+            _, last_value, _ = self.model.apply(
+                state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
+            )
+            state = state.replace(obs=obs, env_state=env_state)
+        advantages, returns = self._advantages(traj, last_value)
+        ref_log_probs = jnp.zeros_like(traj.log_probs)
+        if cfg.kl_coef > 0:
+            ref_logits, _ = self.forward(state.ref_params, traj)
+            ref_log_probs = algos.token_log_prob(ref_logits, traj.legal, traj.actions)
+
+        # Minibatches split whole rows (GRPO: whole groups), so each keeps its sequences.
+        rows_per_unit = r.group_size if r.batching == "episodes" else 1
+        units = self.num_envs // rows_per_unit
+        batch = (traj, advantages, returns, ref_log_probs)
+
+        def epoch(state, epoch_key):
+            order = jax.random.permutation(epoch_key, units)
+            rows = (order[:, None] * rows_per_unit + jnp.arange(rows_per_unit)).reshape(-1)
+            shuffled = jax.tree.map(lambda x: x[rows], batch)
+            minibatches = jax.tree.map(
+                lambda x: x.reshape(cfg.num_minibatches, x.shape[0] // cfg.num_minibatches, *x.shape[1:]),
+                shuffled,
+            )
+
+            def minibatch_step(state, mb):
+                mb_traj, mb_adv, mb_ret, mb_ref = mb
+                grad_fn = jax.value_and_grad(self._policy_loss, has_aux=True)
+                (loss, metrics), grads = grad_fn(state.params, (mb_traj, mb_adv, mb_ret), mb_ref)
+                metrics["loss/total"] = loss
+                metrics["loss/grad_norm"] = optax.global_norm(grads)
+                return self._apply_grads(state, grads, cfg.lr), metrics
+
+            return jax.lax.scan(minibatch_step, state, minibatches)
+
+        state, metrics = jax.lax.scan(
+            epoch, state, jax.random.split(shuffle_key, cfg.update_epochs)
+        )
+        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics.update({f"train/{k}": v for k, v in stats.items()})
+        metrics["train/env_steps"] = jnp.float32(traj.tokens.size)
+        return state.replace(key=key, update=state.update + 1), metrics
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, state: TrainState) -> Metrics:
+        """Greedy episodes on held-out test tasks (the split no training task comes from)."""
+        n = self.config.eval_episodes
+        env_params = state.env_params.replace(split=1)
+        key = jax.random.fold_in(state.key, 1_000_003)
+        _, stats, _ = rollout_episodes(
+            self.env, env_params, self.policy_step(state.params, greedy=True),
+            self.empty_cache(n), key, n,
+        )  # fmt: skip
+        return {f"eval/{k}": v for k, v in stats.items()}
+
+    def run_chunk(self, state: TrainState, num_updates: int, stage: str):
+        """``num_updates`` updates of ``stage`` ("sft" or "rl"), then a held-out evaluation."""
+        if stage not in ("sft", "rl"):
+            raise ValueError(f"unknown stage {stage!r}; valid: sft, rl")
+        update = self.sft_update if stage == "sft" else self.rl_update
+        state, metrics = jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
+        return state, metrics, self.evaluate(state)
+
+
+def make_train(config: Config):
+    """PureJaxRL-style: ``train(key) -> (state, sft_metrics, rl_metrics)``, jit- and vmap-able.
+
+    Metrics are stacked per update; evaluation metrics per ``eval_interval`` chunk.
+    """
+    trainer = Trainer(config)
+
+    def run_stage(state, num_updates, stage):
+        chunk, full = config.eval_interval, num_updates // config.eval_interval
+        outputs = []
+        if full:
+            state, out = jax.lax.scan(
+                lambda s, _: (lambda r: (r[0], r[1:]))(trainer.run_chunk(s, chunk, stage)),
+                state, None, length=full,
+            )  # fmt: skip
+            outputs.append(out)
+        if num_updates % chunk:
+            state, *out = trainer.run_chunk(state, num_updates % chunk, stage)
+            outputs.append(jax.tree.map(lambda x: x[None], tuple(out)))
+        return state, outputs
+
+    def train(key: jax.Array):
+        chex.assert_shape(key, jax.random.PRNGKey(0).shape)
+        state = trainer.init(key)
+        state, sft_out = run_stage(state, config.sft.updates, "sft")
+        state = trainer.start_rl(state)
+        state, rl_out = run_stage(state, config.updates, "rl")
+        return state, sft_out, rl_out
+
+    return train
