@@ -120,7 +120,7 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
     log({"update": 0, "stage": "init", "env_steps": 0, "wall_s": time.time() - start,
          "tokens_per_s": 0.0, "train/reward": None, **first})  # fmt: skip
     total = config.sft.updates + config.updates
-    console.print(progress_line(rows[-1], total))
+    console.print(progress_line(rows[-1], total), soft_wrap=True)
     env_steps = 0
     schedule = [("sft", config.sft.updates), ("rl", config.updates)]
     for stage, stage_updates in schedule:
@@ -153,7 +153,7 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
             if config.num_seeds > 1:
                 row["eval/success_per_seed"] = np.asarray(eval_metrics["eval/success"]).tolist()
             log(row)
-            console.print(progress_line(row, total))
+            console.print(progress_line(row, total), soft_wrap=True)
             save_checkpoint(run_dir, state, row["update"])
     metrics_file.close()
     if not any(r["stage"] != "init" for r in rows):

@@ -243,7 +243,7 @@ class Trainer:
                 grad_fn = jax.value_and_grad(self._policy_loss, has_aux=True)
                 (loss, metrics), grads = grad_fn(state.params, (mb_traj, mb_adv, mb_ret), mb_ref)
                 metrics["loss/total"] = loss
-                metrics["loss/grad_norm"] = optax.global_norm(grads)
+                metrics["loss/grad_norm"] = optax.tree.norm(grads)
                 return self._apply_grads(state, grads, cfg.lr), metrics
 
             return jax.lax.scan(minibatch_step, state, minibatches)

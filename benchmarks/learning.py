@@ -1,0 +1,91 @@
+"""Learning curves: train configs and record held-out success against updates and wall time.
+
+    python benchmarks/learning.py default kblookup_rl kblookup_ppo [--set key=value ...]
+
+Each config trains from its YAML (as `agentic-jax train` would), and a section with the
+command, date, machine, device, versions and the curve is appended to
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jax
+
+from agentic_jax.cli import resolve_config
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import run
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def environment_line() -> str:
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("jax", "flax", "optax", "gymnax")
+    )
+    device = jax.devices()[0]
+    return (
+        f"{datetime.date.today().isoformat()}, {platform.machine()} {platform.processor() or ''}"
+        f" with {jax.local_device_count()} x {device.platform} ({device.device_kind}),"
+        f" Python {platform.python_version()}, {versions}"
+    )
+
+
+def first_reaching(rows: list[dict], threshold: float) -> str:
+    for row in rows:
+        if row["eval/success"] >= threshold:
+            return f"update {row['update']} at {row['wall_s']:.0f} s"
+    return "not reached"
+
+
+def curve_section(name: str, command: str, rows: list[dict]) -> str:
+    lines = [
+        f"### {name}",
+        "",
+        f"`{command}` ({environment_line()})",
+        "",
+        f"Held-out success {rows[0]['eval/success']:.3f} -> {rows[-1]['eval/success']:.3f};"
+        f" 90% first reached: {first_reaching(rows, 0.9)}.",
+        "",
+        "| update | stage | wall s | env steps | train reward | held-out success | tokens/s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        reward = row.get("train/reward")
+        lines.append(
+            f"| {row['update']} | {row['stage']} | {row['wall_s']:.0f} | {row['env_steps']:,} |"
+            f" {'-' if reward is None else f'{reward:.3f}'} | {row['eval/success']:.3f} |"
+            f" {row['tokens_per_s']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="+")
+    parser.add_argument("--set", nargs="*", default=[], help="overrides for every config")
+    parser.add_argument("--runs", default="runs/bench", help="where the run directories go")
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args(argv)
+    for name in args.configs:
+        path = resolve_config(name)
+        config = config_lib.load(path, args.set)
+        rows = run.train(config, Path(args.runs) / path.stem)
+        command = " ".join(["python benchmarks/learning.py", name, *(
+            ["--set", *args.set] if args.set else [])])  # fmt: skip
+        section = curve_section(path.stem, command, rows)
+        print(section)
+        if not args.no_record:
+            with RESULTS.open("a") as results:
+                results.write("\n" + section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
