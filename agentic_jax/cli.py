@@ -45,6 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     console = Console()
     console.print(f"training {path.stem} on {config.env.id} -> {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "command.txt").write_text(" ".join(["agentic-jax", *sys.argv[1:]]) + "\n")
     run.train(config, run_dir, console)
     console.print(f"done: {run_dir}/metrics.jsonl, checkpoints in {run_dir}/checkpoints")
     return 0

@@ -1,16 +1,18 @@
 """Learning curves: train configs and record held-out success against updates and wall time.
 
     python benchmarks/learning.py default kblookup_rl kblookup_ppo [--set key=value ...]
+    python benchmarks/learning.py --from-run RUN_DIR [RUN_DIR ...]
 
-Each config trains from its YAML (as `agentic-jax train` would), and a section with the
-command, date, machine, device, versions and the curve is appended to
-benchmarks/RESULTS.md.
+Each config trains from its YAML (as `agentic-jax train` would), or an existing run made by
+`agentic-jax train` is read back, and a section with the command, date, machine, device,
+versions and the curve is appended to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import sys
 from importlib import metadata
@@ -68,18 +70,25 @@ def curve_section(name: str, command: str, rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="+")
+    parser.add_argument("configs", nargs="*")
+    parser.add_argument("--from-run", nargs="*", default=[], help="record existing run dirs")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every config")
     parser.add_argument("--runs", default="runs/bench", help="where the run directories go")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    sections = []
+    for run_dir in map(Path, args.from_run):
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        command = (run_dir / "command.txt").read_text().strip()
+        sections.append(curve_section(run_dir.name, command, rows))
     for name in args.configs:
         path = resolve_config(name)
         config = config_lib.load(path, args.set)
         rows = run.train(config, Path(args.runs) / path.stem)
         command = " ".join(["python benchmarks/learning.py", name, *(
             ["--set", *args.set] if args.set else [])])  # fmt: skip
-        section = curve_section(path.stem, command, rows)
+        sections.append(curve_section(path.stem, command, rows))
+    for section in sections:
         print(section)
         if not args.no_record:
             with RESULTS.open("a") as results:

@@ -73,12 +73,23 @@ class RolloutConfig:
 
 
 @dataclass(config=STRICT)
+class CurriculumConfig:
+    """Automatic difficulty: train on ``levels[i]`` (traced env parameters, e.g. num_entities)
+    and move to the next level once the training success of an update reaches ``threshold``.
+    Evaluation always uses the target difficulty (``env.overrides``)."""
+
+    levels: list[dict[str, int | float | bool]] = Field(default_factory=list)
+    threshold: float = Field(0.8, ge=0, le=1)
+
+
+@dataclass(config=STRICT)
 class Config:
     env: EnvConfig = Field(default_factory=EnvConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     sft: SFTConfig = Field(default_factory=SFTConfig)
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     updates: int = Field(300, ge=0)  # RL updates after the SFT stage
     eval_interval: int = Field(25, gt=0)  # updates between held-out evaluations (and log rows)
     eval_episodes: int = Field(256, gt=0)
@@ -145,6 +156,9 @@ def check_combinations(config: Config) -> None:
         raise ConfigError(
             f"algo.num_minibatches={algo.num_minibatches} must divide {what}={units}"
         )
+    levels = config.curriculum.levels
+    if levels and any(set(level) != set(levels[0]) for level in levels):
+        raise ConfigError("curriculum.levels must all set the same keys")
     if config.model.d_model % config.model.n_heads:
         raise ConfigError(
             f"model.n_heads={config.model.n_heads} must divide model.d_model={config.model.d_model}"

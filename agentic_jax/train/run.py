@@ -100,12 +100,12 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
     evaluate = jax.jit(jax.vmap(trainer.evaluate))
     chunk_fns: dict[tuple[int, str], object] = {}
 
-    def run_chunk(state, num_updates, stage):
-        fn = chunk_fns.get((num_updates, stage))
-        if fn is None:
+    def compiled_chunk(state, num_updates, stage):
+        """The chunk function, compiled ahead of time so compilation is not timed as training."""
+        if (num_updates, stage) not in chunk_fns:
             fn = jax.jit(jax.vmap(lambda s: trainer.run_chunk(s, num_updates, stage)))
-            chunk_fns[(num_updates, stage)] = fn
-        return fn(state)
+            chunk_fns[(num_updates, stage)] = fn.lower(state).compile()
+        return chunk_fns[(num_updates, stage)]
 
     state = init(seed_keys(config))
     rows: list[dict] = []
@@ -129,24 +129,21 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
         done = 0
         while done < stage_updates:
             n = min(config.eval_interval, stage_updates - done)
+            chunk_fn = compiled_chunk(state, n, stage)
             chunk_start = time.time()
-            state, metrics, eval_metrics = run_chunk(state, n, stage)
+            state, metrics, eval_metrics = chunk_fn(state)
             jax.block_until_ready(state.params)
             seconds = time.time() - chunk_start
             done += n
-            steps = n * trainer.num_envs * (trainer.env.max_len - 1)
-            if stage == "rl" and config.rollout.batching == "stream":
-                steps = n * trainer.num_envs * config.rollout.rollout_len
-            if stage == "sft":
-                steps = n * config.sft.num_episodes * (trainer.env.max_len - 1)
-            env_steps += steps * config.num_seeds
+            steps = float(np.asarray(metrics.pop("env_steps")).sum())  # over seeds and updates
+            env_steps += int(steps)
             row = {
                 "train/reward": None,  # no sampled episodes in the SFT stage
                 "update": int(np.asarray(state.update).reshape(-1)[0]),
                 "stage": stage,
                 "env_steps": env_steps,
                 "wall_s": time.time() - start,
-                "tokens_per_s": steps * config.num_seeds / seconds,
+                "tokens_per_s": steps / seconds,
                 **_scalars(metrics),
                 **_scalars(eval_metrics),
             }
@@ -175,7 +172,7 @@ def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed
 
     _, trainer, state = load_run(run_dir)
     first = jax.tree.map(lambda x: x[0], state)
-    env_params = first.env_params.replace(split=split)
+    env_params = trainer.env_params.replace(split=split)
 
     @jax.jit
     def play(params, key):

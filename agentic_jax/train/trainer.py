@@ -49,6 +49,7 @@ class TrainState:
     env_state: Any
     key: jax.Array
     update: jax.Array  # updates done so far, SFT included
+    level: jax.Array  # curriculum level (0 without a curriculum)
 
 
 class Trainer:
@@ -72,6 +73,20 @@ class Trainer:
         )
         r = config.rollout
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
+        self.levels = self._curriculum_levels(config)
+
+    def _curriculum_levels(self, config: Config) -> list[HarnessParams]:
+        """Environment parameters of each curriculum level, validated by ``envs.make``."""
+        return [
+            env_registry.make(config.env.id, **(config.env.overrides | level))[1].replace(
+                tool_bonus=config.tool_bonus
+            )
+            for level in config.curriculum.levels
+        ]
+
+    def _level_params(self, level: jax.Array) -> HarnessParams:
+        stacked = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *self.levels)
+        return jax.tree.map(lambda x: x[level], stacked)
 
     # ------------------------------------------------------------------ policy
     def forward(self, params, traj: Trajectory):
@@ -114,11 +129,12 @@ class Trainer:
             params=params,
             opt_state=self.optimizer.init(params),
             ref_params=params,
-            env_params=self.env_params,
+            env_params=self._level_params(0) if self.levels else self.env_params,
             obs=obs,
             env_state=env_state,
             key=key,
             update=jnp.int32(0),
+            level=jnp.int32(0),
         )
 
     def start_rl(self, state: TrainState) -> TrainState:
@@ -146,7 +162,8 @@ class Trainer:
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         state = self._apply_grads(state, grads, sft.lr).replace(key=key, update=state.update + 1)
-        return state, {"sft/loss": loss, "sft/oracle_success": stats["success"]}
+        metrics = {"sft/loss": loss, "sft/oracle_success": stats["success"]}
+        return state, metrics | {"env_steps": jnp.float32(traj.tokens.size)}
 
     def _policy_loss(self, params, batch, ref_log_probs):
         """GRPO or PPO loss on a minibatch; returns (loss, metrics)."""
@@ -253,14 +270,20 @@ class Trainer:
         )
         metrics = jax.tree.map(jnp.mean, metrics)
         metrics.update({f"train/{k}": v for k, v in stats.items()})
-        metrics["train/env_steps"] = jnp.float32(traj.tokens.size)
-        return state.replace(key=key, update=state.update + 1), metrics
+        metrics["env_steps"] = jnp.float32(traj.tokens.size)
+        state = state.replace(key=key, update=state.update + 1)
+        if self.levels:
+            passed = stats["success"] >= self.config.curriculum.threshold
+            level = jnp.minimum(state.level + passed, len(self.levels) - 1)
+            state = state.replace(level=level, env_params=self._level_params(level))
+            metrics["train/curriculum_level"] = level.astype(jnp.float32)
+        return state, metrics
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, state: TrainState) -> Metrics:
         """Greedy episodes on held-out test tasks (the split no training task comes from)."""
         n = self.config.eval_episodes
-        env_params = state.env_params.replace(split=1)
+        env_params = self.env_params.replace(split=1)  # the target difficulty
         key = jax.random.fold_in(state.key, 1_000_003)
         _, stats, _ = rollout_episodes(
             self.env, env_params, self.policy_step(state.params, greedy=True),
@@ -285,17 +308,20 @@ def make_train(config: Config):
     trainer = Trainer(config)
 
     def run_stage(state, num_updates, stage):
-        chunk, full = config.eval_interval, num_updates // config.eval_interval
+        """Chunks of ``eval_interval`` updates (the last may be shorter), each then evaluated."""
+        chunk = config.eval_interval
+
+        def one_chunk(state, _):
+            state, metrics, evals = trainer.run_chunk(state, chunk, stage)
+            return state, (metrics, evals)
+
         outputs = []
-        if full:
-            state, out = jax.lax.scan(
-                lambda s, _: (lambda r: (r[0], r[1:]))(trainer.run_chunk(s, chunk, stage)),
-                state, None, length=full,
-            )  # fmt: skip
+        if num_updates >= chunk:
+            state, out = jax.lax.scan(one_chunk, state, None, length=num_updates // chunk)
             outputs.append(out)
         if num_updates % chunk:
-            state, *out = trainer.run_chunk(state, num_updates % chunk, stage)
-            outputs.append(jax.tree.map(lambda x: x[None], tuple(out)))
+            state, metrics, evals = trainer.run_chunk(state, num_updates % chunk, stage)
+            outputs.append(jax.tree.map(lambda x: x[None], (metrics, evals)))
         return state, outputs
 
     def train(key: jax.Array):
