@@ -23,7 +23,9 @@ from flax import struct
 
 from agentic_jax.harness import DONE, EPISODE_STATS, Harness, HarnessParams, Observation
 
-PolicyStep = Callable[[jax.Array, Observation, Any, Any], tuple[jax.Array, jax.Array, jax.Array, Any]]
+PolicyStep = Callable[
+    [jax.Array, Observation, Any, Any], tuple[jax.Array, jax.Array, jax.Array, Any]
+]
 
 
 @struct.dataclass

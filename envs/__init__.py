@@ -71,7 +71,11 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     static_names = tuple(signature.parameters) + HARNESS_STATIC
     defaults = {n: p.default for n, p in signature.parameters.items()} | {"max_len": 1}
     probe = Harness(spec.family()).default_params
-    harness_names = tuple(f.name for f in dataclasses.fields(HarnessParams) if f.name not in ("task", "max_steps_in_episode"))
+    harness_names = tuple(
+        f.name
+        for f in dataclasses.fields(HarnessParams)
+        if f.name not in ("task", "max_steps_in_episode")
+    )
     task_names = tuple(f.name for f in dataclasses.fields(probe.task))
     valid = static_names + harness_names + task_names
     unknown = sorted(set(overrides) - set(valid))

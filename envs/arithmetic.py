@@ -131,7 +131,9 @@ class Arithmetic(TaskFamily):
             ],
             self.plan_width,
         )
-        plan, plan_len = jax.tree.map(lambda t, s: jnp.where(oracle == 1, s, t), tool_plan, think_plan)
+        plan, plan_len = jax.tree.map(
+            lambda t, s: jnp.where(oracle == 1, s, t), tool_plan, think_plan
+        )
         return Task(prompt, prompt_len, world, plan, plan_len)
 
     def scratchpad(self, world: ArithmeticWorld) -> tuple[jax.Array, jax.Array]:
@@ -140,7 +142,9 @@ class Arithmetic(TaskFamily):
         result_tokens, result_len = int_to_tokens(world.result, 2 * n)
         # Reverse the digits (keep a leading minus sign at the end, where it is decided).
         index = jnp.arange(result_tokens.shape[0])
-        reversed_tokens = result_tokens[jnp.clip(result_len - 1 - index, 0, result_tokens.shape[0] - 1)]
+        reversed_tokens = result_tokens[
+            jnp.clip(result_len - 1 - index, 0, result_tokens.shape[0] - 1)
+        ]
         reversed_tokens = jnp.where(index < result_len, reversed_tokens, tk.PAD)
         b_digits = (world.b // 10 ** jnp.arange(n)) % 10
         b_len = jnp.maximum(1, jnp.sum(world.b >= 10 ** jnp.arange(n)))
@@ -162,7 +166,9 @@ class Arithmetic(TaskFamily):
     def verify(self, world: ArithmeticWorld, answer, answer_len):
         expected, expected_len = int_to_tokens(world.result, 2 * self.max_digits)
         index = jnp.arange(self.max_answer)
-        padded = jnp.full((self.max_answer,), tk.PAD, jnp.int32).at[: expected.shape[0]].set(expected)
+        padded = (
+            jnp.full((self.max_answer,), tk.PAD, jnp.int32).at[: expected.shape[0]].set(expected)
+        )
         same = jnp.where(index < expected_len, answer == padded, True)
         return (answer_len == expected_len) & same.all()
 

@@ -105,7 +105,9 @@ class KBLookup(TaskFamily):
         names = jnp.argsort(order_key)[: self.max_entities]
         entity = jax.random.randint(k_slot, (), 0, num_entities)
         names = names.at[0].set(names[entity]).at[entity].set(name)
-        values = jax.random.randint(k_values, (self.max_entities, self.max_attributes), 0, NUM_VALUES)
+        values = jax.random.randint(
+            k_values, (self.max_entities, self.max_attributes), 0, NUM_VALUES
+        )
         offsets = jax.random.randint(k_rel, (self.max_entities, NUM_RELATIONS), 1, num_entities)
         relations = (jnp.arange(self.max_entities)[:, None] + offsets) % num_entities
         relation = jax.random.randint(k_which, (), 0, NUM_RELATIONS)
@@ -127,7 +129,9 @@ class KBLookup(TaskFamily):
             ],
             self.prompt_width,
         )
-        search_entity = jnp.array([tk.CALL_OPEN, tk.TOKEN_ID["search"], kb.names[entity], tk.CALL_CLOSE])
+        search_entity = jnp.array(
+            [tk.CALL_OPEN, tk.TOKEN_ID["search"], kb.names[entity], tk.CALL_CLOSE]
+        )
         search_target = search_entity.at[2].set(kb.names[target])
         answer = jnp.array([tk.ANSWER_OPEN, self.answer_token(world), tk.ANSWER_CLOSE])
         plan, plan_len = pack(

@@ -135,5 +135,7 @@ def test_losses_jit_and_vmap():
     single = [loss(log_probs[i], advantages[i], mask[i]) for i in range(4)]
     np.testing.assert_allclose(batched, single, rtol=1e-5)
     gae = jax.jit(algos.gae, static_argnums=(4, 5))
-    adv, _ = gae(jnp.ones((3, 2)), jnp.zeros((3, 2)), jnp.zeros((3, 2), bool), jnp.zeros(2), 1.0, 1.0)
+    adv, _ = gae(
+        jnp.ones((3, 2)), jnp.zeros((3, 2)), jnp.zeros((3, 2), bool), jnp.zeros(2), 1.0, 1.0
+    )
     np.testing.assert_allclose(adv[:, 0], [3.0, 2.0, 1.0])

@@ -109,15 +109,18 @@ def test_stream_rollout_recomputes_the_behaviour_log_probs():
 
 
 def test_sft_cold_start_learns_kblookup():
-    """A short supervised run lifts held-out success well above chance (1/8)."""
-    config = tiny("sft.updates=60", "sft.num_episodes=64", "updates=0", "eval_interval=60",
+    """A short supervised run halves the loss and lifts held-out success well above chance (1/8).
+
+    (100 updates reach the first plateau: searching the right entity and answering with one of
+    its values; reading the asked attribute takes several hundred more, see RESULTS.md.)"""
+    config = tiny("sft.updates=100", "sft.num_episodes=128", "updates=0", "eval_interval=100",
                   "eval_episodes=128", "sft.lr=3e-3", "model.d_model=64", "model.n_layers=2",
                   "env.overrides.max_len=32")  # fmt: skip
     state, sft_out, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0))
     metrics, evals = sft_out[0]
-    loss = np.asarray(metrics["sft/loss"])
+    loss = np.asarray(metrics["sft/loss"]).reshape(-1)
     assert loss[-5:].mean() < 0.5 * loss[:5].mean()
-    assert float(np.asarray(evals["eval/success"])[-1]) > 0.5
+    assert float(np.asarray(evals["eval/success"]).reshape(-1)[-1]) > 0.3
 
 
 def test_cli_train_eval_render(tmp_path, capsys):
@@ -151,3 +154,17 @@ def test_cli_reports_bad_input(tmp_path, capsys):
         cli.main(["train", "nonexistent"])
     assert cli.main(["eval", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threshold,expected_level", [(0.0, 1), (1.0, 0)])
+def test_curriculum_moves_up_when_training_success_passes_the_threshold(threshold, expected_level):
+    levels = "[{num_attributes: 1}, {num_attributes: 2}]"
+    config = tiny("updates=1", "eval_interval=1", f"curriculum.threshold={threshold}",
+                  f"curriculum.levels={levels}")  # fmt: skip
+    trainer = Trainer(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    assert int(state.env_params.task.num_attributes) == 1
+    state, metrics, _ = jax.jit(lambda s: trainer.run_chunk(s, 1, "rl"))(state)
+    assert int(state.level) == expected_level
+    assert int(state.env_params.task.num_attributes) == expected_level + 1
+    assert int(trainer.env_params.task.num_attributes) == 4  # evaluation stays at the target

@@ -12,7 +12,10 @@ MASKED_LOGIT = -1e9
 
 
 def masked_log_softmax(logits, legal_mask):
-    """Log-probabilities with illegal tokens at ~-1e9 (finite); an all-False row counts as all legal."""
+    """Log-probabilities with illegal tokens at about -1e9 (finite).
+
+    A row with no legal token is treated as all legal, so nothing is ever NaN.
+    """
     chex.assert_equal_shape([logits, legal_mask])
     legal = legal_mask | ~legal_mask.any(axis=-1, keepdims=True)
     return jax.nn.log_softmax(jnp.where(legal, logits, MASKED_LOGIT), axis=-1)

@@ -153,9 +153,7 @@ def check_combinations(config: Config) -> None:
     units = rollout.num_tasks if rollout.batching == "episodes" else rollout.num_envs
     if units % algo.num_minibatches:
         what = "rollout.num_tasks" if rollout.batching == "episodes" else "rollout.num_envs"
-        raise ConfigError(
-            f"algo.num_minibatches={algo.num_minibatches} must divide {what}={units}"
-        )
+        raise ConfigError(f"algo.num_minibatches={algo.num_minibatches} must divide {what}={units}")
     levels = config.curriculum.levels
     if levels and any(set(level) != set(levels[0]) for level in levels):
         raise ConfigError("curriculum.levels must all set the same keys")

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import yaml
@@ -86,6 +85,11 @@ def progress_line(row: dict, total: int) -> str:
         f" | tool calls {_number(row.get('train/tool_calls', row.get('eval/tool_calls')))}"
         f" | think tokens {_number(row.get('train/think_tokens', row.get('eval/think_tokens')))}"
         f" | {row['tokens_per_s']:,.0f} tok/s | {row['wall_s']:.0f}s"
+        + (
+            f" | level {row['train/curriculum_level']:.0f}"
+            if "train/curriculum_level" in row
+            else ""
+        )
     )
 
 
@@ -94,7 +98,9 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
     start = time.time()
     console = console or Console()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_lib.to_dict(config), sort_keys=False))
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config_lib.to_dict(config), sort_keys=False)
+    )
     trainer = Trainer(config)
     init = jax.jit(jax.vmap(trainer.init))
     evaluate = jax.jit(jax.vmap(trainer.evaluate))

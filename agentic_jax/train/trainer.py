@@ -251,7 +251,9 @@ class Trainer:
             rows = (order[:, None] * rows_per_unit + jnp.arange(rows_per_unit)).reshape(-1)
             shuffled = jax.tree.map(lambda x: x[rows], batch)
             minibatches = jax.tree.map(
-                lambda x: x.reshape(cfg.num_minibatches, x.shape[0] // cfg.num_minibatches, *x.shape[1:]),
+                lambda x: x.reshape(
+                    cfg.num_minibatches, x.shape[0] // cfg.num_minibatches, *x.shape[1:]
+                ),
                 shuffled,
             )
 
