@@ -76,11 +76,6 @@ def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Arr
     return out, jnp.minimum(offset, width)
 
 
-def error_output(width: int) -> ToolOutput:
-    """The result of a call the tool cannot execute: ``<error>``."""
-    return tool_output(jnp.array([tk.ERROR]), 1, ERROR, width)
-
-
 @struct.dataclass
 class Task:
     """One task drawn by a task family's generator."""

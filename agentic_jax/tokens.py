@@ -84,11 +84,6 @@ def id_mask(tokens: Iterable[str]) -> np.ndarray:
     return mask
 
 
-def number_tokens(value: int) -> list[str]:
-    """Decimal digits of an integer as tokens, with a leading ``-`` when negative."""
-    return (["-"] if value < 0 else []) + list(str(abs(int(value))))
-
-
 PAD = TOKEN_ID["<pad>"]
 TASK_OPEN, TASK_CLOSE = TOKEN_ID["<task>"], TOKEN_ID["</task>"]
 THINK_OPEN, THINK_CLOSE = TOKEN_ID["<think>"], TOKEN_ID["</think>"]
