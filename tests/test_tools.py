@@ -88,7 +88,6 @@ def test_vocabulary_encode_decode_and_errors():
     assert tk.decode(np.array([tk.PAD, tk.token_id("red"), tk.PAD])) == "red"
     with pytest.raises(ValueError, match="unknown token 'purple'"):
         tk.encode("hat of purple")
-    rendered = tk.render_transcript(
-        tk.encode("<task> hat of bob ? </task> <call> search bob </call> <result> hat red </result>")
-    )
+    transcript = "<task> hat of bob ? </task> <call> search bob </call> <result> hat red </result>"
+    rendered = tk.render_transcript(tk.encode(transcript))
     assert rendered.splitlines()[-1] == "  | <result> hat red </result>"
