@@ -53,7 +53,7 @@ def curve_section(name: str, command: str, rows: list[dict]) -> str:
         f"`{command}` ({environment_line()})",
         "",
         f"Held-out success {rows[0]['eval/success']:.3f} -> {rows[-1]['eval/success']:.3f};"
-        f" 90% first reached: {first_reaching(rows, 0.9)}.",
+        f" 80% first reached: {first_reaching(rows, 0.8)}; 90%: {first_reaching(rows, 0.9)}.",
         "",
         "| update | stage | wall s | env steps | train reward | held-out success | tokens/s |",
         "|---:|---|---:|---:|---:|---:|---:|",
@@ -68,6 +68,14 @@ def curve_section(name: str, command: str, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(section: str, dry_run: bool) -> None:
+    """Print a section and, unless ``dry_run``, append it to RESULTS.md at once."""
+    print(section)
+    if not dry_run:
+        with RESULTS.open("a") as results:
+            results.write("\n" + section)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*")
@@ -76,23 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench", help="where the run directories go")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
-    sections = []
     for run_dir in map(Path, args.from_run):
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         command = (run_dir / "command.txt").read_text().strip()
-        sections.append(curve_section(run_dir.name, command, rows))
+        record(curve_section(run_dir.name, command, rows), args.no_record)
     for name in args.configs:
         path = resolve_config(name)
         config = config_lib.load(path, args.set)
-        rows = run.train(config, Path(args.runs) / path.stem)
+        run_dir = Path(args.runs) / path.stem
         command = " ".join(["python benchmarks/learning.py", name, *(
             ["--set", *args.set] if args.set else [])])  # fmt: skip
-        sections.append(curve_section(path.stem, command, rows))
-    for section in sections:
-        print(section)
-        if not args.no_record:
-            with RESULTS.open("a") as results:
-                results.write("\n" + section)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "command.txt").write_text(command + "\n")
+        rows = run.train(config, run_dir)
+        record(curve_section(path.stem, command, rows), args.no_record)
     return 0
 
 
