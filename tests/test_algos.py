@@ -1,5 +1,6 @@
 """Losses and advantages against values worked out by hand."""
 
+import functools
 import math
 
 import jax
@@ -12,93 +13,188 @@ from agentic_jax import algos
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_gae_by_hand_with_an_episode_end():
-    # gamma 0.9, lambda 0.8; the episode ends at t=1, a new one runs at t=2.
-    rewards = jnp.array([[1.0], [2.0], [0.5]])
-    values = jnp.array([[0.5], [1.0], [0.2]])
-    dones = jnp.array([[False], [True], [False]])
-    last_value = jnp.array([0.4])
+# ---------------------------------------------------------------------------- advantages
+def test_gae_by_hand_with_episode_ends():
+    # gamma 0.9, lambda 0.8 (gamma * lambda = 0.72); two envs, time-major [T=3, N=2].
+    # env 0: the episode ends at t=1 and a new one runs at t=2 (bootstraps from last_value).
+    # env 1: the episode ends at the final step, so last_value (100) must be ignored.
+    rewards = jnp.array([[1.0, 0.0], [2.0, 1.0], [0.5, 1.0]])
+    values = jnp.array([[0.5, 0.5], [1.0, 0.5], [0.2, 0.5]])
+    dones = jnp.array([[False, False], [True, False], [False, True]])
+    last_value = jnp.array([0.4, 100.0])
     advantages, returns = algos.gae(rewards, values, dones, last_value, 0.9, 0.8)
-    delta2 = 0.5 + 0.9 * 0.4 - 0.2  # 0.66
-    a2 = delta2
-    delta1 = 2.0 - 1.0  # done: no bootstrap
-    a1 = delta1
-    delta0 = 1.0 + 0.9 * 1.0 - 0.5  # 1.4
-    a0 = delta0 + 0.9 * 0.8 * a1  # 2.12
-    np.testing.assert_allclose(advantages[:, 0], [a0, a1, a2], rtol=1e-6)
-    np.testing.assert_allclose(returns[:, 0], [a0 + 0.5, a1 + 1.0, a2 + 0.2], rtol=1e-6)
+    # env 0: a2 = 0.5 + 0.9*0.4 - 0.2 = 0.66;  a1 = 2 - 1 = 1 (done: no bootstrap, no carry)
+    #        a0 = (1 + 0.9*1 - 0.5) + 0.72*1 = 2.12
+    # env 1: a2 = 1 - 0.5 = 0.5;  a1 = (1 + 0.45 - 0.5) + 0.72*0.5 = 1.31
+    #        a0 = (0 + 0.45 - 0.5) + 0.72*1.31 = 0.8932
+    expected = np.array([[2.12, 0.8932], [1.0, 1.31], [0.66, 0.5]])
+    np.testing.assert_allclose(advantages, expected, rtol=1e-5)
+    np.testing.assert_allclose(returns, expected + np.asarray(values), rtol=1e-5)
+    assert advantages.dtype == jnp.float32
 
 
 def test_grpo_advantages_with_and_without_std():
-    rewards = jnp.array([[1.0, 0.0, 0.0], [2.0, 2.0, 2.0]])
+    rewards = jnp.array([[1.0, 0.0, 0.0], [3.0, 1.0, 2.0]])
+    centred = np.array([[2 / 3, -1 / 3, -1 / 3], [1.0, -1.0, 0.0]])
     plain = algos.grpo_advantages(rewards, normalize_std=False)
-    np.testing.assert_allclose(plain, [[2 / 3, -1 / 3, -1 / 3], [0, 0, 0]], atol=1e-6)
-    std = math.sqrt(2 / 9)  # population std of (1, 0, 0)
-    normalised = algos.grpo_advantages(rewards, normalize_std=True)
+    np.testing.assert_allclose(plain, centred, atol=1e-6)
+    # Population std (ddof=0): sqrt(2/9) and sqrt(2/3) (the sample std of row 1 would be 1).
+    std = np.array([[math.sqrt(2 / 9)], [math.sqrt(2 / 3)]])
     np.testing.assert_allclose(
-        normalised[0], np.array([2 / 3, -1 / 3, -1 / 3]) / (std + 1e-6), rtol=1e-5
+        algos.grpo_advantages(rewards, normalize_std=True), centred / (std + 1e-6), rtol=1e-5
     )
-    np.testing.assert_allclose(normalised[1], 0.0, atol=1e-6)  # a solved group teaches nothing
+    # A group with equal rewards teaches nothing, and is not NaN.
+    solved = algos.grpo_advantages(jnp.full((1, 4), 2.0))
+    np.testing.assert_array_equal(solved, np.zeros((1, 4)))
+
+
+# ---------------------------------------------------------------------------- policy loss
+def _four_clip_cases():
+    """Ratios 1.5 and 0.5, each with a positive and a negative advantage."""
+    log_probs = jnp.log(jnp.array([[1.5, 1.5, 0.5, 0.5]]))
+    old = jnp.zeros((1, 4))
+    advantages = jnp.array([[1.0, -1.0, 1.0, -1.0]])
+    return log_probs, old, advantages
 
 
 def test_clipped_policy_loss_clips_each_side():
-    # Four tokens: ratio 1.5 and 0.5, each with a positive and a negative advantage.
-    log_ratio = jnp.log(jnp.array([[1.5, 1.5, 0.5, 0.5]]))
-    old = jnp.zeros((1, 4))
-    advantages = jnp.array([[1.0, -1.0, 1.0, -1.0]])
+    log_probs, old, advantages = _four_clip_cases()
     mask = jnp.ones((1, 4))
-    loss, stats = algos.clipped_policy_loss(log_ratio, old, advantages, mask, 0.2, 0.3)
-    # min(r*A, clip(r, 0.8, 1.3)*A): 1.3 (clipped), -1.5, 0.5, -0.8 (clipped)
-    expected = -np.mean([1.3, -1.5, 0.5, -0.8])
-    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    loss, stats = algos.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
+    # min(r*A, clip(r, 0.8, 1.3)*A): 1.3 (clipped high), -1.5, 0.5, -0.8 (clipped low)
+    per_token = -np.array([1.3, -1.5, 0.5, -0.8])
+    np.testing.assert_allclose(loss, per_token.mean(), rtol=1e-6)
+    for i in range(4):  # each token alone (one-hot mask), so no two errors can cancel
+        alone = jnp.zeros((1, 4)).at[0, i].set(1.0)
+        loss_i, _ = algos.clipped_policy_loss(log_probs, old, advantages, alone, 0.2, 0.3)
+        np.testing.assert_allclose(loss_i, per_token[i], rtol=1e-6)
     np.testing.assert_allclose(stats["clip_frac"], 0.5)
-    kl = np.mean([0.5 - np.log(1.5), 0.5 - np.log(1.5), -0.5 - np.log(0.5), -0.5 - np.log(0.5)])
+    kl = np.mean(2 * [0.5 - np.log(1.5)] + 2 * [-0.5 - np.log(0.5)])
     np.testing.assert_allclose(stats["approx_kl"], kl, rtol=1e-5)
 
+    # Clipped tokens pass no gradient; the others get d(-r*A)/dlogp = -r*A / 4.
+    def loss_of(lp):
+        return algos.clipped_policy_loss(lp, old, advantages, mask, 0.2, 0.3)[0]
 
-def test_aggregation_modes_on_a_ragged_mask():
-    values = jnp.array([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0], [9.0, 9.0, 9.0]])
-    mask = jnp.array([[1, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=bool)
+    grads = jax.grad(loss_of)(log_probs)
+    np.testing.assert_allclose(grads, [[0.0, 1.5 / 4, -0.5 / 4, 0.0]], atol=1e-6)
+
+
+def test_clipped_policy_loss_uses_mask_and_mode():
+    log_probs, old, advantages = _four_clip_cases()
+    mask = jnp.array([[1.0, 0.0, 1.0, 1.0]])  # drop the second token
+    # Per-token losses on kept tokens: -1.3, -0.5, 0.8 -> sum -1.0; clipped: tokens 0 and 3.
+    loss, stats = algos.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
+    np.testing.assert_allclose(loss, -1.0 / 3, rtol=1e-6)
+    np.testing.assert_allclose(stats["clip_frac"], 2 / 3, rtol=1e-6)
+    kl = (0.5 - math.log(1.5) + 2 * (-0.5 - math.log(0.5))) / 3  # (r - 1) - log r
+    np.testing.assert_allclose(stats["approx_kl"], kl, rtol=1e-5)
+    constant, _ = algos.clipped_policy_loss(
+        log_probs, old, advantages, mask, 0.2, 0.3, mode="constant", max_len=5
+    )
+    np.testing.assert_allclose(constant, -1.0 / 5, rtol=1e-6)
+    # At ratio 1 nothing is clipped and the loss is -mean(A).
+    zero = jnp.zeros((1, 4))
+    loss, stats = algos.clipped_policy_loss(zero, zero, advantages, jnp.ones((1, 4)), 0.2, 0.2)
+    assert float(loss) == pytest.approx(0.0, abs=1e-7)
+    assert float(stats["clip_frac"]) == 0.0
+    assert float(stats["approx_kl"]) == pytest.approx(0.0, abs=1e-7)
+
+
+# ---------------------------------------------------------------------------- aggregation
+@pytest.mark.parametrize("mask_dtype", [bool, jnp.float32])
+def test_aggregation_modes_on_a_ragged_mask(mask_dtype):
+    values = jnp.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0], [9.0, 9.0, 9.0]])
+    mask = jnp.array([[1, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=mask_dtype)
+    # Masked tokens: 1, 2, 3 (sequence mean 2) and 4 (sequence mean 4); the 9s never count.
     assert float(algos.aggregate(values, mask, "token")) == pytest.approx(10 / 4)
     assert float(algos.aggregate(values, mask, "sequence")) == pytest.approx((2.0 + 4.0) / 2)
     assert float(algos.aggregate(values, mask, "constant", max_len=5)) == pytest.approx(10 / 15)
+    empty = jnp.zeros_like(mask)
+    for mode in ("token", "sequence"):
+        assert float(algos.aggregate(values, empty, mode)) == 0.0
+
+
+def test_bad_option_strings_raise():
+    values, mask = jnp.ones((2, 3)), jnp.ones((2, 3))
     with pytest.raises(ValueError, match="needs max_len"):
         algos.aggregate(values, mask, "constant")
-    with pytest.raises(ValueError, match="valid: token, sequence, constant"):
+    with pytest.raises(ValueError, match=r"'mean'.*valid: token, sequence, constant"):
         algos.aggregate(values, mask, "mean")
+    with pytest.raises(ValueError, match=r"'mean'.*valid: token, sequence, constant"):
+        algos.clipped_policy_loss(values, values, values, mask, 0.2, 0.2, mode="mean")
+    with pytest.raises(ValueError, match=r"'k4'.*valid: k1, k2, k3"):
+        algos.kl_penalty(values, values, "k4")
 
 
+# ---------------------------------------------------------------------------- KL
 def test_kl_estimators_at_a_known_point():
     logp, ref = jnp.log(jnp.array(0.5)), jnp.log(jnp.array(0.25))
-    r = 0.25 / 0.5  # pi_ref / pi
     assert float(algos.kl_penalty(logp, ref, "k1")) == pytest.approx(math.log(2))
     assert float(algos.kl_penalty(logp, ref, "k2")) == pytest.approx(0.5 * math.log(2) ** 2)
-    assert float(algos.kl_penalty(logp, ref, "k3")) == pytest.approx(r - math.log(r) - 1)
+    assert float(algos.kl_penalty(logp, ref, "k3")) == pytest.approx(0.5 + math.log(2) - 1)
+
     x = jax.random.normal(jax.random.PRNGKey(0), (100,))
     assert bool(jnp.all(algos.kl_penalty(x, -x, "k3") >= 0))
     for estimator in ("k1", "k2", "k3"):
         np.testing.assert_allclose(algos.kl_penalty(x, x, estimator), 0.0, atol=1e-6)
-    with pytest.raises(ValueError, match="valid: k1, k2, k3"):
-        algos.kl_penalty(x, x, "k4")
 
 
-def test_masked_distribution_entropy_and_log_probs():
+def test_k1_and_k3_are_unbiased_in_expectation():
+    pi, ref = jnp.array([0.5, 0.25, 0.25]), jnp.array([0.25, 0.25, 0.5])
+    kl = 0.5 * math.log(2) + 0.25 * math.log(0.5)  # sum pi log(pi / ref) = 0.25 log 2
+    for estimator in ("k1", "k3"):
+        estimate = jnp.sum(pi * algos.kl_penalty(jnp.log(pi), jnp.log(ref), estimator))
+        assert float(estimate) == pytest.approx(kl, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- distributions
+def test_masked_log_softmax_and_token_log_prob():
     logits = jnp.array([[3.0, -1.0, 0.5, 2.0]])
-    uniform = jnp.zeros((1, 4))
     mask = jnp.array([[True, False, True, True]])
-    assert float(algos.masked_entropy(uniform, mask)[0]) == pytest.approx(math.log(3), rel=1e-5)
     log_probs = algos.masked_log_softmax(logits, mask)
     assert float(jnp.exp(log_probs[0, 1])) == 0.0
-    np.testing.assert_allclose(jnp.exp(log_probs).sum(), 1.0, rtol=1e-6)
     assert bool(jnp.all(jnp.isfinite(log_probs)))
-    # An all-False mask row counts as all legal (no NaN).
-    empty = algos.masked_log_softmax(logits, jnp.zeros((1, 4), bool))
-    np.testing.assert_allclose(empty, jax.nn.log_softmax(logits), rtol=1e-6)
+    np.testing.assert_allclose(jnp.exp(log_probs).sum(), 1.0, rtol=1e-6)
     chosen = algos.token_log_prob(logits, mask, jnp.array([2]))
     expected = 0.5 - math.log(math.exp(3.0) + math.exp(0.5) + math.exp(2.0))
     assert float(chosen[0]) == pytest.approx(expected, rel=1e-5)
+    # An all-False mask row counts as all legal (no NaN).
+    empty = algos.masked_log_softmax(logits, jnp.zeros((1, 4), bool))
+    np.testing.assert_allclose(empty, jax.nn.log_softmax(logits), rtol=1e-6)
 
 
+def test_masked_entropy():
+    mask = jnp.array([[True, False, True, True], [False, False, False, False]])
+    # Uniform over the legal tokens: log 3; an all-False row is all legal: log 4.
+    np.testing.assert_allclose(
+        algos.masked_entropy(jnp.zeros((2, 4)), mask), [math.log(3), math.log(4)], rtol=1e-5
+    )
+    # Non-uniform: the big logit on the illegal token must not matter.
+    logits = jnp.array([[0.0, 50.0, math.log(2.0), math.log(5.0)]])
+    p = np.array([1.0, 2.0, 5.0]) / 8.0
+    assert float(algos.masked_entropy(logits, mask[:1])[0]) == pytest.approx(
+        -np.sum(p * np.log(p)), rel=1e-5
+    )
+
+
+def test_gradients_are_finite_with_masks():
+    logits = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
+    mask = jnp.array([[1, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 0]], bool)
+    tokens = jnp.array([1, 4, 3])  # the first is an illegal token
+
+    def objective(x):
+        return algos.masked_entropy(x, mask).sum() + algos.token_log_prob(x, mask, tokens).sum()
+
+    value, grads = jax.value_and_grad(objective)(logits)
+    assert bool(jnp.isfinite(value))
+    assert bool(jnp.all(jnp.isfinite(grads)))
+    # A single legal token: entropy 0 and log-prob 0, whatever the logits.
+    assert float(algos.masked_entropy(logits, mask)[2]) == pytest.approx(0.0, abs=1e-6)
+    assert float(algos.token_log_prob(logits, mask, tokens)[2]) == pytest.approx(0.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------- SFT and value
 def test_sft_loss_ignores_masked_positions():
     logits = jnp.zeros((1, 3, 4))
     legal = jnp.ones((1, 3, 4), bool).at[0, 0, 2:].set(False)  # 2 legal tokens at step 0
@@ -108,34 +204,66 @@ def test_sft_loss_ignores_masked_positions():
     assert float(algos.sft_loss(logits, legal, targets, mask)) == pytest.approx(expected)
     changed = logits.at[0, 1].set(jnp.array([9.0, -9.0, 0.0, 0.0]))  # a masked position
     assert float(algos.sft_loss(changed, legal, targets, mask)) == pytest.approx(expected)
+    grads = jax.grad(algos.sft_loss)(changed, legal, targets, mask)
+    np.testing.assert_array_equal(grads[0, 1], np.zeros(4))
 
 
 def test_value_loss_clipped_and_unclipped():
-    values = jnp.array([[2.0, 0.0]])
-    old = jnp.array([[1.0, 0.0]])
-    returns = jnp.array([[3.0, 1.0]])
-    mask = jnp.ones((1, 2))
-    # Unclipped: 0.5 * mean((2-3)^2, (0-1)^2) = 0.5
-    assert float(algos.clipped_value_loss(values, old, returns, mask, None)) == pytest.approx(0.5)
-    # Clipped at 0.5: v_clip = 1.5 -> (1.5-3)^2 = 2.25 > 1; second token unchanged: 1.
+    values = jnp.array([[2.0, 0.0, 2.0, 50.0]])
+    old = jnp.array([[1.0, 0.0, 1.0, 0.0]])
+    returns = jnp.array([[3.0, 1.0, 1.0, 0.0]])
+    mask = jnp.array([[1.0, 1.0, 1.0, 0.0]])  # the last (huge-error) token is masked out
+    # Unclipped: 0.5 * mean(1, 1, 1) = 0.5
+    for no_clip in (None, 0.0, -1.0):
+        loss = algos.clipped_value_loss(values, old, returns, mask, no_clip)
+        assert float(loss) == pytest.approx(0.5)
+    # eps 0.5: clipped values 1.5, 0, 1.5 -> squared errors 2.25, 1, 0.25;
+    # elementwise max with (1, 1, 1) -> 2.25, 1, 1.
+    expected = 0.5 * (2.25 + 1.0 + 1.0) / 3
     assert float(algos.clipped_value_loss(values, old, returns, mask, 0.5)) == pytest.approx(
-        0.5 * (2.25 + 1.0) / 2
+        expected
     )
+    traced = jax.jit(algos.clipped_value_loss)(values, old, returns, mask, jnp.float32(0.5))
+    assert float(traced) == pytest.approx(expected)
 
 
+# ---------------------------------------------------------------------------- transforms
 def test_losses_jit_and_vmap():
     log_probs = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 5))
-    advantages = jnp.ones((4, 2, 5))
-    mask = jnp.ones((4, 2, 5), bool)
+    advantages = jax.random.normal(jax.random.PRNGKey(1), (4, 2, 5))
+    mask = jnp.ones((4, 2, 5), bool).at[:, 1, 3:].set(False)
 
     def loss(lp, adv, m):
-        return algos.clipped_policy_loss(lp, jnp.zeros_like(lp), adv, m, 0.2, 0.2)[0]
+        zeros = jnp.zeros_like(lp)
+        return algos.clipped_policy_loss(lp, zeros, adv, m, 0.2, 0.28, mode="sequence")[0]
 
     batched = jax.jit(jax.vmap(loss))(log_probs, advantages, mask)
     single = [loss(log_probs[i], advantages[i], mask[i]) for i in range(4)]
     np.testing.assert_allclose(batched, single, rtol=1e-5)
-    gae = jax.jit(algos.gae, static_argnums=(4, 5))
-    adv, _ = gae(
+
+    token_mean = jax.jit(functools.partial(algos.aggregate, mode="token"))
+    assert float(token_mean(jnp.ones((2, 3)), jnp.ones((2, 3)))) == pytest.approx(1.0)
+
+    rewards = jnp.array([[[1.0, 0.0]], [[0.0, 0.0]]])
+    grouped = jax.jit(jax.vmap(algos.grpo_advantages))(rewards)
+    np.testing.assert_allclose(grouped[:, 0, 0], [0.5 / (0.5 + 1e-6), 0.0], rtol=1e-5)
+
+
+def test_gae_jit_and_vmap():
+    gae = jax.jit(algos.gae)  # gamma and lambda may be traced
+    adv, ret = gae(
         jnp.ones((3, 2)), jnp.zeros((3, 2)), jnp.zeros((3, 2), bool), jnp.zeros(2), 1.0, 1.0
     )
-    np.testing.assert_allclose(adv[:, 0], [3.0, 2.0, 1.0])
+    np.testing.assert_allclose(adv, [[3.0, 3.0], [2.0, 2.0], [1.0, 1.0]])
+    np.testing.assert_allclose(ret, adv)
+    # vmap over a leading seed axis gives the same as each call alone.
+    rewards = jax.random.normal(jax.random.PRNGKey(2), (2, 4, 3))
+    values = jax.random.normal(jax.random.PRNGKey(3), (2, 4, 3))
+    dones = jax.random.bernoulli(jax.random.PRNGKey(4), 0.3, (2, 4, 3))
+    last = jnp.ones((2, 3))
+    batched, _ = jax.vmap(algos.gae, in_axes=(0, 0, 0, 0, None, None))(
+        rewards, values, dones, last, 0.99, 0.95
+    )
+    for i in range(2):
+        single, _ = algos.gae(rewards[i], values[i], dones[i], last[i], 0.99, 0.95)
+        np.testing.assert_allclose(batched[i], single, rtol=1e-5)

@@ -8,65 +8,90 @@ import jax.numpy as jnp
 
 AGGREGATIONS = ("token", "sequence", "constant")
 KL_ESTIMATORS = ("k1", "k2", "k3")
-MASKED_LOGIT = -1e9
+MASKED_LOGIT = -1e9  # finite stand-in for -inf, so no inf - inf = NaN anywhere
 
 
-def masked_log_softmax(logits, legal_mask):
-    """Log-probabilities with illegal tokens at about -1e9 (finite).
+def _legal_or_all(legal_mask: jax.Array) -> jax.Array:
+    """The legal mask as bool, with all-False rows replaced by all-True rows."""
+    legal = legal_mask.astype(bool)
+    return legal | ~legal.any(axis=-1, keepdims=True)
 
+
+def masked_log_softmax(logits: jax.Array, legal_mask: jax.Array) -> jax.Array:
+    """``log_softmax(where(legal, logits, -1e9))`` over the last axis ``[..., V]``.
+
+    Illegal tokens get a log-prob near -1e9 (probability exactly 0, but finite).
     A row with no legal token is treated as all legal, so nothing is ever NaN.
     """
     chex.assert_equal_shape([logits, legal_mask])
-    legal = legal_mask | ~legal_mask.any(axis=-1, keepdims=True)
+    legal = _legal_or_all(legal_mask)
     return jax.nn.log_softmax(jnp.where(legal, logits, MASKED_LOGIT), axis=-1)
 
 
-def token_log_prob(logits, legal_mask, tokens):
-    """Log-probability of ``tokens`` [...] under the masked distribution of ``logits`` [..., V]."""
+def token_log_prob(logits: jax.Array, legal_mask: jax.Array, tokens: jax.Array) -> jax.Array:
+    """``log pi(token)`` [...] under the masked distribution of ``logits`` [..., V]."""
+    chex.assert_equal_shape_prefix([logits, tokens], tokens.ndim)
+    chex.assert_rank(logits, tokens.ndim + 1)
     log_probs = masked_log_softmax(logits, legal_mask)
-    return jnp.take_along_axis(log_probs, tokens[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    index = tokens[..., None].astype(jnp.int32)
+    return jnp.take_along_axis(log_probs, index, axis=-1)[..., 0]
 
 
-def masked_entropy(logits, legal_mask):
-    """Entropy of the masked categorical; illegal tokens contribute nothing."""
+def masked_entropy(logits: jax.Array, legal_mask: jax.Array) -> jax.Array:
+    """``H = -sum_{legal a} p(a) log p(a)`` of the masked categorical, shape [...].
+
+    Illegal tokens contribute exactly 0.
+    """
     log_probs = masked_log_softmax(logits, legal_mask)
-    probs = jnp.exp(log_probs)
-    return -jnp.sum(jnp.where(probs > 0, probs * log_probs, 0.0), axis=-1)
+    legal = _legal_or_all(legal_mask)
+    return -jnp.sum(jnp.where(legal, jnp.exp(log_probs) * log_probs, 0.0), axis=-1)
 
 
-def aggregate(values, mask, mode: str, max_len: int | None = None):
-    """Reduce per-token ``[B, S]`` values to a scalar.
+def aggregate(
+    values: jax.Array, mask: jax.Array, mode: str, max_len: int | None = None
+) -> jax.Array:
+    """Reduce per-token ``[B, S]`` values to a scalar over the positions where ``mask`` is set.
 
-    - ``token``: sum(v * m) / sum(m) (DAPO's token-level mean);
-    - ``sequence``: mean over sequences with any masked token of their masked mean (GRPO);
-    - ``constant``: sum(v * m) / (B * max_len) (Dr.GRPO).
+    - ``token``:    sum(v * m) / max(sum(m), 1)  (DAPO's token-level mean);
+    - ``sequence``: mean, over sequences with any masked token, of each one's masked mean (GRPO);
+    - ``constant``: sum(v * m) / (B * max_len)    (Dr.GRPO; ``max_len`` required).
     """
     if mode not in AGGREGATIONS:
         raise ValueError(f"unknown loss aggregation {mode!r}; valid: {', '.join(AGGREGATIONS)}")
+    if mode == "constant" and max_len is None:
+        raise ValueError("loss aggregation 'constant' (Dr.GRPO) needs max_len")
+    chex.assert_rank(values, 2)
     chex.assert_equal_shape([values, mask])
     mask = mask.astype(jnp.float32)
-    total = jnp.sum(values * mask)
+    masked = values * mask
     if mode == "token":
-        return total / jnp.maximum(mask.sum(), 1.0)
+        return masked.sum() / jnp.maximum(mask.sum(), 1.0)
     if mode == "sequence":
         counts = mask.sum(axis=-1)
-        per_sequence = jnp.sum(values * mask, axis=-1) / jnp.maximum(counts, 1.0)
+        per_sequence = masked.sum(axis=-1) / jnp.maximum(counts, 1.0)
         has_tokens = (counts > 0).astype(jnp.float32)
         return jnp.sum(per_sequence * has_tokens) / jnp.maximum(has_tokens.sum(), 1.0)
-    if max_len is None:
-        raise ValueError("loss aggregation 'constant' (Dr.GRPO) needs max_len")
-    return total / (values.shape[0] * max_len)
+    return masked.sum() / (values.shape[0] * max_len)
 
 
 def clipped_policy_loss(
-    log_probs, old_log_probs, advantages, mask, clip_eps_low, clip_eps_high,
-    mode: str = "token", max_len: int | None = None,
-):  # fmt: skip
-    """PPO's clipped surrogate with asymmetric clipping (DAPO's clip-higher).
+    log_probs: jax.Array,
+    old_log_probs: jax.Array,
+    advantages: jax.Array,
+    mask: jax.Array,
+    clip_eps_low: float,
+    clip_eps_high: float,
+    mode: str = "token",
+    max_len: int | None = None,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """PPO's clipped surrogate with asymmetric clipping (DAPO's clip-higher), ``[B, S]`` inputs.
 
-    ``ratio = exp(logp - old_logp)``;
-    ``loss_t = -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)``.
-    Returns (aggregated loss, {"clip_frac", "approx_kl"}).
+        ratio  = exp(logp - old_logp)
+        loss_t = -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)
+
+    aggregated with ``aggregate(loss_t, mask, mode, max_len)``. Returns (loss, stats) with
+    stats "clip_frac" (masked fraction of tokens where the clipped term was selected) and
+    "approx_kl" (masked mean of (ratio - 1) - log ratio).
     """
     chex.assert_equal_shape([log_probs, old_log_probs, advantages, mask])
     log_ratio = log_probs - old_log_probs
@@ -81,20 +106,38 @@ def clipped_policy_loss(
     return aggregate(loss, mask, mode, max_len), stats
 
 
-def clipped_value_loss(values, old_values, returns, mask, clip_eps: float | None):
-    """``0.5 * mean(max((v - R)^2, (v_old + clip(v - v_old, -eps, eps) - R)^2))`` (PPO2)."""
+def clipped_value_loss(
+    values: jax.Array,
+    old_values: jax.Array,
+    returns: jax.Array,
+    mask: jax.Array,
+    clip_eps: float | jax.Array | None,
+) -> jax.Array:
+    """PPO2 value loss, a masked token mean:
+
+        0.5 * mean(max((v - R)^2, (v_old + clip(v - v_old, -eps, eps) - R)^2))
+
+    With ``clip_eps`` None or <= 0, the unclipped ``0.5 * mean((v - R)^2)``.
+    ``clip_eps`` may be a traced scalar.
+    """
     chex.assert_equal_shape([values, old_values, returns, mask])
     squared = (values - returns) ** 2
-    if clip_eps is not None and clip_eps > 0:
-        clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-        squared = jnp.maximum(squared, (clipped - returns) ** 2)
+    if clip_eps is not None:
+        eps = jnp.maximum(clip_eps, 0.0)
+        clipped_values = old_values + jnp.clip(values - old_values, -eps, eps)
+        clipped_squared = jnp.maximum(squared, (clipped_values - returns) ** 2)
+        squared = jnp.where(clip_eps > 0, clipped_squared, squared)
     return 0.5 * aggregate(squared, mask, "token")
 
 
-def kl_penalty(log_probs, ref_log_probs, estimator: str):
-    """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman's k1, k2, k3)."""
+def kl_penalty(log_probs: jax.Array, ref_log_probs: jax.Array, estimator: str) -> jax.Array:
+    """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman's estimators).
+
+    With ``d = logp - ref_logp``: k1 = d; k2 = 0.5 * d^2; k3 = exp(-d) + d - 1 (>= 0, unbiased).
+    """
     if estimator not in KL_ESTIMATORS:
         raise ValueError(f"unknown KL estimator {estimator!r}; valid: {', '.join(KL_ESTIMATORS)}")
+    chex.assert_equal_shape([log_probs, ref_log_probs])
     log_ratio = log_probs - ref_log_probs
     if estimator == "k1":
         return log_ratio
@@ -103,8 +146,14 @@ def kl_penalty(log_probs, ref_log_probs, estimator: str):
     return jnp.exp(-log_ratio) + log_ratio - 1.0
 
 
-def sft_loss(logits, legal_mask, targets, mask):
-    """Mean negative log-likelihood of ``targets`` over masked positions (agent tokens)."""
+def sft_loss(
+    logits: jax.Array, legal_mask: jax.Array, targets: jax.Array, mask: jax.Array
+) -> jax.Array:
+    """Masked mean NLL of ``targets`` [B, S] under ``masked_log_softmax(logits)`` [B, S, V].
+
+    ``loss = sum(-log p(target) * m) / max(sum(m), 1)``.
+    """
+    chex.assert_rank(logits, 3)
     chex.assert_equal_shape([targets, mask])
     nll = -token_log_prob(logits, legal_mask, targets)
     return aggregate(nll, mask, "token")

@@ -9,10 +9,21 @@ Two ways to run the same parameters:
   over layers of ``(keys, values)``, each ``[B, max_len, heads, head_dim]``, indexed by
   transcript position; a layer's keys and values stay separate arrays so the scan carry
   never restacks them.
+- ``prefill(tokens, length)``: the cache of a transcript prefix in one full forward.
+- ``init_cache(batch_size)``: an all-zero cache.
 
-Both give the same logits and values (``tests/test_models.py``). Initialisers are normal
-or zero only: orthogonal initialisation runs a batched QR that has deadlocked inside
-``jit(vmap(init))`` on a 2-core CPU.
+Cache layout (``Cache``)::
+
+    cache = ((k_0, v_0), (k_1, v_1), ..., (k_{L-1}, v_{L-1}))   # one pair per layer
+    k_l, v_l: float32 [B, max_len, n_heads, d_model // n_heads]
+    k_l[b, p] = key of the token at transcript position p of row b (p < that row's length)
+
+Slots at or beyond a row's current position hold zeros or stale values; ``decode`` writes
+slot ``position`` and attends only to slots ``<= position``, so they are never read.
+
+``__call__`` and ``decode`` give the same logits and values (``tests/test_models.py``).
+Initialisers are normal or zero only: orthogonal initialisation runs a batched QR that has
+deadlocked inside ``jit(vmap(init))`` on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ def _attend(q, k, v, mask):
 
 
 class Block(nn.Module):
+    """Pre-LayerNorm block: x + attn(LN(x)), then x + MLP(LN(x)) with a GELU MLP."""
+
     d_model: int
     n_heads: int
     mlp_ratio: int
@@ -119,14 +132,23 @@ class TransformerPolicy(nn.Module):
         return logits, values, tuple(cache)
 
     def prefill(self, tokens, length) -> Cache:
-        """The cache of a transcript prefix: tokens [B, max_len], ``length`` [B] valid."""
+        """The cache of a transcript prefix: tokens [B, max_len], ``length`` [B] valid.
+
+        Runs the full forward with positions ``arange(max_len)`` and segment 0 for the first
+        ``length`` tokens, -1 (padding) after, so cache index == position. Slots at or past
+        ``length`` hold the padding tokens' keys/values; ``decode`` overwrites or ignores them.
+        """
         index = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
         segments = jnp.where(index < length[:, None], 0, -1)
         _, _, cache = self(tokens, index, segments)
         return cache
 
     def decode(self, token, position, cache: Cache):
-        """One step: token, position [B] -> (logits [B, V], values [B], updated cache)."""
+        """One step: token, position [B] int32 -> (logits [B, V], values [B], updated cache).
+
+        Writes this token's key/value into every layer's cache at slot ``position`` (per
+        row), then attends over slots ``<= position``. Matches ``__call__`` at that position.
+        """
         x = self._embed(token, position)
         new_cache = []
         for block, (keys, values) in zip(self.blocks, cache, strict=True):
@@ -136,10 +158,14 @@ class TransformerPolicy(nn.Module):
         return logits, value, tuple(new_cache)
 
     def init_cache(self, batch_size: int) -> Cache:
-        """An empty cache for ``batch_size`` rows."""
+        """An all-zero cache for ``batch_size`` rows (needs no params: ``model.init_cache(B)``)."""
         shape = (batch_size, self.max_len, self.n_heads, self.d_model // self.n_heads)
-        return tuple((jnp.zeros(shape), jnp.zeros(shape)) for _ in range(self.n_layers))
+        return tuple(
+            (jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32))
+            for _ in range(self.n_layers)
+        )
 
 
 def count_params(params) -> int:
+    """Total number of scalars in a parameter pytree (e.g. ``model.init(...)``)."""
     return sum(int(x.size) for x in jax.tree.leaves(params))
