@@ -41,23 +41,31 @@ class ToolOutput:
     tokens: jax.Array  # [R] int32
     length: jax.Array  # int32
     status: jax.Array  # int32: OK, ERROR or TIMEOUT
+    latency: jax.Array | int = 0  # <wait> tokens the harness writes before <result>
 
 
 class Tool(NamedTuple):
-    """A pure tool: ``fn(world, args [C], args_len, key) -> ToolOutput`` with ``result_width`` R."""
+    """A pure tool: ``fn(world, args [C], args_len, key) -> ToolOutput`` with ``result_width`` R.
+
+    A tool with latency answers after up to ``max_latency`` ``<wait>`` tokens.
+    """
 
     name: str
     result_width: int
     fn: Callable[[Any, jax.Array, jax.Array, jax.Array], ToolOutput]
+    max_latency: int = 0
 
 
-def tool_output(result: jax.Array, length: jax.Array, status: jax.Array, width: int) -> ToolOutput:
+def tool_output(
+    result: jax.Array, length: jax.Array, status: jax.Array, width: int, latency: Any = 0
+) -> ToolOutput:
     """Pad or cut ``result`` to ``width`` tokens and clip ``length`` into range."""
     result = jnp.asarray(result, jnp.int32)
     padded = jnp.full((width,), tk.PAD, jnp.int32).at[: result.shape[0]].set(result[:width])
     length = jnp.clip(jnp.asarray(length, jnp.int32), 0, width)
     padded = jnp.where(jnp.arange(width) < length, padded, tk.PAD)
-    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32))
+    latency = jnp.maximum(jnp.asarray(latency, jnp.int32), 0)
+    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency)
 
 
 def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Array, jax.Array]:
@@ -104,6 +112,7 @@ class TaskFamily:
     max_answer: int
     default_max_len: int
     default_think_budget: int = 0
+    exploit_oracle_mode: int | None = None  # the oracle_mode whose plan takes the leak's shortcut
 
     def default_task_params(self) -> Any:
         """Traced difficulty parameters (a flax struct)."""
@@ -125,6 +134,14 @@ class TaskFamily:
         """The split (0 train, 1 test) a task belongs to, recomputed from its world."""
         raise NotImplementedError
 
+    def leaky_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
+        """Whether a tool call used a deliberate leak (leak variants only; bool)."""
+        return jnp.bool_(False)
+
+    def exploit(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
+        """Whether an answer passes only through a leak (e.g. hard-coded visible tests)."""
+        return jnp.bool_(False)
+
 
 @struct.dataclass
 class HarnessParams(environment.EnvParams):
@@ -135,6 +152,7 @@ class HarnessParams(environment.EnvParams):
     tool_bonus: float = 0.0  # shaped reward for the first useful tool call of an episode
     split: int = 0  # 0: train tasks, 1: held-out test tasks
     oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
+    tools_enabled: bool = True  # False masks <call> out: the no-tool baseline
     task: Any = None  # the family's difficulty parameters
 
 
@@ -167,6 +185,7 @@ class HarnessState(environment.EnvState):
     think_tokens: jax.Array
     tool_calls: jax.Array
     tool_errors: jax.Array
+    hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
     bonus_given: jax.Array  # bool
     success: jax.Array  # bool
     invalid: jax.Array  # bool
@@ -176,6 +195,7 @@ class HarnessState(environment.EnvState):
 
 EPISODE_STATS = (
     "success", "tool_calls", "tool_errors", "think_tokens", "answer_tokens", "length", "invalid",
+    "hacks",
 )  # fmt: skip
 
 
@@ -186,7 +206,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         self.family = family
         self.max_len = int(max_len or family.default_max_len)
         self._name = name or type(family).__name__
-        self.result_width = max(tool.result_width for tool in family.tools)
+        self.result_width = max(tool.result_width + tool.max_latency for tool in family.tools)
         self.queue_width = max(family.prompt_width, self.result_width + 2)
         if self.max_len < family.prompt_width + 2:
             raise ValueError(
@@ -253,6 +273,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             think_tokens=zero,
             tool_calls=zero,
             tool_errors=zero,
+            hacks=zero,
             bonus_given=jnp.bool_(False),
             success=jnp.bool_(False),
             invalid=jnp.bool_(False),
@@ -291,7 +312,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         phase = state.phase
         idle = jnp.zeros(tk.VOCAB_SIZE, bool)
         idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < params.think_budget)
-        idle = idle.at[tk.CALL_OPEN].set(True).at[tk.ANSWER_OPEN].set(True)
+        idle = idle.at[tk.CALL_OPEN].set(params.tools_enabled).at[tk.ANSWER_OPEN].set(True)
         think = self._think_mask.at[tk.THINK_CLOSE].set(True)
         args = self._arg_mask.at[tk.CALL_CLOSE].set(state.args_len > 0)
         answer = self._answer_mask.at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
@@ -365,6 +386,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             "answer_tokens": state.answer_len.astype(jnp.float32),
             "length": state.length.astype(jnp.float32),
             "invalid": state.invalid.astype(jnp.float32),
+            "hacks": state.hacks.astype(jnp.float32),
         }
 
     def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
@@ -425,7 +447,9 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         )
         answering = (phase == ANSWER) & (token == tk.ANSWER_CLOSE)
         correct = family.verify(s.task.world, s.answer, s.answer_len)
+        exploited = answering & family.exploit(s.task.world, s.answer, s.answer_len)
         s = s.replace(
+            hacks=s.hacks + exploited,
             success=jnp.where(answering, correct, s.success),
             phase=jnp.where(answering, DONE, s.phase),
         )
@@ -443,20 +467,24 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             s.args_len,
             key,
         )
-        index = jnp.arange(self.queue_width)
+        # <wait> x latency, <result>, body, </result>, padding.
+        index = jnp.arange(self.queue_width) - out.latency
         body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]
         result = jnp.where(index == 0, tk.RESULT_OPEN, body)
         result = jnp.where(index == out.length + 1, tk.RESULT_CLOSE, result)
         result = jnp.where(index > out.length + 1, tk.PAD, result)
+        result = jnp.where(index < 0, tk.WAIT, result)
         useful = family.useful_call(s.task.world, s.tool, s.args, s.args_len)
+        leaked = calling & family.leaky_call(s.task.world, s.tool, s.args, s.args_len)
         earns_bonus = calling & useful & ~s.bonus_given
         s = s.replace(
             queue=jnp.where(calling, result, s.queue),
-            queue_len=jnp.where(calling, out.length + 2, s.queue_len),
+            queue_len=jnp.where(calling, out.latency + out.length + 2, s.queue_len),
             queue_pos=jnp.where(calling, 0, s.queue_pos),
             phase=jnp.where(calling, RESULT, s.phase),
             tool_calls=s.tool_calls + calling,
             tool_errors=s.tool_errors + (calling & (out.status != OK)),
+            hacks=s.hacks + leaked,
             bonus_given=s.bonus_given | earns_bonus,
         )
         return s, jnp.where(earns_bonus, params.tool_bonus, 0.0)

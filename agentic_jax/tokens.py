@@ -42,6 +42,8 @@ ATTRIBUTES = ("hat", "coat", "car", "boat", "kite", "door")
 VALUES = ("red", "blue", "green", "gold", "pink", "gray", "teal", "plum")
 RELATIONS = ("friend", "boss")
 
+# Environment-specific words, one group per environment, appended after the shared groups.
+
 VOCAB: tuple[str, ...] = (
     CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
     + VALUES + RELATIONS
