@@ -1,4 +1,4 @@
-"""The ``agentic-jax`` command line: train, eval, render, envs."""
+"""The ``agentic-jax`` command line: train, eval, render, envs, envcheck."""
 
 from __future__ import annotations
 
@@ -88,6 +88,31 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_envcheck(args: argparse.Namespace) -> int:
+    import json
+
+    from agentic_jax import envcheck
+    from agentic_jax.envs import REGISTRY
+
+    env_ids = list(REGISTRY) if args.env_id == "all" else [args.env_id]
+    unknown = [e for e in env_ids if e not in REGISTRY]
+    if unknown:
+        raise ValueError(
+            f"unknown environment id {unknown[0]!r}; valid ids: all, {', '.join(REGISTRY)}"
+        )
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(envcheck.MARKDOWN_HEADER)
+    for env_id in env_ids:
+        reports = envcheck.envcheck_report(
+            env_id, episodes=args.episodes, speed_envs=args.speed_envs
+        )
+        (out_dir / f"{env_id}.json").write_text(json.dumps(reports, indent=2) + "\n")
+        print("\n".join(envcheck.markdown_rows(env_id, reports)), flush=True)
+    print(f"JSON reports in {out_dir}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentic-jax",
@@ -119,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     list_envs = commands.add_parser("envs", help="list the environments")
     list_envs.set_defaults(func=cmd_envs)
+
+    check = commands.add_parser(
+        "envcheck", help="measure an environment's quality at every difficulty level"
+    )
+    check.add_argument("env_id", metavar="ID", help="an environment id, or all")
+    check.add_argument("--episodes", type=int, default=1024, help="episodes per measurement")
+    check.add_argument("--speed-envs", type=int, default=4096, help="parallel episodes for steps/s")
+    check.add_argument("--out", default="runs/envcheck", help="folder for the JSON reports")
+    check.set_defaults(func=cmd_envcheck)
     return parser
 
 

@@ -12,6 +12,25 @@ The transcript grammar, enforced by the legal-token mask in every observation::
 
 An illegal agent token ends the episode with no reward (counted as ``invalid``); a
 transcript that reaches ``max_len`` is truncated with no reward.
+
+Multi-turn episodes: a family with ``num_turns`` > 1 (static, the most turns an episode has;
+``TaskFamily.turns(world)`` gives an episode's own count, traced) implements
+``next_turn(world, turn) -> (tokens [prompt_width], length)``, the user message
+``<task> ... </task>`` of turn ``turn`` (0 is ``Task.prompt``; later turns are 1, 2, ...).
+When the agent closes ``</answer>`` in a turn that is not its episode's last, nothing is
+verified and the episode goes on: the harness queues the next turn's message as forced
+tokens (phase ``PROMPT``, the answer cleared, ``HarnessState.turn`` + 1). Only the last
+turn's answer is verified (and checked by ``exploit``)::
+
+    <task> bob hat red </task> <answer> ok </answer>
+    <task> hat of bob ? </task> <answer> red </answer>
+
+Mutable episode state: the world is fixed at reset unless a tool returns an updated one. A
+tool may pass ``world=`` to ``tool_output``; the harness then replaces ``state.task.world``
+with it once the call is made (a ``write`` tool stores into a memory kept in the world;
+``verify``, ``next_turn`` and later calls see the new world; ``useful_call`` and
+``leaky_call`` see the world before the call). Tools that return no world leave it as is;
+a family none of whose tools returns a world runs exactly as before.
 """
 
 from __future__ import annotations
@@ -42,6 +61,7 @@ class ToolOutput:
     length: jax.Array  # int32
     status: jax.Array  # int32: OK, ERROR or TIMEOUT
     latency: jax.Array | int = 0  # <wait> tokens the harness writes before <result>
+    world: Any = None  # the updated world, for a tool that changes it (None: unchanged)
 
 
 class Tool(NamedTuple):
@@ -57,15 +77,33 @@ class Tool(NamedTuple):
 
 
 def tool_output(
-    result: jax.Array, length: jax.Array, status: jax.Array, width: int, latency: Any = 0
+    result: jax.Array,
+    length: jax.Array,
+    status: jax.Array,
+    width: int,
+    latency: Any = 0,
+    world: Any = None,
 ) -> ToolOutput:
-    """Pad or cut ``result`` to ``width`` tokens and clip ``length`` into range."""
+    """Pad or cut ``result`` to ``width`` tokens and clip ``length`` into range.
+
+    ``world``: the tool's updated world (mutable episode state), or None to leave it as is.
+    """
     result = jnp.asarray(result, jnp.int32)
     padded = jnp.full((width,), tk.PAD, jnp.int32).at[: result.shape[0]].set(result[:width])
     length = jnp.clip(jnp.asarray(length, jnp.int32), 0, width)
     padded = jnp.where(jnp.arange(width) < length, padded, tk.PAD)
     latency = jnp.maximum(jnp.asarray(latency, jnp.int32), 0)
-    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency)
+    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency, world)
+
+
+def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
+    """``fn`` returning its input world when it returns none (``lax.switch`` needs one shape)."""
+
+    def wrapped(world, args, args_len, key):
+        out = fn(world, args, args_len, key)
+        return out if out.world is not None else out.replace(world=world)
+
+    return wrapped
 
 
 def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Array, jax.Array]:
@@ -95,12 +133,23 @@ class Task:
     plan_len: jax.Array  # int32
 
 
+class Limits(NamedTuple):
+    """One task's grammar: legal tool names, argument and answer tokens, segment budgets."""
+
+    tool_mask: Any  # [VOCAB_SIZE] bool, the tool names legal after <call>
+    arg_mask: Any  # [VOCAB_SIZE] bool
+    answer_mask: Any  # [VOCAB_SIZE] bool
+    max_args: Any  # int: the harness closes </call> at this many arguments
+    max_answer: Any  # int: the harness closes </answer> at this many answer tokens
+
+
 class TaskFamily:
     """What an environment supplies to the harness. Subclasses set the attributes and methods.
 
     Attributes (static): ``prompt_width`` P, ``plan_width`` K, ``tools``, ``answer_mask`` and
     ``arg_mask`` (boolean [VOCAB_SIZE] masks of the tokens legal inside ``<answer>`` and in tool
-    arguments), ``max_args`` and ``max_answer`` (segment budgets), ``default_max_len``.
+    arguments), ``max_args`` and ``max_answer`` (segment budgets), ``default_max_len``. A
+    mixture narrows the masks and budgets to each task's own with ``limits``.
     """
 
     prompt_width: int
@@ -112,7 +161,9 @@ class TaskFamily:
     max_answer: int
     default_max_len: int
     default_think_budget: int = 0
+    oracle_modes: tuple[int, ...] = (0,)  # the oracle plans ``sample`` can write
     exploit_oracle_mode: int | None = None  # the oracle_mode whose plan takes the leak's shortcut
+    num_turns: int = 1  # the most user turns an episode has (multi-turn: see ``next_turn``)
 
     def default_task_params(self) -> Any:
         """Traced difficulty parameters (a flax struct)."""
@@ -134,6 +185,17 @@ class TaskFamily:
         """The split (0 train, 1 test) a task belongs to, recomputed from its world."""
         raise NotImplementedError
 
+    def turns(self, world: Any) -> jax.Array:
+        """The number of user turns of this episode, in [1, ``num_turns``] (int32)."""
+        return jnp.int32(self.num_turns)
+
+    def next_turn(self, world: Any, turn: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Multi-turn families: the message ``<task> ... </task>`` of turn ``turn`` >= 1.
+
+        Returns (tokens [prompt_width] padded with ``<pad>``, length).
+        """
+        raise NotImplementedError
+
     def leaky_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
         """Whether a tool call used a deliberate leak (leak variants only; bool)."""
         return jnp.bool_(False)
@@ -141,6 +203,15 @@ class TaskFamily:
     def exploit(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
         """Whether an answer passes only through a leak (e.g. hard-coded visible tests)."""
         return jnp.bool_(False)
+
+    def limits(self, world: Any) -> Limits | None:
+        """This task's own grammar (``Limits``, traced; within the static masks and budgets).
+
+        None (every family but a mixture): the static ``tools``, ``arg_mask``, ``answer_mask``,
+        ``max_args`` and ``max_answer`` hold for every task. A mixture returns its sub-task's
+        family's, so each sub-task runs under exactly its own environment's grammar.
+        """
+        return None
 
 
 @struct.dataclass
@@ -181,11 +252,14 @@ class HarnessState(environment.EnvState):
     args_len: jax.Array
     answer: jax.Array  # [A] int32
     answer_len: jax.Array
+    turn: jax.Array  # int32, the current user turn (0-based; multi-turn families)
     plan_pos: jax.Array  # oracle plan tokens written so far (agent tokens and forced closings)
     think_tokens: jax.Array
     tool_calls: jax.Array
     tool_errors: jax.Array
     hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
+    retries: jax.Array  # tool calls made right after a failed call (status not OK)
+    last_failed: jax.Array  # bool, the episode's latest tool call failed
     bonus_given: jax.Array  # bool
     success: jax.Array  # bool
     invalid: jax.Array  # bool
@@ -195,7 +269,7 @@ class HarnessState(environment.EnvState):
 
 EPISODE_STATS = (
     "success", "tool_calls", "tool_errors", "think_tokens", "answer_tokens", "length", "invalid",
-    "hacks",
+    "hacks", "retries", "wasted_calls",
 )  # fmt: skip
 
 
@@ -269,11 +343,14 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             args_len=zero,
             answer=jnp.full((self.family.max_answer,), tk.PAD, jnp.int32),
             answer_len=zero,
+            turn=zero,
             plan_pos=zero,
             think_tokens=zero,
             tool_calls=zero,
             tool_errors=zero,
             hacks=zero,
+            retries=zero,
+            last_failed=jnp.bool_(False),
             bonus_given=jnp.bool_(False),
             success=jnp.bool_(False),
             invalid=jnp.bool_(False),
@@ -283,12 +360,24 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         return self.observe(key, state, None, params), state
 
     # ------------------------------------------------------------------ next token
+    def _limits(self, state: HarnessState) -> Limits:
+        """The current task's grammar: the family's per-task ``limits`` or the static ones."""
+        limits = self.family.limits(state.task.world)
+        if limits is None:
+            family = self.family
+            limits = Limits(
+                self._tool_mask, self._arg_mask, self._answer_mask, family.max_args,
+                family.max_answer,
+            )  # fmt: skip
+        return limits
+
     def _must_close(self, state: HarnessState, params: HarnessParams) -> jax.Array:
         """The open segment is at its budget: the harness writes its closing token."""
+        limits = self._limits(state)
         return (
             ((state.phase == THINK) & (state.think_tokens >= params.think_budget))
-            | ((state.phase == CALL_ARGS) & (state.args_len >= self.family.max_args))
-            | ((state.phase == ANSWER) & (state.answer_len >= self.family.max_answer))
+            | ((state.phase == CALL_ARGS) & (state.args_len >= limits.max_args))
+            | ((state.phase == ANSWER) & (state.answer_len >= limits.max_answer))
         )
 
     def _forced_token(self, state: HarnessState, params: HarnessParams):
@@ -314,9 +403,10 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < params.think_budget)
         idle = idle.at[tk.CALL_OPEN].set(params.tools_enabled).at[tk.ANSWER_OPEN].set(True)
         think = self._think_mask.at[tk.THINK_CLOSE].set(True)
-        args = self._arg_mask.at[tk.CALL_CLOSE].set(state.args_len > 0)
-        answer = self._answer_mask.at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
-        masks = jnp.stack([idle, think, self._tool_mask, args, answer])
+        limits = self._limits(state)
+        args = jnp.asarray(limits.arg_mask).at[tk.CALL_CLOSE].set(state.args_len > 0)
+        answer = jnp.asarray(limits.answer_mask).at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
+        masks = jnp.stack([idle, think, limits.tool_mask, args, answer])
         agent_mask = masks[jnp.clip(phase - IDLE, 0, 4)]
         token, forced = self._forced_token(state, params)
         return jnp.where(forced, jax.nn.one_hot(token, tk.VOCAB_SIZE) > 0, agent_mask)
@@ -387,6 +477,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             "length": state.length.astype(jnp.float32),
             "invalid": state.invalid.astype(jnp.float32),
             "hacks": state.hacks.astype(jnp.float32),
+            "retries": state.retries.astype(jnp.float32),
+            "wasted_calls": state.tool_errors.astype(jnp.float32),  # calls whose status was not OK
         }
 
     def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
@@ -446,6 +538,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             answer_len=s.answer_len + adding_answer,
         )
         answering = (phase == ANSWER) & (token == tk.ANSWER_CLOSE)
+        if family.num_turns > 1:
+            s, answering = self._next_turn(s, answering)
         correct = family.verify(s.task.world, s.answer, s.answer_len)
         exploited = answering & family.exploit(s.task.world, s.answer, s.answer_len)
         s = s.replace(
@@ -456,17 +550,35 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         reward = bonus + jnp.where(answering & correct, 1.0, 0.0)
         return s, reward
 
+    def _next_turn(self, s: HarnessState, answering):
+        """An answer closed before the last turn queues the next turn's message instead.
+
+        Returns the state and whether the answer is the episode's final one.
+        """
+        more = answering & (s.turn + 1 < self.family.turns(s.task.world))
+        message, length = self.family.next_turn(s.task.world, s.turn + 1)
+        chex.assert_shape(message, (self.family.prompt_width,))
+        queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
+        queue = queue.at[: self.family.prompt_width].set(message)
+        s = s.replace(
+            queue=jnp.where(more, queue, s.queue),
+            queue_len=jnp.where(more, length, s.queue_len).astype(jnp.int32),
+            queue_pos=jnp.where(more, 0, s.queue_pos),
+            phase=jnp.where(more, PROMPT, s.phase),
+            turn=s.turn + more,
+            answer=jnp.where(more, tk.PAD, s.answer),
+            answer_len=jnp.where(more, 0, s.answer_len),
+        )
+        return s, answering & ~more
+
     def _dispatch(self, key, s: HarnessState, calling, params: HarnessParams):
         """Run the chosen tool when ``calling``; queue ``<result> ... </result>``."""
         family = self.family
-        out = jax.lax.switch(
-            s.tool,
-            [tool.fn for tool in family.tools],
-            s.task.world,
-            s.args,
-            s.args_len,
-            key,
-        )
+        fns = [tool.fn for tool in family.tools]
+        shapes = [jax.eval_shape(fn, s.task.world, s.args, s.args_len, key) for fn in fns]
+        if any(shape.world is not None for shape in shapes):  # a tool updates the world
+            fns = [_keeping_world(fn) for fn in fns]
+        out = jax.lax.switch(s.tool, fns, s.task.world, s.args, s.args_len, key)
         # <wait> x latency, <result>, body, </result>, padding.
         index = jnp.arange(self.queue_width) - out.latency
         body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]
@@ -484,7 +596,12 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             phase=jnp.where(calling, RESULT, s.phase),
             tool_calls=s.tool_calls + calling,
             tool_errors=s.tool_errors + (calling & (out.status != OK)),
+            retries=s.retries + (calling & s.last_failed),
+            last_failed=jnp.where(calling, out.status != OK, s.last_failed),
             hacks=s.hacks + leaked,
             bonus_given=s.bonus_given | earns_bonus,
         )
+        if out.world is not None:
+            world = jax.tree.map(lambda a, b: jnp.where(calling, a, b), out.world, s.task.world)
+            s = s.replace(task=s.task.replace(world=world))
         return s, jnp.where(earns_bonus, params.tool_bonus, 0.0)

@@ -43,10 +43,22 @@ VALUES = ("red", "blue", "green", "gold", "pink", "gray", "teal", "plum")
 RELATIONS = ("friend", "boss")
 
 # Environment-specific words, one group per environment, appended after the shared groups.
+MEMORY_WORDS = ("ok",)  # Memory-v0: a stored write, an acknowledged turn
+WEBNAV_WORDS = ("log", "peer", "rival")  # WebNav-v0: the log page, two more link labels
+FLAKY_API_FIELDS = ("price", "stock")  # FlakyAPI-v0: what the api is asked for
+CODESYNTH_WORDS = (  # CodeSynth-v0: stack-language words (`max` is reused), run verdicts
+    "x", "min", "dup", "swap", "drop", "pass", "fail", "underflow", "overflow", "limit", "opcode",
+)  # fmt: skip
+MIXED_WORDS = ("kb", "math", "flaky", "web", "code", "mem")  # Mixed-v0: task-type tokens
 
 VOCAB: tuple[str, ...] = (
     CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
     + VALUES + RELATIONS
+    + MEMORY_WORDS
+    + WEBNAV_WORDS
+    + FLAKY_API_FIELDS
+    + CODESYNTH_WORDS
+    + MIXED_WORDS
 )  # fmt: skip
 VOCAB_SIZE = len(VOCAB)
 TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(VOCAB)}

@@ -11,32 +11,15 @@ versions and the curve is appended to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 
-import jax
+from results import environment_line, record
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import run
-
-RESULTS = Path(__file__).with_name("RESULTS.md")
-
-
-def environment_line() -> str:
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("jax", "flax", "optax", "gymnax")
-    )
-    device = jax.devices()[0]
-    return (
-        f"{datetime.date.today().isoformat()}, {platform.machine()} {platform.processor() or ''}"
-        f" with {jax.local_device_count()} x {device.platform} ({device.device_kind}),"
-        f" Python {platform.python_version()}, {versions}"
-    )
 
 
 def first_reaching(rows: list[dict], threshold: float) -> str:
@@ -66,14 +49,6 @@ def curve_section(name: str, command: str, rows: list[dict]) -> str:
             f" {row['tokens_per_s']:,.0f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def record(section: str, dry_run: bool) -> None:
-    """Print a section and, unless ``dry_run``, append it to RESULTS.md at once."""
-    print(section)
-    if not dry_run:
-        with RESULTS.open("a") as results:
-            results.write("\n" + section)
 
 
 def main(argv: list[str] | None = None) -> int:

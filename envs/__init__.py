@@ -19,12 +19,19 @@ import gymnax
 from agentic_jax.harness import Harness, HarnessParams, TaskFamily
 
 from .arithmetic import Arithmetic
+from .codesynth import CodeSynth
+from .flakyapi import FlakyAPI
 from .kblookup import KBLookup
+from .memory import Memory
+from .mixed import Mixed
+from .webnav import WebNav
 
 
 class EnvSpec(NamedTuple):
     family: Callable[..., TaskFamily]
     description: str
+    # Difficulty levels as traced overrides, easiest first (envcheck reports each).
+    levels: tuple[dict[str, Any], ...] = ({},)
 
 
 REGISTRY: dict[str, EnvSpec] = {
@@ -32,9 +39,50 @@ REGISTRY: dict[str, EnvSpec] = {
         KBLookup,
         "answer a question about a fresh random knowledge base through a `search` tool "
         "(one or two hops)",
+        ({"hops": 1}, {"hops": 2}),
     ),
     "Arithmetic-v0": EnvSpec(
-        Arithmetic, "integer + - * with a `calc` tool or a digit-by-digit scratchpad in <think>"
+        Arithmetic,
+        "integer + - * with a `calc` tool or a digit-by-digit scratchpad in <think>",
+        ({"digits": 1}, {"digits": 2}, {"digits": 3}),
+    ),
+    "CodeSynth-v0": EnvSpec(
+        CodeSynth,
+        "write a stack-language program matching a hidden integer function shown by examples; "
+        "`run` tests it in a sandboxed VM",
+        ({"num_ops": 1}, {"num_ops": 2}, {"num_ops": 3}, {"num_ops": 4}),
+    ),
+    "FlakyAPI-v0": EnvSpec(
+        FlakyAPI,
+        "look a value up through a slow `api` that errors and times out at random: retry, "
+        "or fall back to the slower, reliable `backup`",
+        (
+            {"fail_prob": 0.2, "latency_min": 1, "latency_max": 2, "backup_latency": 4},
+            {"fail_prob": 0.5, "latency_min": 2, "latency_max": 4, "backup_latency": 8},
+            {"fail_prob": 0.9, "latency_min": 4, "latency_max": 8, "backup_latency": 12},
+        ),
+    ),
+    "WebNav-v0": EnvSpec(
+        WebNav,
+        "browse a fresh random site one page at a time with `open`, following labelled links "
+        "from the home page to the fact a question names",
+        ({"hops": 1}, {"hops": 2}, {"hops": 2, "num_pages": 16, "num_links": 3}),
+    ),
+    "Memory-v0": EnvSpec(
+        Memory,
+        "facts told over many turns, asked about later, beyond the attention window: keep "
+        "them with `write` and `read` memory tools",
+        (
+            {"num_facts": 1, "num_fillers": 0},
+            {"num_facts": 2, "num_fillers": 4},
+            {"num_facts": 4, "num_fillers": 8},
+        ),
+    ),
+    "Mixed-v0": EnvSpec(
+        Mixed,
+        "a weighted mixture of the other environments (`include` picks them) with a task-type "
+        "token after <task>, for multi-task training",
+        ({},),
     ),
 }
 HARNESS_STATIC = ("max_len",)
@@ -99,4 +147,16 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     return env, params
 
 
-__all__ = ["REGISTRY", "EnvSpec", "make", "registered_envs", "Arithmetic", "KBLookup"]
+__all__ = [
+    "REGISTRY",
+    "EnvSpec",
+    "make",
+    "registered_envs",
+    "Arithmetic",
+    "CodeSynth",
+    "FlakyAPI",
+    "KBLookup",
+    "Memory",
+    "Mixed",
+    "WebNav",
+]

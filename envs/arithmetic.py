@@ -51,6 +51,8 @@ def held_out(a: jax.Array, b: jax.Array, op: jax.Array) -> jax.Array:
 
 
 class Arithmetic(TaskFamily):
+    oracle_modes = (0, 1)  # 0: calc tool, 1: scratchpad in <think>
+
     def __init__(self, max_digits: int = 3):
         if not 1 <= max_digits <= 4:
             raise ValueError(f"max_digits must be in [1, 4], got {max_digits}")

@@ -9,31 +9,70 @@ import numpy as np
 import pytest
 
 from agentic_jax import tokens as tk
-from agentic_jax.envs import make, registered_envs
+from agentic_jax.envs import REGISTRY, make, registered_envs
 from agentic_jax.harness import DONE, Harness
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
 
 pytestmark = pytest.mark.timeout(300)
 
-# (env id, overrides, oracle modes): every difficulty level the env offers.
+
+def _honest_modes(env_id: str) -> list[int]:
+    family = make(env_id)[0].family
+    return [m for m in family.oracle_modes if m != family.exploit_oracle_mode]
+
+
+# (env id, traced overrides, oracle modes): every difficulty level an env registers, plus
+# the smallest worlds, which stress index clipping.
 LEVELS = [
-    ("KBLookup-v0", {"hops": 1}, [0]),
-    ("KBLookup-v0", {"hops": 2}, [0]),
+    (env_id, level, _honest_modes(env_id))
+    for env_id, spec in REGISTRY.items()
+    for level in spec.levels
+] + [
     ("KBLookup-v0", {"num_entities": 2, "num_attributes": 1}, [0]),
-    ("Arithmetic-v0", {"digits": 1}, [0, 1]),
-    ("Arithmetic-v0", {"digits": 2}, [0, 1]),
-    ("Arithmetic-v0", {"digits": 3}, [0, 1]),
+    ("WebNav-v0", {"num_pages": 2, "num_links": 1, "num_facts": 1}, [0]),
 ]
-
-
 ENVS = {env_id: make(env_id)[0] for env_id in registered_envs()}
+EPISODES = 128
+SAMPLES = 1000  # tasks drawn by the sampling tests (one shape: one compile per env)
 
 
-@functools.partial(jax.jit, static_argnames=("env", "policy", "n"))
-def play(env, params, policy, key, n=256):
-    """Episodes of the oracle or a random legal policy; one compile per (env, policy, n)."""
-    step = oracle_step(env) if policy == "oracle" else random_step
-    return rollout_episodes(env, params, step, None, key, n)
+TRACES: dict[str, int] = {}
+
+
+@functools.partial(jax.jit, static_argnames=("env",))
+def _play(env, params, use_oracle, key):
+    """Episodes of the oracle or of a random legal policy (a traced choice: one compile)."""
+    TRACES[env.name] = TRACES.get(env.name, 0) + 1  # runs only while tracing
+    oracle = oracle_step(env)
+
+    def step(key, obs, state, carry):
+        planned = oracle(key, obs, state, carry)[0]
+        random_action = random_step(key, obs, state, carry)[0]
+        action = jnp.where(use_oracle, planned, random_action)
+        zeros = jnp.zeros(action.shape, jnp.float32)
+        return action, zeros, zeros, carry
+
+    return rollout_episodes(env, params, step, None, key, EPISODES)
+
+
+def play(env, params, policy, key):
+    return _play(env, params, policy == "oracle", key)
+
+
+@functools.partial(jax.jit, static_argnames=("env",))
+def sample_tasks(env, params, split, keys):
+    return jax.vmap(lambda k: env.family.sample(k, params.task, split, 0))(keys)
+
+
+@functools.partial(jax.jit, static_argnames=("env",))
+def reset(env, key, params):
+    return env.reset(key, params)
+
+
+@functools.partial(jax.jit, static_argnames=("env",))
+def step(env, key, state, action, params):
+    """One step without auto-reset, compiled once per environment."""
+    return env.step_no_reset(key, state, action, params)
 
 
 def with_overrides(env_id, **overrides):
@@ -51,9 +90,8 @@ def test_oracle_solves_every_task(env_id, overrides, modes):
             p = params.replace(oracle_mode=mode, split=split)
             traj, stats, final = play(env, p, "oracle", jax.random.PRNGKey(mode))
             assert float(stats["success"]) == 1.0, (env_id, overrides, mode, split)
-            assert float(stats["episodes"]) == 256
+            assert float(stats["episodes"]) == EPISODES
             assert float(stats["invalid"]) == 0.0
-            # The oracle's tokens are agent tokens; tool results never are.
             assert bool(jnp.all(final.phase == DONE))
 
 
@@ -67,34 +105,53 @@ def test_random_policy_rarely_succeeds(env_id):
 
 @pytest.mark.parametrize("env_id", registered_envs())
 def test_jit_vmap_random_play_api(env_id):
-    """Pgx/Jumanji-style: vmapped random play, legal masks, finite outputs, no retracing."""
-    chex.clear_trace_counter()
+    """Pgx/Jumanji-style: jitted, vmapped random play within the legal masks gives legal,
+    finite, in-range outputs, and new keys or parameter values never retrace."""
     env, params = with_overrides(env_id)
-    num_envs, steps = 8, 3 * env.max_len  # several episodes per slot, with auto-reset
+    for call, p in enumerate([params, params.replace(split=1), params.replace(tool_bonus=0.5)]):
+        traj, stats, final = play(env, p, "random", jax.random.PRNGKey(10 + call))
+        live = traj.segments >= 0
+        assert bool(jnp.all(traj.legal.any(axis=-1) | ~live)), "every state has a legal token"
+        assert bool(jnp.all(jnp.take_along_axis(traj.legal, traj.actions[..., None], -1)[..., 0]
+                            | ~traj.agent)), "the agent's tokens were legal"  # fmt: skip
+        assert bool(jnp.all((traj.tokens >= 0) & (traj.tokens < tk.VOCAB_SIZE)))
+        assert bool(jnp.all((traj.positions >= 0) & (traj.positions < env.max_len)))
+        assert bool(jnp.all(jnp.isfinite(traj.rewards)))
+        assert traj.tokens.dtype == jnp.int32 and traj.legal.shape[-1] == tk.VOCAB_SIZE
+        assert float(stats["invalid"]) == 0.0 and float(stats["episodes"]) == EPISODES
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(stats))
+    assert TRACES[env.name] == 1, "played three times, traced once"
+
+
+def test_auto_reset_in_batched_play():
+    """gymnax's ``step`` resets finished episodes: vmapped play runs episode after episode."""
+    env, params = with_overrides("KBLookup-v0")
+    num_envs = 8
 
     @jax.jit
     @chex.assert_max_traces(n=1)
-    def step(keys, state, action):
-        return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+    def run(key, obs, state):
+        def body(carry, step_key):
+            obs, state = carry
+            act_key, env_key = jax.random.split(step_key)
+            action = jax.random.categorical(act_key, jnp.where(obs.legal_mask, 0.0, -jnp.inf))
+            obs, state, reward, terminated, truncated, info = jax.vmap(
+                env.step, in_axes=(0, 0, 0, None)
+            )(jax.random.split(env_key, num_envs), state, action, params)
+            ok = obs.legal_mask.any(axis=-1).all() & jnp.isfinite(reward).all()
+            return (obs, state), (ok & (info["invalid"].max() == 0), terminated | truncated)
+
+        (obs, state), (ok, done) = jax.lax.scan(
+            body, (obs, state), jax.random.split(key, 2 * env.max_len)
+        )
+        return obs, state, ok.all(), done.sum(axis=0)
 
     keys = jax.random.split(jax.random.PRNGKey(0), num_envs)
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(keys, params)
-    key = jax.random.PRNGKey(1)
-    episodes = 0
-    for _ in range(steps):
-        key, act_key, step_key = jax.random.split(key, 3)
-        assert bool(jnp.all(obs.legal_mask.any(axis=-1))), "every state has a legal token"
-        action = jax.random.categorical(act_key, jnp.where(obs.legal_mask, 0.0, -jnp.inf))
-        obs, state, reward, terminated, truncated, info = step(
-            jax.random.split(step_key, num_envs), state, action
-        )
-        assert obs.token.dtype == jnp.int32 and obs.legal_mask.shape == (num_envs, tk.VOCAB_SIZE)
-        assert bool(jnp.all((obs.token >= 0) & (obs.token < tk.VOCAB_SIZE)))
-        assert bool(jnp.all((obs.position >= 0) & (obs.position < env.max_len)))
-        assert bool(jnp.all(jnp.isfinite(reward)))
-        assert float(info["invalid"].max()) == 0.0
-        episodes += int((terminated | truncated).sum())
-    assert episodes > 0
+    obs, state = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    for call in range(2):  # the second call reuses the first trace
+        obs, state, ok, episodes = run(jax.random.PRNGKey(call + 1), obs, state)
+        assert bool(ok)
+        assert int(episodes.min()) >= 2, "every slot finished several episodes"
 
 
 @pytest.mark.parametrize("env_id", registered_envs())
@@ -111,34 +168,35 @@ def test_same_key_same_transcript(env_id):
 @pytest.mark.parametrize("env_id", registered_envs())
 def test_train_and_test_tasks_are_disjoint(env_id):
     env, params = with_overrides(env_id)
-
-    @jax.jit
-    def splits_of_sampled(keys, split):
-        tasks = jax.vmap(lambda k: env.family.sample(k, params.task, split, 0))(keys)
-        return jax.vmap(env.family.split_of)(tasks.world)
-
-    keys = jax.random.split(jax.random.PRNGKey(3), 2000)
+    keys = jax.random.split(jax.random.PRNGKey(3), SAMPLES)
     for split in (0, 1):
-        assert bool(jnp.all(splits_of_sampled(keys, split) == split))
+        tasks = sample_tasks(env, params, split, keys)
+        assert bool(jnp.all(jax.vmap(env.family.split_of)(tasks.world) == split))
 
 
 def test_kblookup_answer_never_in_the_prompt():
     env, params = with_overrides("KBLookup-v0", hops=2)
-    keys = jax.random.split(jax.random.PRNGKey(4), 500)
-    tasks = jax.jit(jax.vmap(lambda k: env.family.sample(k, params.task, 0, 0)))(keys)
+    tasks = sample_tasks(env, params, 0, jax.random.split(jax.random.PRNGKey(4), SAMPLES))
     value_ids = jnp.asarray(tk.ids(tk.VALUES))
     assert not bool(jnp.isin(tasks.prompt, value_ids).any())
 
 
-def test_think_budget_forces_the_closing_token():
-    env, params = make("Arithmetic-v0", think_budget=3)
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
+def _to_agent_turn(env, state, params):
+    """Step through forced tokens (the prompt) until the agent is to choose."""
+    obs = env.observe(None, state, None, params)
     while not bool(obs.agent_turn):
-        obs, state, *_ = env.step(jax.random.PRNGKey(0), state, 0, params)
+        obs, state, *_ = step(env, jax.random.PRNGKey(0), state, 0, params)
+    return obs, state
+
+
+def test_think_budget_forces_the_closing_token():
+    env, params = with_overrides("Arithmetic-v0", think_budget=3)
+    _, state = reset(env, jax.random.PRNGKey(0), params)
+    obs, state = _to_agent_turn(env, state, params)
     digit = tk.token_id("5")
     forced_close = None
     for action in [tk.THINK_OPEN, digit, digit, digit, digit]:
-        obs, state, _, _, _, info = env.step(jax.random.PRNGKey(0), state, action, params)
+        obs, state, _, _, _, info = step(env, jax.random.PRNGKey(0), state, action, params)
         if int(obs.token) == tk.THINK_CLOSE:
             forced_close = bool(info["agent_step"])
     assert int(state.think_tokens) == 3
@@ -147,47 +205,45 @@ def test_think_budget_forces_the_closing_token():
 
 
 def test_instruct_mode_forbids_thinking():
-    env, params = make("Arithmetic-v0", think_budget=0)
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
-    while not bool(obs.agent_turn):
-        obs, state, *_ = env.step(jax.random.PRNGKey(0), state, 0, params)
+    env, params = with_overrides("Arithmetic-v0", think_budget=0)
+    _, state = reset(env, jax.random.PRNGKey(0), params)
+    obs, state = _to_agent_turn(env, state, params)
     assert not bool(obs.legal_mask[tk.THINK_OPEN])
     assert bool(obs.legal_mask[tk.CALL_OPEN]) and bool(obs.legal_mask[tk.ANSWER_OPEN])
 
 
 def test_illegal_token_ends_the_episode_without_reward():
-    env, params = make("KBLookup-v0")
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
-    while not bool(obs.agent_turn):
-        obs, state, *_ = env.step_no_reset(jax.random.PRNGKey(0), state, 0, params)
+    env, params = with_overrides("KBLookup-v0")
+    _, state = reset(env, jax.random.PRNGKey(0), params)
+    obs, state = _to_agent_turn(env, state, params)
     illegal = tk.token_id("7")
     assert not bool(obs.legal_mask[illegal])
-    obs, state, reward, terminated, truncated, info = env.step_no_reset(
-        jax.random.PRNGKey(0), state, illegal, params
+    obs, state, reward, terminated, truncated, info = step(
+        env, jax.random.PRNGKey(0), state, illegal, params
     )
     assert bool(terminated) and float(reward) == 0.0 and float(info["invalid"]) == 1.0
 
 
 def test_forced_tokens_ignore_the_action():
-    env, params = make("KBLookup-v0")
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    env, params = with_overrides("KBLookup-v0")
+    obs, state = reset(env, jax.random.PRNGKey(0), params)
     assert not bool(obs.agent_turn)  # the prompt is being written
-    a = env.step_no_reset(jax.random.PRNGKey(0), state, 0, params)
-    b = env.step_no_reset(jax.random.PRNGKey(0), state, tk.token_id("red"), params)
+    a = step(env, jax.random.PRNGKey(0), state, 0, params)
+    b = step(env, jax.random.PRNGKey(0), state, tk.token_id("red"), params)
     assert int(a[0].token) == int(b[0].token) == int(state.task.prompt[1])
     assert not bool(a[5]["agent_step"])
 
 
 def test_transcript_limit_truncates():
     env, params = make("Arithmetic-v0", max_len=18)
-    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    _, state = reset(env, jax.random.PRNGKey(0), params)
     digit = tk.token_id("1")
     truncated = False
     for _ in range(env.max_len - 1):
         # Open an answer and keep writing digits: it never closes before the limit.
         action = tk.ANSWER_OPEN if int(state.phase) == 1 else digit
-        obs, state, reward, terminated, truncated, _ = env.step_no_reset(
-            jax.random.PRNGKey(0), state, action, params
+        obs, state, reward, terminated, truncated, _ = step(
+            env, jax.random.PRNGKey(0), state, action, params
         )
         if bool(truncated) or bool(terminated):
             break
@@ -212,3 +268,63 @@ def test_make_passes_gymnax_ids_through():
     assert not isinstance(env, Harness)
     obs, state = env.reset(jax.random.PRNGKey(0), params)
     assert obs.shape == (4,)
+
+
+LEAKY_ENVS = [e for e in registered_envs() if ENVS[e].family.exploit_oracle_mode is not None]
+# Environments whose answer is hidden state that only tool calls reveal.
+HIDDEN_ANSWER_ENVS = [
+    e for e in ("KBLookup-v0", "FlakyAPI-v0", "WebNav-v0", "CodeSynth-v0") if e in ENVS
+]
+
+
+def _answer_tokens(plan: np.ndarray) -> list[int]:
+    """The oracle plan's answer: the tokens between <answer> and </answer>."""
+    plan = list(plan)
+    start = plan.index(tk.ANSWER_OPEN) + 1
+    return plan[start : plan.index(tk.ANSWER_CLOSE, start)]
+
+
+def _contains(sequence: list[int], part: list[int]) -> bool:
+    return any(sequence[i : i + len(part)] == part for i in range(len(sequence) - len(part) + 1))
+
+
+@pytest.mark.parametrize("env_id", HIDDEN_ANSWER_ENVS)
+def test_hidden_answer_never_in_the_prompt(env_id):
+    """No-leak guarantee: the forced tokens before the agent's first token never hold the
+    answer; the agent only earns it through a tool call."""
+    env, params = with_overrides(env_id)
+    keys = jax.random.split(jax.random.PRNGKey(4), SAMPLES)
+    for split in (0, 1):
+        tasks = sample_tasks(env, params, split, keys)
+        for prompt, length, plan in zip(
+            np.asarray(tasks.prompt), np.asarray(tasks.prompt_len), np.asarray(tasks.plan),
+            strict=True,
+        ):  # fmt: skip
+            answer = _answer_tokens(plan)
+            assert not _contains(list(prompt[:length]), answer), (env_id, tk.decode(prompt))
+
+
+@pytest.mark.parametrize("env_id", LEAKY_ENVS)
+def test_leak_variant_pays_the_shortcut_and_counts_it(env_id):
+    family = ENVS[env_id].family
+    leaky_env, leaky_params = make(env_id, leak=True)
+    shortcut = family.exploit_oracle_mode
+    key = jax.random.PRNGKey(5)
+    # Where the leak is, the shortcut takes it in every episode, and each time is counted
+    # (a leaky search or page pays; CodeSynth's hard-coded program passes `run` only).
+    _, stats, final = play(leaky_env, leaky_params.replace(oracle_mode=shortcut), "oracle", key)
+    assert bool(jnp.all(final.hacks >= 1))
+    # The honest oracle on the leak variant takes no shortcut.
+    _, stats, final = play(leaky_env, leaky_params, "oracle", key)
+    assert float(stats["success"]) == 1.0 and int(final.hacks.sum()) == 0
+    # The default variant does not leak: the same shortcut fails and counts nothing.
+    env, params = with_overrides(env_id)
+    _, stats, final = play(env, params.replace(oracle_mode=shortcut), "oracle", key)
+    assert float(stats["success"]) == 0.0 and int(final.hacks.sum()) == 0
+
+
+def test_tools_disabled_masks_calls_out():
+    env, params = with_overrides("KBLookup-v0", tools_enabled=False)
+    _, stats, final = play(env, params, "random", jax.random.PRNGKey(6))
+    assert float(stats["tool_calls"]) == 0.0 and float(stats["invalid"]) == 0.0
+    assert not bool(jnp.any(final.transcript == tk.CALL_OPEN))

@@ -21,6 +21,11 @@ Cache layout (``Cache``)::
 Slots at or beyond a row's current position hold zeros or stale values; ``decode`` writes
 slot ``position`` and attends only to slots ``<= position``, so they are never read.
 
+Sliding-window attention: with ``attention_window`` w > 0 a query at position p attends only
+to keys at positions in ``(p - w, p]`` (itself and the w - 1 before it), in ``__call__`` and
+``decode`` alike; 0 is full causal attention. A stack of L layers still reaches back up to
+``L * (w - 1)`` positions through intermediate tokens.
+
 ``__call__`` and ``decode`` give the same logits and values (``tests/test_models.py``).
 Initialisers are normal or zero only: orthogonal initialisation runs a batched QR that has
 deadlocked inside ``jit(vmap(init))`` on a 2-core CPU.
@@ -53,6 +58,7 @@ class Block(nn.Module):
     d_model: int
     n_heads: int
     mlp_ratio: int
+    attention_window: int = 0  # 0: full causal attention; w > 0: keys in (p - w, p]
 
     def setup(self):
         self.attn_norm = nn.LayerNorm()
@@ -84,7 +90,10 @@ class Block(nn.Module):
         slot = jnp.arange(keys.shape[1])[None, :] == position[:, None]  # [B, T]
         keys = jnp.where(slot[:, :, None, None], k[:, None], keys)
         values = jnp.where(slot[:, :, None, None], v[:, None], values)
-        visible = jnp.arange(keys.shape[1])[None, :] <= position[:, None]
+        slots = jnp.arange(keys.shape[1])[None, :]
+        visible = slots <= position[:, None]
+        if self.attention_window > 0:
+            visible &= slots > position[:, None] - self.attention_window
         return self._finish(x, _attend(q, keys, values, visible)), keys, values
 
 
@@ -95,15 +104,22 @@ class TransformerPolicy(nn.Module):
     n_layers: int = 2
     n_heads: int = 4
     mlp_ratio: int = 4
+    attention_window: int = 0  # 0: full causal attention; w > 0: a query sees (p - w, p]
 
     def setup(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model}")
+        if self.attention_window < 0:
+            raise ValueError(
+                f"attention_window must be >= 0 (0 = full attention), got {self.attention_window}"
+            )
         embed_init = nn.initializers.normal(0.02)
         self.token_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=embed_init)
         self.position_embed = nn.Embed(self.max_len, self.d_model, embedding_init=embed_init)
         self.blocks = [
-            Block(self.d_model, self.n_heads, self.mlp_ratio, name=f"block_{i}")
+            Block(
+                self.d_model, self.n_heads, self.mlp_ratio, self.attention_window, name=f"block_{i}"
+            )
             for i in range(self.n_layers)
         ]
         self.final_norm = nn.LayerNorm()
@@ -122,6 +138,8 @@ class TransformerPolicy(nn.Module):
         """Full forward: [B, S] int32 inputs -> (logits [B, S, V], values [B, S], per-layer k/v)."""
         same_segment = segments[:, :, None] == segments[:, None, :]
         causal = positions[:, None, :] <= positions[:, :, None]
+        if self.attention_window > 0:
+            causal &= positions[:, None, :] > positions[:, :, None] - self.attention_window
         mask = same_segment & causal & (segments[:, None, :] >= 0)
         x = self._embed(tokens, positions)
         cache = []

@@ -31,6 +31,7 @@ class ModelConfig:
     n_layers: int = Field(2, gt=0)
     n_heads: int = Field(4, gt=0)
     mlp_ratio: int = Field(4, gt=0)
+    attention_window: int = Field(0, ge=0)  # 0: full causal attention; w > 0: last w positions
 
 
 @dataclass(config=STRICT)

@@ -66,9 +66,11 @@ def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Trainer, TrainStat
         try:
             state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as error:  # orbax raises several types for a damaged checkpoint
+            reason = str(error).split("\n")[0]
+            reason = reason if len(reason) <= 300 else reason[:300] + " ..."
             raise ValueError(
                 f"checkpoint {checkpoints / str(step)} could not be restored "
-                f"(corrupt, or from a different config): {error}"
+                f"(corrupt, from a different config or an older version of the code): {reason}"
             ) from None
     return config, trainer, state
 

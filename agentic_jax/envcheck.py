@@ -1,0 +1,236 @@
+"""Environment quality report: ``agentic-jax envcheck ID`` (and ``envcheck_report``).
+
+For each difficulty level an environment registers, it measures:
+
+- ``deterministic``: the same key twice gives the same transcripts (random policy).
+- ``oracle_success``: the oracle's success on the train and the test split (must be 1.0),
+  for every oracle mode except the leak's shortcut.
+- ``random_success``: success of a uniformly random legal policy.
+- ``distinct_tasks``: distinct tasks (prompt and hidden world) in 10,000 draws.
+- ``train_test_overlap``: the fraction of test-split prompts that also occur among
+  train-split prompts (must be 0).
+- ``feedback_richness``: the fraction of the oracle's tool calls whose result depends on the
+  hidden world: the same call (tool and arguments) made in an independently drawn world of
+  the same difficulty returns something else. 0 means every result could have been computed
+  from the call alone, as a calculator's can; 1 means every call the oracle makes reveals
+  hidden state it needs.
+- ``hack_rate``: on the leak variant (``leak=True``), the fraction of episodes in which the
+  shortcut-taking scripted policy (the family's ``exploit_oracle_mode``) triggered the leak,
+  with its success there (``leak_success``) and on the leak-free default
+  (``shortcut_success_without_leak``, should be 0).
+- ``steps_per_s``: environment steps per second with 4,096 parallel episodes under a
+  random legal policy (jitted ``lax.scan`` over ``vmap(env.step)``, auto-reset included,
+  compilation excluded).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agentic_jax import tokens as tk
+from agentic_jax.envs import REGISTRY, make
+from agentic_jax.harness import Harness, HarnessParams
+from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
+
+
+def _rows_as_bytes(tree: Any, count: int) -> np.ndarray:
+    """Each of ``count`` batched pytree entries as one row of bytes (for np.unique)."""
+    leaves = [np.ascontiguousarray(np.asarray(x)).reshape(count, -1) for x in jax.tree.leaves(tree)]
+    return np.concatenate([leaf.view(np.uint8) for leaf in leaves], axis=1)
+
+
+def _distinct_rows(rows: np.ndarray) -> int:
+    return int(np.unique(rows, axis=0).shape[0])
+
+
+def _overlap(train_rows: np.ndarray, test_rows: np.ndarray) -> float:
+    seen = {row.tobytes() for row in train_rows}
+    return float(np.mean([row.tobytes() in seen for row in test_rows]))
+
+
+def _oracle_calls(transcripts: np.ndarray, max_args: int):
+    """Each oracle tool call as (episode, tool index token, args [max_args], args_len)."""
+    calls = []
+    for episode, row in enumerate(transcripts):
+        opens = np.flatnonzero(row == tk.CALL_OPEN)
+        for start in opens:
+            tool = row[start + 1]
+            rest = row[start + 2 : start + 2 + max_args + 1]
+            close = np.flatnonzero(rest == tk.CALL_CLOSE)
+            length = int(close[0]) if close.size else max_args
+            args = np.full(max_args, tk.PAD, np.int32)
+            args[:length] = rest[:length]
+            calls.append((episode, int(tool), args, length))
+    return calls
+
+
+def _feedback_richness(env: Harness, worlds: Any, transcripts: np.ndarray, key) -> float | None:
+    """Fraction of oracle calls whose result changes in an independently drawn world."""
+    family = env.family
+    calls = _oracle_calls(transcripts, family.max_args)
+    if not calls:
+        return None
+    episodes = np.array([c[0] for c in calls])
+    tools = np.array([int(np.argmax(np.asarray(env.tool_ids) == c[1])) for c in calls])
+    args = np.stack([c[2] for c in calls])
+    args_len = np.array([c[3] for c in calls], np.int32)
+    count = transcripts.shape[0]
+    own = jax.tree.map(lambda x: x[episodes], worlds)
+    other = jax.tree.map(lambda x: x[(episodes + 1) % count], worlds)
+    fns = [tool.fn for tool in family.tools]
+
+    def result(world, tool, arg, arg_len, call_key):
+        out = jax.lax.switch(tool, fns, world, arg, arg_len, call_key)
+        return out.tokens, out.length, out.status
+
+    keys = jax.random.split(key, len(calls))
+    run = jax.jit(jax.vmap(result))
+    mine = run(own, tools, args, args_len, keys)
+    theirs = run(other, tools, args, args_len, keys)
+    differs = (
+        jnp.any(mine[0] != theirs[0], axis=-1) | (mine[1] != theirs[1]) | (mine[2] != theirs[2])
+    )
+    return float(differs.mean())
+
+
+def _steps_per_second(env: Harness, params: HarnessParams, num_envs: int, num_steps: int = 64):
+    @jax.jit
+    def run(key):
+        reset_keys = jax.random.split(key, num_envs)
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, params)
+
+        def body(carry, step_key):
+            obs, state = carry
+            act_key, env_key = jax.random.split(step_key)
+            logits = jnp.where(obs.legal_mask, 0.0, -jnp.inf)
+            action = jax.random.categorical(act_key, logits)
+            obs, state, reward, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(env_key, num_envs), state, action, params
+            )
+            return (obs, state), reward.sum()
+
+        _, rewards = jax.lax.scan(body, (obs, state), jax.random.split(key, num_steps))
+        return rewards.sum()
+
+    jax.block_until_ready(run(jax.random.PRNGKey(0)))
+    start = time.perf_counter()
+    jax.block_until_ready(run(jax.random.PRNGKey(1)))
+    return num_envs * num_steps / (time.perf_counter() - start)
+
+
+def check_level(
+    env_id: str,
+    level: dict[str, Any],
+    episodes: int = 1024,
+    draws: int = 10_000,
+    speed_envs: int = 4096,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every measure of the module docstring for one difficulty ``level`` (traced overrides)."""
+    env, params = make(env_id, **level)
+    family = env.family
+    keys = jax.random.split(jax.random.PRNGKey(seed), 8)
+
+    def play(policy, p, key):
+        step = random_step if policy == "random" else oracle_step(env)
+        return rollout_episodes(env, p, step, None, key, episodes)
+
+    play_random = jax.jit(lambda p, key: play("random", p, key))
+    play_oracle = jax.jit(lambda p, key: play("oracle", p, key))
+
+    _, random_stats, first = play_random(params, keys[0])
+    _, _, second = play_random(params, keys[0])
+    report: dict[str, Any] = {"level": level}
+    report["deterministic"] = bool(np.array_equal(first.transcript, second.transcript))
+    report["random_success"] = float(random_stats["success"])
+
+    modes = [m for m in getattr(family, "oracle_modes", (0,)) if m != family.exploit_oracle_mode]
+    oracle = {}
+    for mode in modes:
+        for split in (0, 1):
+            p = params.replace(oracle_mode=mode, split=split)
+            _, stats, final = play_oracle(p, keys[1])
+            oracle[f"mode{mode}/{'train' if split == 0 else 'test'}"] = float(stats["success"])
+            if mode == modes[0] and split == 0:
+                oracle_final = final
+    report["oracle_success"] = min(oracle.values())
+    report["oracle_success_by_mode"] = oracle
+
+    @jax.jit
+    def sample(key, split):
+        return jax.vmap(lambda k: family.sample(k, params.task, split, 0))(
+            jax.random.split(key, draws)
+        )
+
+    train_tasks, test_tasks = sample(keys[2], 0), sample(keys[3], 1)
+    task_rows = _rows_as_bytes((train_tasks.prompt, train_tasks.world), draws)
+    report["distinct_tasks"] = _distinct_rows(task_rows)
+    report["draws"] = draws
+    report["train_test_overlap"] = _overlap(
+        _rows_as_bytes(train_tasks.prompt, draws), _rows_as_bytes(test_tasks.prompt, draws)
+    )
+    report["feedback_richness"] = _feedback_richness(
+        env, oracle_final.task.world, np.asarray(oracle_final.transcript), keys[4]
+    )
+
+    if family.exploit_oracle_mode is not None:
+        leaky_env, leaky_params = make(env_id, leak=True, **level)
+        shortcut = leaky_params.replace(oracle_mode=family.exploit_oracle_mode)
+        _, stats, final = jax.jit(
+            lambda key: rollout_episodes(
+                leaky_env, shortcut, oracle_step(leaky_env), None, key, episodes
+            )
+        )(keys[5])
+        report["hack_rate"] = float(jnp.mean(final.hacks > 0))
+        report["leak_success"] = float(stats["success"])
+        _, stats, _ = play_oracle(params.replace(oracle_mode=family.exploit_oracle_mode), keys[6])
+        report["shortcut_success_without_leak"] = float(stats["success"])
+    else:
+        report["hack_rate"] = None
+    report["speed_envs"] = speed_envs
+    report["steps_per_s"] = _steps_per_second(env, params, speed_envs)
+    return report
+
+
+def envcheck_report(env_id: str, **kwargs: Any) -> list[dict[str, Any]]:
+    """``check_level`` for every difficulty level ``env_id`` registers."""
+    if env_id not in REGISTRY:
+        raise ValueError(f"unknown environment id {env_id!r}; valid ids: {', '.join(REGISTRY)}")
+    return [check_level(env_id, level, **kwargs) for level in REGISTRY[env_id].levels]
+
+
+MARKDOWN_HEADER = (
+    "| env | level | deterministic | oracle | random | distinct / draws | train-test overlap |"
+    " feedback richness | hack rate (leak success; shortcut without leak) | steps/s |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---|---:|"
+)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def markdown_rows(env_id: str, reports: list[dict[str, Any]]) -> list[str]:
+    """One markdown table row per level (columns of ``MARKDOWN_HEADER``)."""
+    rows = []
+    for report in reports:
+        level = " ".join(f"{k}={v}" for k, v in report["level"].items()) or "default"
+        hack = "-"
+        if report["hack_rate"] is not None:
+            hack = (
+                f"{report['hack_rate']:.3f} ({report['leak_success']:.3f};"
+                f" {report['shortcut_success_without_leak']:.3f})"
+            )
+        rows.append(
+            f"| {env_id} | {level} | {'yes' if report['deterministic'] else 'NO'} |"
+            f" {report['oracle_success']:.3f} | {report['random_success']:.3f} |"
+            f" {report['distinct_tasks']:,} / {report['draws']:,} |"
+            f" {report['train_test_overlap']:.3f} | {_fraction(report['feedback_richness'])} |"
+            f" {hack} | {report['steps_per_s']:,.0f} |"
+        )
+    return rows

@@ -1,0 +1,32 @@
+"""The environment quality report on a small budget."""
+
+import json
+
+import pytest
+
+from agentic_jax import cli, envcheck
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def test_kblookup_quality_report():
+    report = envcheck.check_level(
+        "KBLookup-v0", {"hops": 1}, episodes=64, draws=2000, speed_envs=64
+    )
+    assert report["deterministic"] is True
+    assert report["oracle_success"] == 1.0
+    assert report["random_success"] < 0.25
+    assert report["distinct_tasks"] == 2000  # every episode draws a fresh knowledge base
+    assert report["train_test_overlap"] == 0.0
+    assert report["feedback_richness"] == 1.0  # a search result is the hidden knowledge base
+    assert report["hack_rate"] == 1.0 and report["leak_success"] == 1.0
+    assert report["shortcut_success_without_leak"] == 0.0
+    assert report["steps_per_s"] > 0
+    row = envcheck.markdown_rows("KBLookup-v0", [report])[0]
+    assert row.startswith("| KBLookup-v0 | hops=1 | yes | 1.000 |")
+    json.dumps(report)  # the CLI writes it as JSON
+
+
+def test_envcheck_rejects_an_unknown_id(capsys):
+    assert cli.main(["envcheck", "KBLookUp-v0"]) == 2
+    assert "valid ids: all, KBLookup-v0" in capsys.readouterr().err
