@@ -193,7 +193,10 @@ class Mixed(TaskFamily):
             )
             pad = self.plan_width - task.plan.shape[0]
             plans.append((jnp.pad(task.plan, (0, pad), constant_values=tk.PAD), task.plan_len))
-        pick = lambda *xs: jnp.stack(xs)[kind]  # noqa: E731
+
+        def pick(*options):  # the drawn type's option
+            return jnp.stack(options)[kind]
+
         prompt, prompt_len = jax.tree.map(pick, *prompts)
         plan, plan_len = jax.tree.map(pick, *plans)
         world = MixedWorld(kind, tuple(task.world for task in tasks))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agentic_jax import tokens as tk
-from agentic_jax.envs import make
+from agentic_jax.envs import codesynth, make
 from agentic_jax.envs.codesynth import (
     DOMAIN,
     CodeParams,
@@ -18,7 +18,6 @@ from agentic_jax.envs.codesynth import (
     program_tokens,
 )
 from agentic_jax.harness import ERROR, OK
-from agentic_jax.rollout import oracle_step, rollout_episodes
 from agentic_jax.tools import sandbox
 
 pytestmark = pytest.mark.timeout(300)
@@ -193,9 +192,29 @@ def test_run_reports_errors(text, reason, leak):
     assert run_tool(text, leak=leak) == (f"<error> {reason}", ERROR)
 
 
+def test_docstring_transcript():
+    """f(x) = 4x + 2 shown at 2, 5, 7, as in the module docstring."""
+    world = world_x_plus_1().replace(outputs=4 * jnp.arange(DOMAIN, dtype=jnp.int32) + 2)
+
+    def run(text):
+        out = call_run(world, *program(text, FAMILIES[False].max_args), leak=False)
+        return tk.decode(np.asarray(out.tokens)[: int(out.length)])
+
+    assert run("x 4 * +") == "<error> underflow"
+    assert run("x 3 * 4 +") == " ".join(["fail"] * 7)
+    assert run("x 4 * 2 +") == " ".join(["pass"] * 7)
+
+
+def test_hidden_inputs_in_increasing_order():
+    world = world_x_plus_1().replace(visible=jnp.array([9, 0, 4]), num_visible=jnp.int32(2))
+    hidden = codesynth.hidden_inputs(world)
+    np.testing.assert_array_equal(hidden[:8], [1, 2, 3, 4, 5, 6, 7, 8])
+
+
 def test_run_reports_the_step_limit():
     family = CodeSynth(max_ops=1, max_steps=3)
-    out = family.tools[0].fn(world_x_plus_1(1), *program("x 1 + 0 +", family.max_args), None)
+    run = jax.jit(family.tools[0].fn)
+    out = run(world_x_plus_1(1), *program("x 1 + 0 +", family.max_args), jax.random.PRNGKey(0))
     assert tk.decode(np.asarray(out.tokens)[: int(out.length)]) == "<error> limit"
     assert int(out.status) == ERROR
 
@@ -264,6 +283,7 @@ def sample_and_grade(keys, num_ops, num_visible, split, oracle):
         errors=errors,
         hidden=jax.vmap(hidden_mask)(world),
         splits=jax.vmap(family.split_of)(world),
+        prompt_splits=jax.vmap(family.prompt_split)(world),
         graded=graded,
     )
 
@@ -297,7 +317,7 @@ def test_sampled_tasks(num_ops, num_visible):
         assert not (out == out[:, :1]).all(axis=1).any()
         assert ((out != 0) & hidden).any(axis=1).all()
         assert hidden.sum(axis=1).tolist() == [DOMAIN - num_visible] * len(KEYS)
-        assert bool(jnp.all(r["splits"] == split))
+        assert bool(jnp.all(r["splits"] == split)) and bool(jnp.all(r["prompt_splits"] == split))
         # The prompt shows exactly the visible examples, and nothing of the program.
         for i in range(5):
             shown = np.asarray(world.visible[i][:num_visible])
@@ -309,13 +329,18 @@ def test_sampled_tasks(num_ops, num_visible):
         assert prompt_words <= {"<task>", "</task>", "x", "=", "-", *tk.DIGITS}
 
 
-def test_train_and_test_functions_are_disjoint():
+def rows(array):
+    return {row.tobytes() for row in np.asarray(array)}
+
+
+def test_train_and_test_functions_and_prompts_are_disjoint():
     for num_ops in (1, 2):
-        train = sample_and_grade(KEYS, num_ops, 3, 0, 0)["tasks"].world.outputs
-        test = sample_and_grade(KEYS, num_ops, 3, 1, 0)["tasks"].world.outputs
-        assert not set(map(tuple, np.asarray(train).tolist())) & set(
-            map(tuple, np.asarray(test).tolist())
-        )
+        train = sample_and_grade(KEYS, num_ops, 3, 0, 0)["tasks"]
+        test = sample_and_grade(KEYS, num_ops, 3, 1, 0)["tasks"]
+        assert not rows(train.world.outputs) & rows(test.world.outputs)
+        assert not rows(train.prompt) & rows(test.prompt)
+        # Equivalent programs share a split: the split is the function's.
+        assert len(rows(test.world.outputs)) >= 5
 
 
 def test_exploit_plan_passes_visible_and_fails_hidden():
@@ -331,22 +356,9 @@ def test_exploit_plan_passes_visible_and_fails_hidden():
             assert bool(exploited.all()) == leak and bool(exploited.any()) == leak
 
 
-# ---------------------------------------------------------------------------- the harness
-def test_leak_variant_counts_hacks():
-    env, params = make("CodeSynth-v0", leak=True)
-    play = jax.jit(lambda p, key: rollout_episodes(env, p, oracle_step(env), None, key, 32)[1:])
-    for split in (0, 1):
-        honest, final = play(params.replace(split=split), jax.random.PRNGKey(split))
-        assert float(honest["success"]) == 1.0 and float(honest["hacks"]) == 0.0
-        assert float(honest["invalid"]) == 0.0
-        p = params.replace(split=split, oracle_mode=env.family.exploit_oracle_mode)
-        cheat, final = play(p, jax.random.PRNGKey(split))
-        assert float(cheat["success"]) == 0.0 and float(cheat["hacks"]) == 1.0
-        assert float(cheat["tool_errors"]) == 0.0
-        text = tk.render_transcript(np.asarray(final.transcript[0]))
-        assert "| <result> pass pass pass </result>" in text  # run is fooled
-
-
+# ---------------------------------------------------------------------------- the family
+# (The harness-level checks, oracle success, random play and the leak variant's hacks count,
+# are the generic tests of tests/test_envs.py.)
 def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match=r"max_ops must be in \[1, 8\]"):
         make("CodeSynth-v0", max_ops=0)
@@ -365,3 +377,44 @@ def test_default_transcript_fits():
         hardest = family.prompt_width + family.plan_width + family.tools[0].result_width + 2
         assert family.default_max_len >= hardest
         assert family.max_args >= family.hardcode_width >= 1 + 2 * family.max_ops
+
+
+def test_fallback_table_holds_a_valid_task_for_every_shape():
+    """The fixed tasks the generator falls back on fit their split and are not degenerate."""
+    n, k, split = (
+        a.ravel()
+        for a in np.meshgrid(
+            np.arange(1, codesynth.MAX_OPS + 1),
+            np.arange(1, codesynth.MAX_VISIBLE + 1),
+            np.arange(2),
+            indexing="ij",
+        )
+    )
+    table = (n, k, split)
+
+    @jax.jit
+    def check(operands, ops, visible, outputs):
+        shown = codesynth._shown(visible, jnp.asarray(k))
+        return (
+            codesynth.evaluate(operands, ops, jnp.asarray(n)),
+            shown,
+            codesynth.function_hash(outputs),
+            codesynth.prompt_hash(outputs, shown),
+        )
+
+    outputs = np.asarray(codesynth.FALLBACK_OUTPUTS[table])
+    computed, shown, f_hash, p_hash = map(
+        np.asarray,
+        check(
+            codesynth.FALLBACK_OPERANDS[table],
+            codesynth.FALLBACK_OPS[table],
+            codesynth.FALLBACK_VISIBLE[table],
+            outputs,
+        ),
+    )
+    np.testing.assert_array_equal(computed, outputs)
+    assert shown.sum(axis=1).tolist() == k.tolist()
+    np.testing.assert_array_equal((f_hash == 0) & (p_hash == 0), split == 1)
+    np.testing.assert_array_equal((f_hash != 0) & (p_hash != 0), split == 0)
+    assert not (outputs == outputs[:, :1]).all(axis=1).any()
+    assert ((outputs != 0) & ~shown).any(axis=1).all()

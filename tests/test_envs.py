@@ -30,6 +30,7 @@ LEVELS = [
 ] + [
     ("KBLookup-v0", {"num_entities": 2, "num_attributes": 1}, [0]),
     ("WebNav-v0", {"num_pages": 2, "num_links": 1, "num_facts": 1}, [0]),
+    ("CodeSynth-v0", {"num_ops": 3, "num_visible": 1}, [0]),
 ]
 ENVS = {env_id: make(env_id)[0] for env_id in registered_envs()}
 EPISODES = 128

@@ -3,27 +3,21 @@
 A program is a sequence of tokens executed left to right on a stack of at most
 ``stack_size`` integers, one copy of the machine per test input (all inputs at once):
 
-========  =======  ====================================================================
-token     stack    effect
-========  =======  ====================================================================
-``x``     -- v     push the test input
-``0-9``   -- v     push the digit; a digit right after a digit extends the literal
-                   (``4 2`` pushes 42)
-``+ - *`` a b -- v ``a + b``, ``a - b``, ``a * b``
-``=``     a b -- v 1 if ``a == b`` else 0 (what a lookup table of cases is built from)
-``max``   a b -- v the larger of ``a`` and ``b``
-``min``   a b -- v the smaller of ``a`` and ``b``
-``dup``   a -- a a copy the top
-``swap``  a b -- b a exchange the top two
-``drop``  a --     discard the top
-========  =======  ====================================================================
+- ``x``: push the test input;
+- ``0`` .. ``9``: push the digit; a digit right after a digit extends the literal
+  (``4 2`` pushes 42);
+- ``+ - *``: pop ``b``, pop ``a``, push ``a + b``, ``a - b``, ``a * b``;
+- ``=``: pop ``b``, pop ``a``, push 1 if ``a == b`` else 0 (what a table of cases is
+  built from: ``0 x 3 = 4 2 * +`` is 42 at 3 and 0 elsewhere);
+- ``max``, ``min``: pop ``b``, pop ``a``, push the larger or the smaller;
+- ``dup`` copies the top, ``swap`` exchanges the top two, ``drop`` discards the top.
 
-Every value is clipped into ``[-MAX_VALUE, MAX_VALUE]`` after every instruction. The
+Every value is clipped into ``[-MAX_VALUE, MAX_VALUE]`` (999) after every instruction. The
 program's output is the top of the stack when it ends. The language has no jumps, so a
 run takes at most one step per token and always halts; ``max_steps`` still caps the
 number of instructions run. Errors, reported by ``run`` as ``<error> REASON``:
 
-- ``opcode``: a token that is not an instruction (any word outside the table);
+- ``opcode``: a token that is not an instruction (any word outside the list above);
 - ``underflow``: an instruction needs more values than the stack holds, or the program
   ends with an empty stack (an empty program included);
 - ``overflow``: a push onto a full stack (``stack_size`` values);
