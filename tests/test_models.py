@@ -235,39 +235,3 @@ def test_heads_must_divide_width():
     tokens = jnp.zeros((1, T), jnp.int32)
     with pytest.raises(ValueError, match="n_heads=4 must divide d_model=30"):
         bad.init(jax.random.PRNGKey(0), tokens, tokens, tokens)
-
-
-def test_smeared_keys_decode_matches_full_forward_and_packing(tokens):
-    """With keys mixed with their predecessor's, decode still equals the full forward, and a
-    packed second episode does not see the first one's last key as its predecessor."""
-    model = TransformerPolicy(VOCAB, T, d_model=32, n_layers=2, n_heads=4, smeared_keys=True)
-    positions = jnp.broadcast_to(jnp.arange(T), tokens.shape)
-    params = model.init(jax.random.PRNGKey(3), tokens, positions, jnp.zeros_like(tokens))
-    params = jax.tree_util.tree_map_with_path(
-        lambda path, x: x + 1.5 if "smear_logit" in jax.tree_util.keystr(path) else x, params
-    )
-    logits, values, _ = model.apply(params, tokens, positions, jnp.zeros_like(tokens))
-    cache = model.init_cache(BATCH)
-    for t in range(T):
-        position = jnp.full((BATCH,), t, jnp.int32)
-        step_logits, step_values, cache = model.apply(
-            params, tokens[:, t], position, cache, method=TransformerPolicy.decode
-        )
-        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-4)
-        np.testing.assert_allclose(step_values, values[:, t], atol=1e-4)
-    # Two episodes packed in one row equal the second run alone.
-    half = T // 2
-    packed_positions = jnp.concatenate([jnp.arange(half), jnp.arange(T - half)])[None]
-    packed_segments = jnp.concatenate([jnp.zeros(half), jnp.ones(T - half)]).astype(jnp.int32)
-    packed, _, _ = model.apply(params, tokens[:1], packed_positions, packed_segments[None])
-    alone, _, _ = model.apply(
-        params, tokens[:1, half:], jnp.arange(T - half)[None], jnp.zeros((1, T - half), jnp.int32)
-    )
-    np.testing.assert_allclose(packed[:, half:], alone, atol=1e-4)
-    # The mix is used: the same tokens without smearing give other logits.
-    plain = TransformerPolicy(VOCAB, T, d_model=32, n_layers=2, n_heads=4)
-    unsmeared = jax.tree_util.tree_map_with_path(lambda p, x: x, params)
-    for block in ("block_0", "block_1"):
-        del unsmeared["params"][block]["smear_logit"]
-    other, _, _ = plain.apply(unsmeared, tokens, positions, jnp.zeros_like(tokens))
-    assert not np.allclose(other, logits, atol=1e-4)

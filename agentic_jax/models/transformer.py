@@ -59,11 +59,8 @@ class Block(nn.Module):
     n_heads: int
     mlp_ratio: int
     attention_window: int = 0  # 0: full causal attention; w > 0: keys in (p - w, p]
-    smeared_keys: bool = False  # mix each key with the previous position's key
 
     def setup(self):
-        if self.smeared_keys:  # per head, sigmoid(logit) of the previous key (0.5 at init)
-            self.smear_logit = self.param("smear_logit", nn.initializers.zeros, (self.n_heads,))
         self.attn_norm = nn.LayerNorm()
         self.qkv = _dense(3 * self.d_model)
         self.attn_out = _dense(self.d_model)
@@ -80,21 +77,11 @@ class Block(nn.Module):
         x = x + self.attn_out(attended.reshape(*attended.shape[:-2], self.d_model))
         return x + self.mlp_out(nn.gelu(self.mlp_in(self.mlp_norm(x))))
 
-    def _smear(self, keys, previous_keys):
-        """Smeared keys (Olsson et al., 2022): a learned per-head mix with the previous key,
-        so a key can say which token came before it (an induction head in one step)."""
-        if not self.smeared_keys:
-            return keys
-        mix = jax.nn.sigmoid(self.smear_logit)[:, None]  # [H, 1]
-        return (1.0 - mix) * keys + mix * previous_keys
-
-    def __call__(self, x, mask, previous):
-        """x [B, S, D], mask [B, S, S] (query, key), ``previous`` [B, S, S] selects each
-        position's predecessor in its episode -> (x, (keys, values)); the cache keeps raw keys."""
+    def __call__(self, x, mask):
+        """x [B, S, D], mask [B, S, S] (query, key) -> (x, (keys, values))."""
         q, k, v = self._qkv(x)
-        smeared = self._smear(k, jnp.einsum("bij,bjhd->bihd", previous, k))
         # Per query: attend over all keys of the row.
-        attended = _attend(q, smeared[:, None], v[:, None], mask)
+        attended = _attend(q, k[:, None], v[:, None], mask)
         return self._finish(x, attended), (k, v)
 
     def decode(self, x, position, keys, values):
@@ -107,10 +94,7 @@ class Block(nn.Module):
         visible = slots <= position[:, None]
         if self.attention_window > 0:
             visible &= slots > position[:, None] - self.attention_window
-        # Cache slot == position, so a slot's predecessor is the slot before (none for 0).
-        previous_keys = jnp.pad(keys[:, :-1], ((0, 0), (1, 0), (0, 0), (0, 0)))
-        smeared = self._smear(keys, previous_keys)
-        return self._finish(x, _attend(q, smeared, values, visible)), keys, values
+        return self._finish(x, _attend(q, keys, values, visible)), keys, values
 
 
 class TransformerPolicy(nn.Module):
@@ -121,7 +105,6 @@ class TransformerPolicy(nn.Module):
     n_heads: int = 4
     mlp_ratio: int = 4
     attention_window: int = 0  # 0: full causal attention; w > 0: a query sees (p - w, p]
-    smeared_keys: bool = False  # keys mixed with their predecessor's (see ``Block._smear``)
 
     def setup(self):
         if self.d_model % self.n_heads:
@@ -135,9 +118,8 @@ class TransformerPolicy(nn.Module):
         self.position_embed = nn.Embed(self.max_len, self.d_model, embedding_init=embed_init)
         self.blocks = [
             Block(
-                self.d_model, self.n_heads, self.mlp_ratio, self.attention_window,
-                self.smeared_keys, name=f"block_{i}",
-            )  # fmt: skip
+                self.d_model, self.n_heads, self.mlp_ratio, self.attention_window, name=f"block_{i}"
+            )
             for i in range(self.n_layers)
         ]
         self.final_norm = nn.LayerNorm()
@@ -159,13 +141,10 @@ class TransformerPolicy(nn.Module):
         if self.attention_window > 0:
             causal &= positions[:, None, :] > positions[:, :, None] - self.attention_window
         mask = same_segment & causal & (segments[:, None, :] >= 0)
-        previous = (same_segment & (positions[:, None, :] == positions[:, :, None] - 1)).astype(
-            jnp.float32
-        )
         x = self._embed(tokens, positions)
         cache = []
         for block in self.blocks:
-            x, kv = block(x, mask, previous)
+            x, kv = block(x, mask)
             cache.append(kv)
         logits, values = self._heads(x)
         return logits, values, tuple(cache)

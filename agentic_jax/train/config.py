@@ -32,7 +32,6 @@ class ModelConfig:
     n_heads: int = Field(4, gt=0)
     mlp_ratio: int = Field(4, gt=0)
     attention_window: int = Field(0, ge=0)  # 0: full causal attention; w > 0: last w positions
-    smeared_keys: bool = False  # keys mixed with the previous position's (induction in one step)
 
 
 @dataclass(config=STRICT)

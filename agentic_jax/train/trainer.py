@@ -68,7 +68,6 @@ class Trainer:
             n_heads=m.n_heads,
             mlp_ratio=m.mlp_ratio,
             attention_window=m.attention_window,
-            smeared_keys=m.smeared_keys,
         )
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam()
