@@ -9,6 +9,7 @@ from agentic_jax import cli, envcheck
 pytestmark = pytest.mark.timeout(600)
 
 
+@pytest.mark.slow
 def test_kblookup_quality_report():
     report = envcheck.check_level(
         "KBLookup-v0", {"hops": 1}, episodes=64, draws=2000, speed_envs=64

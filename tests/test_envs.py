@@ -23,6 +23,16 @@ def _honest_modes(env_id: str) -> list[int]:
 
 # (env id, traced overrides, oracle modes): every difficulty level an env registers, plus
 # the smallest worlds, which stress index clipping.
+# Mixed-v0 samples every included env at once (slow to compile); tests/test_mixed.py covers
+# its oracle and splits in the fast stage, these generic checks run in the slow one.
+SLOW_ENVS = ("Mixed-v0",)
+
+
+def _marked(env_id, *rest):
+    marks = [pytest.mark.slow] if env_id in SLOW_ENVS else []
+    return pytest.param(env_id, *rest, marks=marks, id="-".join([env_id, *map(str, rest)]))
+
+
 LEVELS = [
     (env_id, level, _honest_modes(env_id))
     for env_id, spec in REGISTRY.items()
@@ -83,7 +93,7 @@ def with_overrides(env_id, **overrides):
     return env, params
 
 
-@pytest.mark.parametrize("env_id,overrides,modes", LEVELS)
+@pytest.mark.parametrize("env_id,overrides,modes", [_marked(*level) for level in LEVELS])
 def test_oracle_solves_every_task(env_id, overrides, modes):
     env, params = with_overrides(env_id, **overrides)
     for mode in modes:
@@ -96,7 +106,7 @@ def test_oracle_solves_every_task(env_id, overrides, modes):
             assert bool(jnp.all(final.phase == DONE))
 
 
-@pytest.mark.parametrize("env_id", registered_envs())
+@pytest.mark.parametrize("env_id", [_marked(env_id) for env_id in registered_envs()])
 def test_random_policy_rarely_succeeds(env_id):
     env, params = with_overrides(env_id)
     _, stats, _ = play(env, params, "random", jax.random.PRNGKey(1))
@@ -104,7 +114,7 @@ def test_random_policy_rarely_succeeds(env_id):
     assert float(stats["invalid"]) == 0.0  # random play within the legal mask is always legal
 
 
-@pytest.mark.parametrize("env_id", registered_envs())
+@pytest.mark.parametrize("env_id", [_marked(env_id) for env_id in registered_envs()])
 def test_jit_vmap_random_play_api(env_id):
     """Pgx/Jumanji-style: jitted, vmapped random play within the legal masks gives legal,
     finite, in-range outputs, and new keys or parameter values never retrace."""
@@ -155,7 +165,7 @@ def test_auto_reset_in_batched_play():
         assert int(episodes.min()) >= 2, "every slot finished several episodes"
 
 
-@pytest.mark.parametrize("env_id", registered_envs())
+@pytest.mark.parametrize("env_id", [_marked(env_id) for env_id in registered_envs()])
 def test_same_key_same_transcript(env_id):
     env, params = with_overrides(env_id)
     key = jax.random.PRNGKey(7)
@@ -166,7 +176,7 @@ def test_same_key_same_transcript(env_id):
     assert not np.array_equal(first.transcript, other.transcript)
 
 
-@pytest.mark.parametrize("env_id", registered_envs())
+@pytest.mark.parametrize("env_id", [_marked(env_id) for env_id in registered_envs()])
 def test_train_and_test_tasks_are_disjoint(env_id):
     env, params = with_overrides(env_id)
     keys = jax.random.split(jax.random.PRNGKey(3), SAMPLES)

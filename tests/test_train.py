@@ -60,7 +60,7 @@ def test_metrics_are_finite(grpo_runs):
         assert np.all(np.isfinite(np.asarray(leaf)))
 
 
-@pytest.mark.parametrize("batching", ["stream", "episodes"])
+@pytest.mark.parametrize("batching", ["stream", pytest.param("episodes", marks=pytest.mark.slow)])
 def test_ppo_runs_in_both_batching_modes(batching):
     config = tiny("algo.name=ppo", f"rollout.batching={batching}", "rollout.group_size=1",
                   "rollout.num_envs=8", "rollout.rollout_len=10", "updates=2",
@@ -123,6 +123,7 @@ def test_sft_cold_start_learns_kblookup():
     assert float(np.asarray(evals["eval/success"]).reshape(-1)[-1]) > 0.3
 
 
+@pytest.mark.slow
 def test_cli_train_eval_render(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = ["train", *TINY, "sft.updates=2", "sft.num_episodes=16", "updates=2",
@@ -156,7 +157,9 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("threshold,expected_level", [(0.0, 1), (1.0, 0)])
+@pytest.mark.parametrize(
+    "threshold,expected_level", [(0.0, 1), pytest.param(1.0, 0, marks=pytest.mark.slow)]
+)
 def test_curriculum_moves_up_when_training_success_passes_the_threshold(threshold, expected_level):
     levels = "[{num_attributes: 1}, {num_attributes: 2}]"
     config = tiny("updates=1", "eval_interval=1", f"curriculum.threshold={threshold}",
