@@ -82,11 +82,17 @@ def _feedback_richness(env: Harness, worlds: Any, transcripts: np.ndarray, key) 
     count = transcripts.shape[0]
     own = jax.tree.map(lambda x: x[episodes], worlds)
     other = jax.tree.map(lambda x: x[(episodes + 1) % count], worlds)
-    fns = [tool.fn for tool in family.tools]
+    def visible_output(fn):  # what the agent sees (a tool may also return a new world)
+        def call(world, arg, arg_len, call_key):
+            out = fn(world, arg, arg_len, call_key)
+            return out.tokens, out.length, out.status
+
+        return call
+
+    fns = [visible_output(tool.fn) for tool in family.tools]
 
     def result(world, tool, arg, arg_len, call_key):
-        out = jax.lax.switch(tool, fns, world, arg, arg_len, call_key)
-        return out.tokens, out.length, out.status
+        return jax.lax.switch(tool, fns, world, arg, arg_len, call_key)
 
     keys = jax.random.split(key, len(calls))
     run = jax.jit(jax.vmap(result))
