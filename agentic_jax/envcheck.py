@@ -53,6 +53,14 @@ def _overlap(train_rows: np.ndarray, test_rows: np.ndarray) -> float:
     return float(np.mean([row.tobytes() in seen for row in test_rows]))
 
 
+def _user_messages(family, tasks):
+    """Every user message of each task: the prompt, and later turns in multi-turn tasks."""
+    turns = [tasks.prompt]
+    for turn in range(1, getattr(family, "num_turns", 1)):
+        turns.append(jax.vmap(lambda w, t=turn: family.next_turn(w, t)[0])(tasks.world))
+    return turns
+
+
 def _oracle_calls(transcripts: np.ndarray, max_args: int):
     """Each oracle tool call as (episode, tool index token, args [max_args], args_len)."""
     calls = []
@@ -82,6 +90,7 @@ def _feedback_richness(env: Harness, worlds: Any, transcripts: np.ndarray, key) 
     count = transcripts.shape[0]
     own = jax.tree.map(lambda x: x[episodes], worlds)
     other = jax.tree.map(lambda x: x[(episodes + 1) % count], worlds)
+
     def visible_output(fn):  # what the agent sees (a tool may also return a new world)
         def call(world, arg, arg_len, call_key):
             out = fn(world, arg, arg_len, call_key)
@@ -178,7 +187,8 @@ def check_level(
     report["distinct_tasks"] = _distinct_rows(task_rows)
     report["draws"] = draws
     report["train_test_overlap"] = _overlap(
-        _rows_as_bytes(train_tasks.prompt, draws), _rows_as_bytes(test_tasks.prompt, draws)
+        _rows_as_bytes(_user_messages(family, train_tasks), draws),
+        _rows_as_bytes(_user_messages(family, test_tasks), draws),
     )
     report["feedback_richness"] = _feedback_richness(
         env, oracle_final.task.world, np.asarray(oracle_final.transcript), keys[4]
