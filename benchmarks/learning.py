@@ -2,6 +2,7 @@
 
     python benchmarks/learning.py default kblookup_rl kblookup_ppo [--set key=value ...]
     python benchmarks/learning.py --from-run RUN_DIR [RUN_DIR ...]
+    python benchmarks/learning.py default --set num_seeds=4 updates=0   # a recipe over 4 seeds
 
 Each config trains from its YAML (as `agentic-jax train` would), or an existing run made by
 `agentic-jax train` is read back, and a section with the command, date, machine, device,
@@ -29,24 +30,40 @@ def first_reaching(rows: list[dict], threshold: float) -> str:
     return "not reached"
 
 
+def per_seed_summary(rows: list[dict]) -> str:
+    """With ``num_seeds`` > 1: the update at which each seed first reached 90% held-out."""
+    seeds = len(rows[-1]["eval/success_per_seed"])
+    firsts = []
+    for seed in range(seeds):
+        hit = [r["update"] for r in rows[1:] if r["eval/success_per_seed"][seed] >= 0.9]
+        firsts.append(str(hit[0]) if hit else "never")
+    return f" Per seed, first update at >= 90%: {', '.join(firsts)}."
+
+
 def curve_section(name: str, command: str, rows: list[dict]) -> str:
+    seeded = "eval/success_per_seed" in rows[-1]
     lines = [
         f"### {name}",
         "",
         f"`{command}` ({environment_line()})",
         "",
-        f"Held-out success {rows[0]['eval/success']:.3f} -> {rows[-1]['eval/success']:.3f};"
-        f" 80% first reached: {first_reaching(rows, 0.8)}; 90%: {first_reaching(rows, 0.9)}.",
+        f"Held-out success {rows[0]['eval/success']:.3f} -> {rows[-1]['eval/success']:.3f}"
+        f"{' (mean over seeds)' if seeded else ''};"
+        f" 80% first reached: {first_reaching(rows, 0.8)}; 90%: {first_reaching(rows, 0.9)}."
+        + (per_seed_summary(rows) if seeded else ""),
         "",
-        "| update | stage | wall s | env steps | train reward | held-out success | tokens/s |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| update | stage | wall s | env steps | train reward | held-out success | tokens/s |"
+        + (" per seed |" if seeded else ""),
+        "|---:|---|---:|---:|---:|---:|---:|" + ("---|" if seeded else ""),
     ]
     for row in rows:
         reward = row.get("train/reward")
+        per_seed = row.get("eval/success_per_seed")
         lines.append(
             f"| {row['update']} | {row['stage']} | {row['wall_s']:.0f} | {row['env_steps']:,} |"
             f" {'-' if reward is None else f'{reward:.3f}'} | {row['eval/success']:.3f} |"
             f" {row['tokens_per_s']:,.0f} |"
+            + (f" {' '.join(f'{x:.2f}' for x in per_seed)} |" if per_seed else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -66,13 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.configs:
         path = resolve_config(name)
         config = config_lib.load(path, args.set)
-        run_dir = Path(args.runs) / path.stem
+        title = " ".join([path.stem, *args.set])
+        run_dir = Path(args.runs) / title.replace(" ", "_")
         command = " ".join(["python benchmarks/learning.py", name, *(
             ["--set", *args.set] if args.set else [])])  # fmt: skip
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "command.txt").write_text(command + "\n")
         rows = run.train(config, run_dir)
-        record(curve_section(path.stem, command, rows), args.no_record)
+        record(curve_section(title, command, rows), args.no_record)
     return 0
 
 

@@ -37,6 +37,7 @@ def test_overrides_are_parsed_and_typed():
         (["rollout.group_size=1"], "needs rollout.group_size >= 2"),
         (["algo.num_minibatches=3"], "algo.num_minibatches=3 must divide rollout.num_tasks=64"),
         (["model.n_heads=3"], "model.n_heads=3 must divide model.d_model=64"),
+        (["model.init_std=-0.02"], "model.init_std: Input should be greater than or equal to 0"),
         (["updates"], "not of the form key=value"),
     ],
 )

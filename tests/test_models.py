@@ -221,13 +221,26 @@ def test_count_params():
     assert count_params(params) == expected
 
 
-def test_no_orthogonal_init_and_small_heads():
+def test_init_scales_and_no_orthogonal_init():
     params = init(jax.random.PRNGKey(5))["params"]
-    assert float(jnp.abs(params["policy_head"]["kernel"]).std()) < 0.05
-    assert float(jnp.abs(params["value_head"]["kernel"]).max()) < 0.05
-    # An orthogonal kernel has orthonormal columns; a normal(0.02) one is far from that.
+    assert float(params["policy_head"]["kernel"].std()) == pytest.approx(0.01, rel=0.1)
+    assert not bool(jnp.any(params["value_head"]["kernel"]))
+    # Block weights are LeCun normal: std 1 / sqrt(fan_in), not an orthogonal matrix.
     qkv = params["block_0"]["qkv"]["kernel"]
+    assert float(qkv.std()) == pytest.approx(D_MODEL**-0.5, rel=0.1)
     assert not np.allclose(qkv.T @ qkv, np.eye(qkv.shape[1]), atol=0.1)
+    mlp_out = params["block_1"]["mlp_out"]["kernel"]  # fan_in = 4 * D_MODEL
+    assert float(mlp_out.std()) == pytest.approx((4 * D_MODEL) ** -0.5, rel=0.1)
+
+
+def test_fixed_init_std_option_and_its_bad_value():
+    tokens = jnp.zeros((1, T), jnp.int32)
+    gpt2_style = TransformerPolicy(vocab_size=VOCAB, max_len=T, d_model=D_MODEL, init_std=0.02)
+    params = gpt2_style.init(jax.random.PRNGKey(5), tokens, tokens, tokens)["params"]
+    assert float(params["block_0"]["qkv"]["kernel"].std()) == pytest.approx(0.02, rel=0.1)
+    bad = TransformerPolicy(vocab_size=VOCAB, max_len=T, init_std=-1.0)
+    with pytest.raises(ValueError, match="init_std must be >= 0"):
+        bad.init(jax.random.PRNGKey(0), tokens, tokens, tokens)
 
 
 def test_heads_must_divide_width():

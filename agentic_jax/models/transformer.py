@@ -27,8 +27,14 @@ to keys at positions in ``(p - w, p]`` (itself and the w - 1 before it), in ``__
 ``L * (w - 1)`` positions through intermediate tokens.
 
 ``__call__`` and ``decode`` give the same logits and values (``tests/test_models.py``).
-Initialisers are normal or zero only: orthogonal initialisation runs a batched QR that has
-deadlocked inside ``jit(vmap(init))`` on a 2-core CPU.
+Initialisation: block weights LeCun normal (std ``1 / sqrt(fan_in)``; ``init_std`` > 0 sets a
+fixed std instead, e.g. GPT-2's 0.02), embeddings normal(0.02),
+the policy head normal(0.01) (a near-uniform first policy) and the value head zero. GPT-2's
+fixed std 0.02 is far below ``1 / sqrt(64)`` at this width; with it, SFT on KBLookup sits
+at its reading plateau (answer a random value of the search result: 0.40) far longer than
+with LeCun (``benchmarks/learning.py --seeds``, in benchmarks/RESULTS.md). No orthogonal
+initialisation: it runs a batched QR that has deadlocked inside ``jit(vmap(init))`` on a
+2-core CPU.
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ MASKED = -1e9
 Cache = tuple[tuple[jax.Array, jax.Array], ...]
 
 
-def _dense(features: int, stddev: float = 0.02, name: str | None = None) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.normal(stddev), name=name)
+def _dense(features: int, stddev: float = 0.0, name: str | None = None) -> nn.Dense:
+    """A dense layer initialised with std ``1 / sqrt(fan_in)`` (LeCun), or ``stddev`` if > 0."""
+    init = nn.initializers.normal(stddev) if stddev > 0 else nn.initializers.lecun_normal()
+    return nn.Dense(features, kernel_init=init, name=name)
 
 
 def _attend(q, k, v, mask):
@@ -59,14 +67,15 @@ class Block(nn.Module):
     n_heads: int
     mlp_ratio: int
     attention_window: int = 0  # 0: full causal attention; w > 0: keys in (p - w, p]
+    init_std: float = 0.0  # 0: LeCun normal; > 0: normal(init_std)
 
     def setup(self):
         self.attn_norm = nn.LayerNorm()
-        self.qkv = _dense(3 * self.d_model)
-        self.attn_out = _dense(self.d_model)
+        self.qkv = _dense(3 * self.d_model, self.init_std)
+        self.attn_out = _dense(self.d_model, self.init_std)
         self.mlp_norm = nn.LayerNorm()
-        self.mlp_in = _dense(self.mlp_ratio * self.d_model)
-        self.mlp_out = _dense(self.d_model)
+        self.mlp_in = _dense(self.mlp_ratio * self.d_model, self.init_std)
+        self.mlp_out = _dense(self.d_model, self.init_std)
 
     def _qkv(self, x):
         q, k, v = jnp.split(self.qkv(self.attn_norm(x)), 3, axis=-1)
@@ -105,6 +114,7 @@ class TransformerPolicy(nn.Module):
     n_heads: int = 4
     mlp_ratio: int = 4
     attention_window: int = 0  # 0: full causal attention; w > 0: a query sees (p - w, p]
+    init_std: float = 0.0  # block weights: 0 = LeCun normal, > 0 = normal(init_std)
 
     def setup(self):
         if self.d_model % self.n_heads:
@@ -113,12 +123,19 @@ class TransformerPolicy(nn.Module):
             raise ValueError(
                 f"attention_window must be >= 0 (0 = full attention), got {self.attention_window}"
             )
+        if self.init_std < 0:
+            raise ValueError(f"init_std must be >= 0 (0 = LeCun normal), got {self.init_std}")
         embed_init = nn.initializers.normal(0.02)
         self.token_embed = nn.Embed(self.vocab_size, self.d_model, embedding_init=embed_init)
         self.position_embed = nn.Embed(self.max_len, self.d_model, embedding_init=embed_init)
         self.blocks = [
             Block(
-                self.d_model, self.n_heads, self.mlp_ratio, self.attention_window, name=f"block_{i}"
+                self.d_model,
+                self.n_heads,
+                self.mlp_ratio,
+                self.attention_window,
+                self.init_std,
+                name=f"block_{i}",
             )
             for i in range(self.n_layers)
         ]

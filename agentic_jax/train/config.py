@@ -32,6 +32,7 @@ class ModelConfig:
     n_heads: int = Field(4, gt=0)
     mlp_ratio: int = Field(4, gt=0)
     attention_window: int = Field(0, ge=0)  # 0: full causal attention; w > 0: last w positions
+    init_std: float = Field(0.0, ge=0)  # block weights: 0 = LeCun normal, > 0 = normal(init_std)
 
 
 @dataclass(config=STRICT)

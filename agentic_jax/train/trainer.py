@@ -68,6 +68,7 @@ class Trainer:
             n_heads=m.n_heads,
             mlp_ratio=m.mlp_ratio,
             attention_window=m.attention_window,
+            init_std=m.init_std,
         )
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam()
