@@ -47,7 +47,11 @@ def test_same_key_same_result(grpo_runs):
 def test_each_vmapped_seed_equals_that_seed_alone(grpo_runs):
     together, alone, _ = grpo_runs
     seed_1 = jax.tree.map(lambda x: x[1], together)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), seed_1, alone)
+    # vmap batches the matmuls, so float sums run in another order (differences ~1e-7). Adam
+    # divides each coordinate by its own gradient scale, so in a coordinate whose gradient is
+    # near zero such a difference can move a step by up to lr (here 1e-3): CI saw 2.3e-5 after
+    # four updates. A mixed-up seed differs by the init's own scale (~0.1).
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=2e-4), seed_1, alone)
     seed_0 = jax.tree.map(lambda x: x[0], together)
     assert not np.allclose(seed_0[0].params["params"]["token_embed"]["embedding"],
                            seed_1[0].params["params"]["token_embed"]["embedding"])  # fmt: skip
