@@ -1,4 +1,4 @@
-"""The ``agentic-jax`` command line: train, eval, render, envs, envcheck."""
+"""The ``agentic-jax`` command line: train, eval, render, plot, envs, envcheck."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from agentic_jax.plot import DEFAULT_METRICS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = "default"
@@ -80,6 +82,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from agentic_jax.plot import plot_runs
+
+    out = plot_runs(args.run_dirs, args.out, tuple(args.metrics))
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_envs(args: argparse.Namespace) -> int:
     from agentic_jax.envs import REGISTRY
 
@@ -141,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--plain", action="store_true", help="no colours")
     render.set_defaults(func=cmd_render)
+
+    plot = commands.add_parser("plot", help="draw learning curves of runs to a PNG")
+    plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    plot.add_argument("--out", default="curves.png", help="the PNG to write")
+    plot.add_argument(
+        "--metrics", nargs="+", default=list(DEFAULT_METRICS), help="metrics.jsonl keys to draw"
+    )
+    plot.set_defaults(func=cmd_plot)
 
     list_envs = commands.add_parser("envs", help="list the environments")
     list_envs.set_defaults(func=cmd_envs)

@@ -122,6 +122,22 @@ def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Arr
     return out, jnp.minimum(offset, width)
 
 
+def without_calls(plan: jax.Array, plan_len: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """An oracle plan with every ``<call> ... </call>`` segment removed (order kept).
+
+    With tools disabled the oracle plays this plan: its thinking and its answer, written
+    without the tool results that told it the answer. Imitating it is the no-tool baseline of
+    a supervised cold start (for a hidden answer: the answers' marginal distribution).
+    """
+    opens = jnp.cumsum(plan == tk.CALL_OPEN)
+    closes = jnp.cumsum(plan == tk.CALL_CLOSE)
+    in_call = opens - closes + (plan == tk.CALL_CLOSE) > 0
+    keep = ~in_call & (jnp.arange(plan.shape[0]) < plan_len)
+    target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
+    kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
+    return kept, keep.sum().astype(jnp.int32)
+
+
 @struct.dataclass
 class Task:
     """One task drawn by a task family's generator."""
@@ -223,7 +239,7 @@ class HarnessParams(environment.EnvParams):
     tool_bonus: float = 0.0  # shaped reward for the first useful tool call of an episode
     split: int = 0  # 0: train tasks, 1: held-out test tasks
     oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
-    tools_enabled: bool = True  # False masks <call> out: the no-tool baseline
+    tools_enabled: bool = True  # False masks <call> out and the oracle skips its calls
     task: Any = None  # the family's difficulty parameters
 
 
@@ -325,6 +341,11 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
         task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
+        plan, plan_len = without_calls(task.plan, task.plan_len)
+        task = task.replace(
+            plan=jnp.where(params.tools_enabled, task.plan, plan),
+            plan_len=jnp.where(params.tools_enabled, task.plan_len, plan_len),
+        )
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
         zero = jnp.int32(0)

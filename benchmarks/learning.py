@@ -3,10 +3,13 @@
     python benchmarks/learning.py default kblookup_rl kblookup_ppo [--set key=value ...]
     python benchmarks/learning.py --from-run RUN_DIR [RUN_DIR ...]
     python benchmarks/learning.py default --set num_seeds=4 updates=0   # a recipe over 4 seeds
+    python benchmarks/learning.py webnav --no-tool-baseline   # and the same run without tools
 
 Each config trains from its YAML (as `agentic-jax train` would), or an existing run made by
 `agentic-jax train` is read back, and a section with the command, date, machine, device,
-versions and the curve is appended to benchmarks/RESULTS.md.
+versions and the curve is appended to benchmarks/RESULTS.md. With ``--no-tool-baseline``
+each config is trained a second time with ``env.overrides.tools_enabled=false`` (``<call>``
+masked out, the SFT oracle's tool calls removed) and a comparison of the two is recorded.
 """
 
 from __future__ import annotations
@@ -75,23 +78,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every config")
     parser.add_argument("--runs", default="runs/bench", help="where the run directories go")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-tool-baseline", action="store_true",
+                        help="also train each config with tool calls masked out")  # fmt: skip
     args = parser.parse_args(argv)
     for run_dir in map(Path, args.from_run):
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         command = (run_dir / "command.txt").read_text().strip()
         record(curve_section(run_dir.name, command, rows), args.no_record)
     for name in args.configs:
-        path = resolve_config(name)
-        config = config_lib.load(path, args.set)
-        title = " ".join([path.stem, *args.set])
-        run_dir = Path(args.runs) / title.replace(" ", "_")
         command = " ".join(["python benchmarks/learning.py", name, *(
-            ["--set", *args.set] if args.set else [])])  # fmt: skip
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "command.txt").write_text(command + "\n")
-        rows = run.train(config, run_dir)
-        record(curve_section(title, command, rows), args.no_record)
+            ["--set", *args.set] if args.set else []), *(
+            ["--no-tool-baseline"] if args.no_tool_baseline else [])])  # fmt: skip
+        with_tools = train_and_record(name, args.set, command, args)
+        if args.no_tool_baseline:
+            without = train_and_record(name, [*args.set, NO_TOOLS], command, args)
+            record(comparison_section(name, command, with_tools, without), args.no_record)
     return 0
+
+
+NO_TOOLS = "env.overrides.tools_enabled=false"
+
+
+def train_and_record(name: str, overrides: list[str], command: str, args) -> list[dict]:
+    path = resolve_config(name)
+    config = config_lib.load(path, overrides)
+    title = " ".join([path.stem, *overrides])
+    run_dir = Path(args.runs) / title.replace(" ", "_")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "command.txt").write_text(command + "\n")
+    rows = run.train(config, run_dir)
+    record(curve_section(title, command, rows), args.no_record)
+    return rows
+
+
+def comparison_section(name: str, command: str, with_tools: list[dict], without: list[dict]):
+    """Final and best held-out success with tools and with tool calls masked out."""
+
+    def cells(rows):
+        best = max(r["eval/success"] for r in rows)
+        calls = rows[-1].get("eval/tool_calls", 0.0)
+        return (f"{rows[-1]['eval/success']:.3f} | {best:.3f} | {calls:.2f} |"
+                f" {rows[-1]['wall_s']:.0f}")  # fmt: skip
+
+    return "\n".join([
+        f"### {name}: with tools against the no-tool baseline",
+        "",
+        f"`{command}` ({environment_line()})",
+        "",
+        "| run | final held-out success | best | tool calls per episode | wall s |",
+        "|---|---:|---:|---:|---:|",
+        f"| with tools | {cells(with_tools)} |",
+        f"| no tools (`{NO_TOOLS}`) | {cells(without)} |",
+    ]) + "\n"  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 from agentic_jax import tokens as tk
 from agentic_jax.envs import REGISTRY, make, registered_envs
-from agentic_jax.harness import DONE, Harness
+from agentic_jax.harness import DONE, Harness, without_calls
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
 
 pytestmark = pytest.mark.timeout(300)
@@ -338,4 +338,25 @@ def test_tools_disabled_masks_calls_out():
     env, params = with_overrides("KBLookup-v0", tools_enabled=False)
     _, stats, final = play(env, params, "random", jax.random.PRNGKey(6))
     assert float(stats["tool_calls"]) == 0.0 and float(stats["invalid"]) == 0.0
+    assert not bool(jnp.any(final.transcript == tk.CALL_OPEN))
+
+
+def test_without_calls_drops_each_call_segment_and_keeps_the_rest():
+    t = tk.TOKEN_ID
+    plan = [tk.THINK_OPEN, t["1"], tk.THINK_CLOSE, tk.CALL_OPEN, t["search"], t["bob"],
+            tk.CALL_CLOSE, tk.CALL_OPEN, t["search"], t["eve"], tk.CALL_CLOSE, tk.ANSWER_OPEN,
+            t["red"], tk.ANSWER_CLOSE, tk.CALL_OPEN, t["bob"]]  # fmt: skip
+    kept, length = without_calls(jnp.array(plan), jnp.int32(14))  # the last two are padding
+    expected = [tk.THINK_OPEN, t["1"], tk.THINK_CLOSE, tk.ANSWER_OPEN, t["red"], tk.ANSWER_CLOSE]
+    assert int(length) == len(expected)
+    assert kept.tolist() == expected + [tk.PAD] * (len(plan) - len(expected))
+
+
+@pytest.mark.parametrize("env_id", ["KBLookup-v0", "FlakyAPI-v0", "Memory-v0"])
+def test_oracle_with_tools_disabled_answers_without_calling(env_id):
+    """The no-tool baseline's oracle: the same answers, written without any tool call."""
+    env, params = with_overrides(env_id, tools_enabled=False)
+    _, stats, final = play(env, params, "oracle", jax.random.PRNGKey(7))
+    assert float(stats["tool_calls"]) == 0.0 and float(stats["invalid"]) == 0.0
+    assert float(stats["success"]) == 1.0  # the oracle knows the hidden answer
     assert not bool(jnp.any(final.transcript == tk.CALL_OPEN))

@@ -175,3 +175,21 @@ def test_curriculum_moves_up_when_training_success_passes_the_threshold(threshol
     assert int(state.level) == expected_level
     assert int(state.env_params.task.num_attributes) == expected_level + 1
     assert int(trainer.env_params.task.num_attributes) == 4  # evaluation stays at the target
+
+
+def test_eval_variants_are_evaluated_beside_the_training_env():
+    config = tiny("env.overrides.leak=true", "env.eval_variants={clean: {leak: false}}")
+    trainer = Trainer(config)
+    metrics = jax.jit(trainer.evaluate)(trainer.init(jax.random.PRNGKey(0)))
+    for prefix in ("eval", "eval_clean"):
+        assert 0.0 <= float(metrics[f"{prefix}/success"]) <= 1.0
+        assert f"{prefix}/hacks" in metrics
+    assert float(metrics["eval_clean/hacks"]) == 0.0  # the clean variant has no leak to take
+
+
+def test_eval_variant_must_keep_the_transcript_length():
+    config = tiny("env.eval_variants={long: {max_len: 40}}")
+    with pytest.raises(ValueError, match="eval_variants.long: transcript length 40 differs"):
+        Trainer(config)
+    with pytest.raises(ValueError, match="unknown override"):
+        Trainer(tiny("env.eval_variants={bad: {no_such_key: 1}}"))

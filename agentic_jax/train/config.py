@@ -16,13 +16,18 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
+Override = int | float | bool | str  # a value of ``envs.make``'s overrides
 
 
 @dataclass(config=STRICT)
 class EnvConfig:
     id: str = "KBLookup-v0"
     # Passed to ``agentic_jax.envs.make``: static (max_len, ...) and traced (num_entities, ...).
-    overrides: dict[str, int | float | bool] = Field(default_factory=dict)
+    overrides: dict[str, Override] = Field(default_factory=dict)
+    # Named variants evaluated beside the training environment: each is ``overrides`` updated
+    # with its own (e.g. ``{clean: {leak: false}}`` while training on ``leak: true``) and logs
+    # ``eval_<name>/success`` etc. Shapes the policy sees (``max_len``) must stay the same.
+    eval_variants: dict[str, dict[str, Override]] = Field(default_factory=dict)
 
 
 @dataclass(config=STRICT)
@@ -80,7 +85,7 @@ class CurriculumConfig:
     and move to the next level once the training success of an update reaches ``threshold``.
     Evaluation always uses the target difficulty (``env.overrides``)."""
 
-    levels: list[dict[str, int | float | bool]] = Field(default_factory=list)
+    levels: list[dict[str, Override]] = Field(default_factory=list)
     threshold: float = Field(0.8, ge=0, le=1)
 
 

@@ -76,6 +76,20 @@ class Trainer:
         r = config.rollout
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
         self.levels = self._curriculum_levels(config)
+        self.eval_variants = self._eval_variants(config)
+
+    def _eval_variants(self, config: Config) -> dict[str, tuple[Any, HarnessParams]]:
+        """The named evaluation variants of ``env.eval_variants``: (env, params) each."""
+        variants = {}
+        for name, overrides in config.env.eval_variants.items():
+            env, params = env_registry.make(config.env.id, **(config.env.overrides | overrides))
+            if env.max_len != self.env.max_len:
+                raise ValueError(
+                    f"env.eval_variants.{name}: transcript length {env.max_len} differs from "
+                    f"the training environment's {self.env.max_len}; set max_len in env.overrides"
+                )
+            variants[name] = (env, params.replace(tool_bonus=config.tool_bonus))
+        return variants
 
     def _curriculum_levels(self, config: Config) -> list[HarnessParams]:
         """Environment parameters of each curriculum level, validated by ``envs.make``."""
@@ -285,15 +299,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, state: TrainState) -> Metrics:
-        """Greedy episodes on held-out test tasks (the split no training task comes from)."""
-        n = self.config.eval_episodes
-        env_params = self.env_params.replace(split=1)  # the target difficulty
+        """Greedy episodes on held-out test tasks (the split no training task comes from), in
+        the training environment at its target difficulty (``eval/...``) and in each named
+        variant (``eval_<name>/...``)."""
         key = jax.random.fold_in(state.key, 1_000_003)
+        metrics = self._evaluate_in(self.env, self.env_params, state.params, key, "eval")
+        for name, (env, env_params) in self.eval_variants.items():
+            metrics |= self._evaluate_in(env, env_params, state.params, key, f"eval_{name}")
+        return metrics
+
+    def _evaluate_in(self, env, env_params, params, key, prefix: str) -> Metrics:
+        n = self.config.eval_episodes
         _, stats, _ = rollout_episodes(
-            self.env, env_params, self.policy_step(state.params, greedy=True),
+            env, env_params.replace(split=1), self.policy_step(params, greedy=True),
             self.empty_cache(n), key, n,
         )  # fmt: skip
-        return {f"eval/{k}": v for k, v in stats.items()}
+        return {f"{prefix}/{k}": v for k, v in stats.items()}
 
     def run_chunk(self, state: TrainState, num_updates: int, stage: str):
         """``num_updates`` updates of ``stage`` ("sft" or "rl"), then a held-out evaluation."""
