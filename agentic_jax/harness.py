@@ -48,7 +48,7 @@ from gymnax.environments import environment, spaces
 from agentic_jax import tokens as tk
 
 # Transcript phases.
-PROMPT, IDLE, THINK, CALL_NAME, CALL_ARGS, ANSWER, RESULT, DONE = range(8)
+PROMPT, IDLE, THINK, CALL_NAME, CALL_ARGS, ANSWER, RESULT, DONE, EFFORT = range(9)
 # Tool statuses.
 OK, ERROR, TIMEOUT = 0, 1, 2
 
@@ -122,17 +122,21 @@ def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Arr
     return out, jnp.minimum(offset, width)
 
 
-def without_calls(plan: jax.Array, plan_len: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """An oracle plan with every ``<call> ... </call>`` segment removed (order kept).
+def without_segments(
+    plan: jax.Array, plan_len: jax.Array, open_token: int, close_token: int
+) -> tuple[jax.Array, jax.Array]:
+    """An oracle plan with every ``open_token ... close_token`` segment removed (order kept).
 
-    With tools disabled the oracle plays this plan: its thinking and its answer, written
-    without the tool results that told it the answer. Imitating it is the no-tool baseline of
-    a supervised cold start (for a hidden answer: the answers' marginal distribution).
+    With tools disabled the oracle plays its plan without ``<call> ... </call>``: its thinking
+    and its answer, written without the tool results that told it the answer. Imitating it is
+    the no-tool baseline of a supervised cold start (for a hidden answer: the answers'
+    marginal distribution). With a thinking budget too small for its ``<think> ... </think>``,
+    the oracle answers without thinking.
     """
-    opens = jnp.cumsum(plan == tk.CALL_OPEN)
-    closes = jnp.cumsum(plan == tk.CALL_CLOSE)
-    in_call = opens - closes + (plan == tk.CALL_CLOSE) > 0
-    keep = ~in_call & (jnp.arange(plan.shape[0]) < plan_len)
+    opens = jnp.cumsum(plan == open_token)
+    closes = jnp.cumsum(plan == close_token)
+    inside = opens - closes + (plan == close_token) > 0
+    keep = ~inside & (jnp.arange(plan.shape[0]) < plan_len)
     target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
     kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
     return kept, keep.sum().astype(jnp.int32)
@@ -240,6 +244,16 @@ class HarnessParams(environment.EnvParams):
     split: int = 0  # 0: train tasks, 1: held-out test tasks
     oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
     tools_enabled: bool = True  # False masks <call> out and the oracle skips its calls
+    # Effort levels (a harness built with ``effort=True``): after the prompt the harness
+    # writes ``<effort> LEVEL`` (LEVEL drawn from ``effort_probs`` over none/low/mid/high; a
+    # one-hot fixes it) or, with ``agent_effort``, writes ``<effort>`` and the agent chooses
+    # LEVEL as its first action. The level's ``effort_budgets`` entry is the episode's
+    # thinking budget (none = 0: instruct mode). ``think_cost`` is subtracted from the reward
+    # for every thinking token.
+    effort_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
+    effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
+    agent_effort: bool = False
+    think_cost: float = 0.0
     task: Any = None  # the family's difficulty parameters
 
 
@@ -271,6 +285,8 @@ class HarnessState(environment.EnvState):
     turn: jax.Array  # int32, the current user turn (0-based; multi-turn families)
     plan_pos: jax.Array  # oracle plan tokens written so far (agent tokens and forced closings)
     think_tokens: jax.Array
+    think_budget: jax.Array  # int32, this episode's thinking budget (its effort level's)
+    effort: jax.Array  # int32, the effort level (index into EFFORT_LEVELS); -1 none yet
     tool_calls: jax.Array
     tool_errors: jax.Array
     hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
@@ -285,19 +301,27 @@ class HarnessState(environment.EnvState):
 
 EPISODE_STATS = (
     "success", "tool_calls", "tool_errors", "think_tokens", "answer_tokens", "length", "invalid",
-    "hacks", "retries", "wasted_calls",
+    "hacks", "retries", "wasted_calls", "effort",
 )  # fmt: skip
+NUM_EFFORT_LEVELS = len(tk.EFFORT_LEVELS)
 
 
 class Harness(environment.Environment[HarnessState, HarnessParams]):
     """A gymnax environment whose action is one token of the shared vocabulary."""
 
-    def __init__(self, family: TaskFamily, max_len: int | None = None, name: str | None = None):
+    def __init__(
+        self,
+        family: TaskFamily,
+        max_len: int | None = None,
+        name: str | None = None,
+        effort: bool = False,
+    ):
         self.family = family
-        self.max_len = int(max_len or family.default_max_len)
+        self.effort = bool(effort)  # static: ``<effort> LEVEL`` follows the first prompt
+        self.max_len = int(max_len or family.default_max_len + 2 * self.effort)
         self._name = name or type(family).__name__
         self.result_width = max(tool.result_width + tool.max_latency for tool in family.tools)
-        self.queue_width = max(family.prompt_width, self.result_width + 2)
+        self.queue_width = max(family.prompt_width + 2, self.result_width + 2)
         if self.max_len < family.prompt_width + 2:
             raise ValueError(
                 f"max_len={self.max_len} is too short: the prompt alone takes up to "
@@ -339,15 +363,22 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
 
     # ------------------------------------------------------------------ reset
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
-        task = self.family.sample(key, params.task, params.split, params.oracle_mode)
+        task_key, effort_key = jax.random.split(key)
+        task = self.family.sample(task_key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
-        plan, plan_len = without_calls(task.plan, task.plan_len)
+        plan, plan_len = without_segments(task.plan, task.plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
         task = task.replace(
             plan=jnp.where(params.tools_enabled, task.plan, plan),
             plan_len=jnp.where(params.tools_enabled, task.plan_len, plan_len),
         )
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
+        queue_len = task.prompt_len.astype(jnp.int32)
+        think_budget, effort = jnp.int32(params.think_budget), jnp.int32(-1)
+        if self.effort:
+            task, queue, queue_len, think_budget, effort = self._effort_prompt(
+                effort_key, task, queue, queue_len, params
+            )
         zero = jnp.int32(0)
         state = HarnessState(
             time=zero,
@@ -357,7 +388,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             length=jnp.int32(1),
             phase=jnp.int32(PROMPT),
             queue=queue,
-            queue_len=task.prompt_len.astype(jnp.int32),
+            queue_len=queue_len,
             queue_pos=jnp.int32(1),
             tool=zero,
             args=jnp.full((self.family.max_args,), tk.PAD, jnp.int32),
@@ -367,6 +398,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             turn=zero,
             plan_pos=zero,
             think_tokens=zero,
+            think_budget=think_budget,
+            effort=effort,
             tool_calls=zero,
             tool_errors=zero,
             hacks=zero,
@@ -379,6 +412,39 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             truncated=jnp.bool_(False),
         )
         return self.observe(key, state, None, params), state
+
+    def _effort_prompt(self, key, task: Task, queue, queue_len, params: HarnessParams):
+        """Queue ``<effort> LEVEL`` (or ``<effort>`` alone when the agent picks the level) and
+        fit the oracle's plan to the level: with too small a budget it answers without its
+        ``<think>`` segment; choosing, it picks the cheapest level whose budget fits it.
+
+        Returns (task, queue, queue_len, think_budget, effort).
+        """
+        budgets = jnp.asarray(params.effort_budgets, jnp.int32)
+        chex.assert_shape(budgets, (NUM_EFFORT_LEVELS,))
+        probs = jnp.asarray(params.effort_probs, jnp.float32)
+        drawn = jax.random.categorical(key, jnp.log(jnp.maximum(probs, 0.0)))
+        plan, plan_len = task.plan, task.plan_len
+        unthinking, unthinking_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
+        think_len = jnp.maximum(plan_len - unthinking_len - 2, 0)  # inside <think> ... </think>
+        fits = budgets >= think_len
+        cheapest = jnp.where(fits.any(), jnp.argmax(fits), NUM_EFFORT_LEVELS - 1)
+        effort = jnp.where(params.agent_effort, cheapest, drawn).astype(jnp.int32)
+        too_long = budgets[effort] < think_len
+        plan = jnp.where(too_long, unthinking, plan)
+        plan_len = jnp.where(too_long, unthinking_len, plan_len)
+        level_token = jnp.asarray(tk.ids(tk.EFFORT_LEVELS))[effort]
+        # Choosing: the level is the oracle's first agent token (the plan grows by one).
+        chosen = jnp.concatenate([level_token[None], plan])
+        task = task.replace(
+            plan=jnp.where(params.agent_effort, chosen, jnp.append(plan, tk.PAD)),
+            plan_len=(plan_len + params.agent_effort).astype(jnp.int32),
+        )
+        queue = queue.at[queue_len].set(tk.EFFORT)
+        queue = queue.at[queue_len + 1].set(jnp.where(params.agent_effort, tk.PAD, level_token))
+        queue_len = (queue_len + 2 - params.agent_effort).astype(jnp.int32)
+        think_budget = jnp.where(params.agent_effort, 0, budgets[effort])
+        return task, queue, queue_len, think_budget, jnp.where(params.agent_effort, -1, effort)
 
     # ------------------------------------------------------------------ next token
     def _limits(self, state: HarnessState) -> Limits:
@@ -396,7 +462,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """The open segment is at its budget: the harness writes its closing token."""
         limits = self._limits(state)
         return (
-            ((state.phase == THINK) & (state.think_tokens >= params.think_budget))
+            ((state.phase == THINK) & (state.think_tokens >= state.think_budget))
             | ((state.phase == CALL_ARGS) & (state.args_len >= limits.max_args))
             | ((state.phase == ANSWER) & (state.answer_len >= limits.max_answer))
         )
@@ -421,14 +487,15 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """Legal next tokens; when the next token is forced, just that token."""
         phase = state.phase
         idle = jnp.zeros(tk.VOCAB_SIZE, bool)
-        idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < params.think_budget)
+        idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < state.think_budget)
         idle = idle.at[tk.CALL_OPEN].set(params.tools_enabled).at[tk.ANSWER_OPEN].set(True)
         think = self._think_mask.at[tk.THINK_CLOSE].set(True)
         limits = self._limits(state)
         args = jnp.asarray(limits.arg_mask).at[tk.CALL_CLOSE].set(state.args_len > 0)
         answer = jnp.asarray(limits.answer_mask).at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
-        masks = jnp.stack([idle, think, limits.tool_mask, args, answer])
-        agent_mask = masks[jnp.clip(phase - IDLE, 0, 4)]
+        effort = jnp.asarray(tk.id_mask(tk.EFFORT_LEVELS))
+        masks = jnp.stack([idle, think, limits.tool_mask, args, answer, effort])
+        agent_mask = masks[jnp.where(phase == EFFORT, 5, jnp.clip(phase - IDLE, 0, 4))]
         token, forced = self._forced_token(state, params)
         return jnp.where(forced, jax.nn.one_hot(token, tk.VOCAB_SIZE) > 0, agent_mask)
 
@@ -500,6 +567,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             "hacks": state.hacks.astype(jnp.float32),
             "retries": state.retries.astype(jnp.float32),
             "wasted_calls": state.tool_errors.astype(jnp.float32),  # calls whose status was not OK
+            "effort": state.effort.astype(jnp.float32),  # -1 without effort levels
         }
 
     def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
@@ -518,9 +586,22 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         # Forced tokens from the queue (prompt, tool result); back to IDLE once it drains.
         in_queue = (phase == PROMPT) | (phase == RESULT)
         queue_pos = s.queue_pos + in_queue
+        # After the first prompt, an agent that picks its effort level does so first.
+        picks_effort = self.effort & params.agent_effort & (phase == PROMPT) & (s.effort < 0)
         s = s.replace(
             queue_pos=queue_pos,
-            phase=jnp.where(in_queue & (queue_pos >= s.queue_len), IDLE, phase),
+            phase=jnp.where(
+                in_queue & (queue_pos >= s.queue_len), jnp.where(picks_effort, EFFORT, IDLE), phase
+            ),
+        )
+        # EFFORT: the chosen level sets the episode's thinking budget.
+        level = jnp.argmax(jnp.asarray(tk.ids(tk.EFFORT_LEVELS)) == token).astype(jnp.int32)
+        choosing = phase == EFFORT
+        budgets = jnp.asarray(params.effort_budgets, jnp.int32)
+        s = s.replace(
+            effort=jnp.where(choosing, level, s.effort),
+            think_budget=jnp.where(choosing, budgets[level], s.think_budget),
+            phase=jnp.where(choosing, IDLE, s.phase),
         )
         # IDLE: open a segment.
         opened = jnp.select(
@@ -568,7 +649,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             success=jnp.where(answering, correct, s.success),
             phase=jnp.where(answering, DONE, s.phase),
         )
-        reward = bonus + jnp.where(answering & correct, 1.0, 0.0)
+        think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
+        reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost
         return s, reward
 
     def _next_turn(self, s: HarnessState, answering):

@@ -85,7 +85,7 @@ REGISTRY: dict[str, EnvSpec] = {
         ({},),
     ),
 }
-HARNESS_STATIC = ("max_len",)
+HARNESS_STATIC = ("max_len", "effort")
 
 
 def registered_envs() -> list[str]:
@@ -94,6 +94,15 @@ def registered_envs() -> list[str]:
 
 
 def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
+    if isinstance(default, tuple):  # a fixed-length vector, e.g. effort_budgets
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise TypeError(
+                f"{env_id}: override {key}={value!r} must be a list of {len(default)} numbers "
+                f"(default {list(default)})"
+            )
+        for item in value:
+            _check_type(env_id, key, item, default[0])
+        return
     expected = type(default)
     ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
     if isinstance(value, bool) and expected is not bool:
@@ -117,7 +126,8 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     spec = REGISTRY[env_id]
     signature = inspect.signature(spec.family)
     static_names = tuple(signature.parameters) + HARNESS_STATIC
-    defaults = {n: p.default for n, p in signature.parameters.items()} | {"max_len": 1}
+    defaults = {n: p.default for n, p in signature.parameters.items()} | {
+        "max_len": 1, "effort": False}  # fmt: skip
     probe = Harness(spec.family()).default_params
     harness_names = tuple(
         f.name
@@ -137,8 +147,11 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
             default = getattr(probe.task if key in task_names else probe, key)
         _check_type(env_id, key, value, default)
 
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     family = spec.family(**{k: v for k, v in overrides.items() if k in signature.parameters})
-    env = Harness(family, max_len=overrides.get("max_len"), name=env_id)
+    env = Harness(
+        family, max_len=overrides.get("max_len"), name=env_id, effort=overrides.get("effort", False)
+    )
     params = env.default_params
     params = params.replace(**{k: v for k, v in overrides.items() if k in harness_names})
     params = params.replace(

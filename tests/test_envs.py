@@ -10,7 +10,7 @@ import pytest
 
 from agentic_jax import tokens as tk
 from agentic_jax.envs import REGISTRY, make, registered_envs
-from agentic_jax.harness import DONE, Harness, without_calls
+from agentic_jax.harness import DONE, Harness, without_segments
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
 
 pytestmark = pytest.mark.timeout(300)
@@ -341,12 +341,12 @@ def test_tools_disabled_masks_calls_out():
     assert not bool(jnp.any(final.transcript == tk.CALL_OPEN))
 
 
-def test_without_calls_drops_each_call_segment_and_keeps_the_rest():
+def test_without_segments_drops_each_call_and_keeps_the_rest():
     t = tk.TOKEN_ID
     plan = [tk.THINK_OPEN, t["1"], tk.THINK_CLOSE, tk.CALL_OPEN, t["search"], t["bob"],
             tk.CALL_CLOSE, tk.CALL_OPEN, t["search"], t["eve"], tk.CALL_CLOSE, tk.ANSWER_OPEN,
             t["red"], tk.ANSWER_CLOSE, tk.CALL_OPEN, t["bob"]]  # fmt: skip
-    kept, length = without_calls(jnp.array(plan), jnp.int32(14))  # the last two are padding
+    kept, length = without_segments(jnp.array(plan), jnp.int32(14), tk.CALL_OPEN, tk.CALL_CLOSE)
     expected = [tk.THINK_OPEN, t["1"], tk.THINK_CLOSE, tk.ANSWER_OPEN, t["red"], tk.ANSWER_CLOSE]
     assert int(length) == len(expected)
     assert kept.tolist() == expected + [tk.PAD] * (len(plan) - len(expected))

@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
-Override = int | float | bool | str  # a value of ``envs.make``'s overrides
+Override = int | float | bool | str | list[int | float]  # a value of ``envs.make``'s overrides
 
 
 @dataclass(config=STRICT)
