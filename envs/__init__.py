@@ -114,6 +114,13 @@ def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
         )
 
 
+def static_overrides(env_id: str) -> tuple[str, ...]:
+    """The overrides of ``env_id`` that set array shapes (changing one builds a new env)."""
+    if env_id not in REGISTRY:
+        return ()
+    return tuple(inspect.signature(REGISTRY[env_id].family).parameters) + HARNESS_STATIC
+
+
 def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     """Build an environment and its default parameters with ``overrides`` applied."""
     if env_id not in REGISTRY:
@@ -165,6 +172,7 @@ __all__ = [
     "EnvSpec",
     "make",
     "registered_envs",
+    "static_overrides",
     "Arithmetic",
     "CodeSynth",
     "FlakyAPI",

@@ -59,8 +59,9 @@ def test_each_vmapped_seed_equals_that_seed_alone(grpo_runs):
 
 def test_metrics_are_finite(grpo_runs):
     _, alone, _ = grpo_runs
-    _, sft_out, rl_out = alone
-    for leaf in jax.tree.leaves((sft_out, rl_out)):
+    _, stage_outputs = alone
+    assert len(stage_outputs) == 2  # sft, rl
+    for leaf in jax.tree.leaves(stage_outputs):
         assert np.all(np.isfinite(np.asarray(leaf)))
 
 
@@ -69,7 +70,7 @@ def test_ppo_runs_in_both_batching_modes(batching):
     config = tiny("algo.name=ppo", f"rollout.batching={batching}", "rollout.group_size=1",
                   "rollout.num_envs=8", "rollout.rollout_len=10", "updates=2",
                   "algo.num_minibatches=2", "algo.update_epochs=2")  # fmt: skip
-    state, _, rl_out = jax.jit(make_train(config))(jax.random.PRNGKey(0))
+    state, (rl_out,) = jax.jit(make_train(config))(jax.random.PRNGKey(0))
     (metrics, evals) = rl_out[0]
     assert int(state.update) == 2
     assert np.all(np.isfinite(np.asarray(metrics["loss/value"])))
@@ -120,7 +121,7 @@ def test_sft_cold_start_learns_kblookup():
     config = tiny("sft.updates=100", "sft.num_episodes=128", "updates=0", "eval_interval=100",
                   "eval_episodes=128", "sft.lr=3e-3", "model.d_model=64", "model.n_layers=2",
                   "env.overrides.max_len=32")  # fmt: skip
-    state, sft_out, _ = jax.jit(make_train(config))(jax.random.PRNGKey(0))
+    state, (sft_out,) = jax.jit(make_train(config))(jax.random.PRNGKey(0))
     metrics, evals = sft_out[0]
     loss = np.asarray(metrics["sft/loss"]).reshape(-1)
     assert loss[-5:].mean() < 0.5 * loss[:5].mean()
@@ -171,7 +172,7 @@ def test_curriculum_moves_up_when_training_success_passes_the_threshold(threshol
     trainer = Trainer(config)
     state = trainer.init(jax.random.PRNGKey(0))
     assert int(state.env_params.task.num_attributes) == 1
-    state, metrics, _ = jax.jit(lambda s: trainer.run_chunk(s, 1, "rl"))(state)
+    state, metrics, _ = jax.jit(lambda s: trainer.run_chunk(s, 1, 0))(state)
     assert int(state.level) == expected_level
     assert int(state.env_params.task.num_attributes) == expected_level + 1
     assert int(trainer.env_params.task.num_attributes) == 4  # evaluation stays at the target
@@ -193,3 +194,59 @@ def test_eval_variant_must_keep_the_transcript_length():
         Trainer(config)
     with pytest.raises(ValueError, match="unknown override"):
         Trainer(tiny("env.eval_variants={bad: {no_such_key: 1}}"))
+
+
+PIPELINE = (
+    "stages=[{name: cold, kind: sft, updates: 2, env: {tools_enabled: false}},"
+    " {name: think, kind: rl, updates: 1, lr: 1.0e-3}, {name: fuse, kind: sft, updates: 1}]"
+)
+
+
+def test_stages_chain_in_order_each_with_its_own_settings():
+    config = tiny(PIPELINE, "sft.num_episodes=16", "eval_interval=1")
+    trainer = Trainer(config)
+    sft_lr = config.sft.lr
+    assert [(s.name, s.kind, s.updates, s.lr) for s in trainer.stages] == [
+        ("cold", "sft", 2, sft_lr), ("think", "rl", 1, 1e-3), ("fuse", "sft", 1, sft_lr)
+    ]  # fmt: skip
+    state, outputs = jax.jit(make_train(config))(jax.random.PRNGKey(0))
+    assert int(state.update) == 4 and len(outputs) == 3
+    cold, think, fuse = ([jax.tree.map(np.asarray, chunk) for chunk in out] for out in outputs)
+    assert cold[0][0]["sft/loss"].shape == (2, 1)  # [chunks, updates per chunk]
+    assert "train/reward" in think[0][0] and "sft/loss" in fuse[0][0]
+    # The first stage imitates the oracle with tools masked out; the others use them.
+    assert float(cold[0][0]["sft/oracle_success"].min()) == 1.0
+    stage_env = [p.tools_enabled for p in trainer.stage_params]
+    assert [bool(x) for x in stage_env] == [False, True, True]
+
+
+def test_an_rl_stage_takes_the_policy_it_starts_from_as_its_reference():
+    config = tiny(PIPELINE, "sft.num_episodes=16")
+    trainer = Trainer(config)
+    state = trainer.init(jax.random.PRNGKey(0))
+    state = trainer.start_stage(state, 0)
+    state, _, _ = jax.jit(lambda s: trainer.run_chunk(s, 2, 0))(state)
+    assert int(state.env_params.tools_enabled) == 0
+    moved = trainer.start_stage(state, 1)
+    jax.tree.map(np.testing.assert_array_equal, moved.ref_params, state.params)
+    assert bool(moved.env_params.tools_enabled)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ([PIPELINE, "updates=5"], "set either stages or sft.updates/updates"),
+        (["stages=[{name: a, kind: sft, updates: 1}, {name: a, kind: rl, updates: 1}]"],
+         "names must be distinct"),
+        (["stages=[{name: a, kind: ppo, updates: 1}]"], "stages.0.kind: Input should be"),
+    ],
+)  # fmt: skip
+def test_bad_pipelines_are_clear_errors(overrides, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        tiny(*overrides)
+
+
+def test_a_stage_cannot_change_shapes():
+    config = tiny("stages=[{name: a, kind: rl, updates: 1, env: {max_entities: 4}}]")
+    with pytest.raises(ValueError, match="stage a: max_entities set array shapes"):
+        Trainer(config)

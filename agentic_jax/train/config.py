@@ -89,6 +89,23 @@ class CurriculumConfig:
     threshold: float = Field(0.8, ge=0, le=1)
 
 
+DEFAULT_RL_UPDATES = 300
+
+
+@dataclass(config=STRICT)
+class StageConfig:
+    """One stage of a multi-stage pipeline; each starts from the previous one's parameters
+    with a fresh optimiser (an RL stage also takes them as its KL reference)."""
+
+    name: str
+    kind: Literal["sft", "rl"]
+    updates: int = Field(gt=0)
+    lr: float | None = Field(None, gt=0)  # default: sft.lr or algo.lr
+    # Traced environment parameters for this stage only (effort_probs, tools_enabled, ...).
+    env: dict[str, Override] = Field(default_factory=dict)
+    oracle_mode: int | None = Field(None, ge=0)  # sft: the plan to imitate (default sft's)
+
+
 @dataclass(config=STRICT)
 class Config:
     env: EnvConfig = Field(default_factory=EnvConfig)
@@ -97,7 +114,10 @@ class Config:
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
-    updates: int = Field(300, ge=0)  # RL updates after the SFT stage
+    updates: int = Field(DEFAULT_RL_UPDATES, ge=0)  # RL updates after the SFT stage
+    # A multi-stage pipeline (sft / rl stages in order). Empty: the SFT stage (if
+    # sft.updates > 0), then ``updates`` RL updates.
+    stages: list[StageConfig] = Field(default_factory=list)
     eval_interval: int = Field(25, gt=0)  # updates between held-out evaluations (and log rows)
     eval_episodes: int = Field(256, gt=0)
     seed: int = 0
@@ -150,9 +170,35 @@ def from_dict(raw: dict[str, Any]) -> Config:
     return config
 
 
+def pipeline(config: Config) -> list[StageConfig]:
+    """The stages a config runs, in order, with every default filled in."""
+    stages = config.stages or [
+        *([StageConfig(name="sft", kind="sft", updates=config.sft.updates)]
+          if config.sft.updates else []),
+        *([StageConfig(name="rl", kind="rl", updates=config.updates)] if config.updates else []),
+    ]  # fmt: skip
+    return [
+        dataclasses.replace(
+            stage,
+            lr=stage.lr or (config.sft.lr if stage.kind == "sft" else config.algo.lr),
+            oracle_mode=config.sft.oracle_mode if stage.oracle_mode is None else stage.oracle_mode,
+        )
+        for stage in stages
+    ]
+
+
 def check_combinations(config: Config) -> None:
     """Combinations that are each valid alone but impossible together."""
     algo, rollout = config.algo, config.rollout
+    names = [stage.name for stage in config.stages]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"stages: names must be distinct, got {names}")
+    if config.stages and (config.sft.updates or config.updates != DEFAULT_RL_UPDATES):
+        raise ConfigError(
+            "set either stages or sft.updates/updates, not both (stages replace them)"
+        )
+    if config.curriculum.levels and any(stage.env for stage in config.stages):
+        raise ConfigError("curriculum.levels cannot be combined with per-stage env overrides")
     if algo.name == "grpo" and rollout.batching != "episodes":
         raise ConfigError("algo.name=grpo needs rollout.batching=episodes (groups of one task)")
     if algo.name == "grpo" and rollout.group_size < 2:

@@ -106,14 +106,14 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
     trainer = Trainer(config)
     init = jax.jit(jax.vmap(trainer.init))
     evaluate = jax.jit(jax.vmap(trainer.evaluate))
-    chunk_fns: dict[tuple[int, str], object] = {}
+    chunk_fns: dict[tuple[int, int], object] = {}
 
-    def compiled_chunk(state, num_updates, stage):
+    def compiled_chunk(state, num_updates, index):
         """The chunk function, compiled ahead of time so compilation is not timed as training."""
-        if (num_updates, stage) not in chunk_fns:
-            fn = jax.jit(jax.vmap(lambda s: trainer.run_chunk(s, num_updates, stage)))
-            chunk_fns[(num_updates, stage)] = fn.lower(state).compile()
-        return chunk_fns[(num_updates, stage)]
+        if (num_updates, index) not in chunk_fns:
+            fn = jax.jit(jax.vmap(lambda s: trainer.run_chunk(s, num_updates, index)))
+            chunk_fns[(num_updates, index)] = fn.lower(state).compile()
+        return chunk_fns[(num_updates, index)]
 
     state = init(seed_keys(config))
     rows: list[dict] = []
@@ -127,17 +127,15 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
     first = _scalars(evaluate(state))
     log({"update": 0, "stage": "init", "env_steps": 0, "wall_s": time.time() - start,
          "tokens_per_s": 0.0, "train/reward": None, **first})  # fmt: skip
-    total = config.sft.updates + config.updates
+    total = sum(stage.updates for stage in trainer.stages)
     console.print(progress_line(rows[-1], total), soft_wrap=True)
     env_steps = 0
-    schedule = [("sft", config.sft.updates), ("rl", config.updates)]
-    for stage, stage_updates in schedule:
-        if stage == "rl":
-            state = jax.jit(jax.vmap(trainer.start_rl))(state)
+    for index, stage in enumerate(trainer.stages):
+        state = jax.jit(jax.vmap(lambda s, i=index: trainer.start_stage(s, i)))(state)
         done = 0
-        while done < stage_updates:
-            n = min(config.eval_interval, stage_updates - done)
-            chunk_fn = compiled_chunk(state, n, stage)
+        while done < stage.updates:
+            n = min(config.eval_interval, stage.updates - done)
+            chunk_fn = compiled_chunk(state, n, index)
             chunk_start = time.time()
             state, metrics, eval_metrics = chunk_fn(state)
             jax.block_until_ready(state.params)
@@ -148,7 +146,7 @@ def train(config: config_lib.Config, run_dir: Path, console: Console | None = No
             row = {
                 "train/reward": None,  # no sampled episodes in the SFT stage
                 "update": int(np.asarray(state.update).reshape(-1)[0]),
-                "stage": stage,
+                "stage": stage.name,
                 "env_steps": env_steps,
                 "wall_s": time.time() - start,
                 "tokens_per_s": steps / seconds,

@@ -3,13 +3,16 @@
 The pieces, each a pure function of a ``TrainState``:
 
 - ``init(key)``: parameters, optimiser state, environment carry;
-- ``run_chunk(state, num_updates, stage)``: ``num_updates`` updates in a ``lax.scan``
-  (``stage`` is ``"sft"`` or ``"rl"``), then a held-out evaluation;
+- ``start_stage(state, index)``: a fresh optimiser and the stage's environment parameters
+  (an RL stage also takes the current policy as its KL reference);
+- ``run_chunk(state, num_updates, index)``: ``num_updates`` updates of stage ``index`` (SFT
+  or RL) in a ``lax.scan``, then a held-out evaluation;
 - ``evaluate(state)``: greedy episodes on the test task split.
 
-``train(key)`` chains them: the SFT stage (if any), then RL. The command line runs the
-same chunks from a thin host loop to print progress and write checkpoints. Everything
-is vmappable over keys, which is how ``num_seeds`` seeds run as one computation.
+``train(key)`` chains them over the config's pipeline (``config.pipeline``: by default the
+SFT stage, if any, then RL; or the ``stages`` list). The command line runs the same chunks
+from a thin host loop to print progress and write checkpoints. Everything is vmappable over
+keys, which is how ``num_seeds`` seeds run as one computation.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from agentic_jax.rollout import (
     rollout_episodes,
     rollout_stream,
 )
-from agentic_jax.train.config import Config
+from agentic_jax.train.config import Config, StageConfig, pipeline
 
 Metrics = dict[str, jax.Array]
 
@@ -77,6 +80,21 @@ class Trainer:
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
         self.levels = self._curriculum_levels(config)
         self.eval_variants = self._eval_variants(config)
+        self.stages = pipeline(config)
+        self.stage_params = [self._traced_params(stage.env, f"stage {stage.name}")
+                             for stage in self.stages]  # fmt: skip
+
+    def _traced_params(self, overrides: dict, where: str) -> HarnessParams:
+        """Environment parameters with traced ``overrides`` on top of ``env.overrides``."""
+        static = set(overrides) & set(env_registry.static_overrides(self.config.env.id))
+        if static:
+            raise ValueError(
+                f"{where}: {', '.join(sorted(static))} set array shapes and cannot change "
+                "during a run; set them in env.overrides"
+            )
+        env_id, base = self.config.env.id, self.config.env.overrides
+        params = env_registry.make(env_id, **(base | overrides))[1]
+        return params.replace(tool_bonus=self.config.tool_bonus)
 
     def _eval_variants(self, config: Config) -> dict[str, tuple[Any, HarnessParams]]:
         """The named evaluation variants of ``env.eval_variants``: (env, params) each."""
@@ -94,10 +112,8 @@ class Trainer:
     def _curriculum_levels(self, config: Config) -> list[HarnessParams]:
         """Environment parameters of each curriculum level, validated by ``envs.make``."""
         return [
-            env_registry.make(config.env.id, **(config.env.overrides | level))[1].replace(
-                tool_bonus=config.tool_bonus
-            )
-            for level in config.curriculum.levels
+            self._traced_params(level, f"curriculum level {i}")
+            for i, level in enumerate(config.curriculum.levels)
         ]
 
     def _level_params(self, level: jax.Array) -> HarnessParams:
@@ -153,9 +169,13 @@ class Trainer:
             level=jnp.int32(0),
         )
 
-    def start_rl(self, state: TrainState) -> TrainState:
-        """Begin the RL stage: fresh optimiser state, the current policy as KL reference."""
-        return state.replace(opt_state=self.optimizer.init(state.params), ref_params=state.params)
+    def start_stage(self, state: TrainState, index: int) -> TrainState:
+        """Begin stage ``index``: fresh optimiser state and the stage's environment
+        parameters; an RL stage takes the current policy as its KL reference."""
+        stage = self.stages[index]
+        env_params = self._level_params(state.level) if self.levels else self.stage_params[index]
+        state = state.replace(opt_state=self.optimizer.init(state.params), env_params=env_params)
+        return state.replace(ref_params=state.params) if stage.kind == "rl" else state
 
     # ------------------------------------------------------------------ updates
     def _apply_grads(self, state: TrainState, grads, lr: float) -> TrainState:
@@ -163,21 +183,21 @@ class Trainer:
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
         return state.replace(params=params, opt_state=opt_state)
 
-    def sft_update(self, state: TrainState) -> tuple[TrainState, Metrics]:
+    def sft_update(self, state: TrainState, stage: StageConfig) -> tuple[TrainState, Metrics]:
         """Imitate oracle transcripts of train tasks: cross-entropy on agent tokens only."""
-        sft = self.config.sft
         key, rollout_key = jax.random.split(state.key)
-        env_params = state.env_params.replace(oracle_mode=sft.oracle_mode)
+        env_params = state.env_params.replace(oracle_mode=stage.oracle_mode)
         traj, stats, _ = rollout_episodes(
-            self.env, env_params, oracle_step(self.env), None, rollout_key, sft.num_episodes
-        )
+            self.env, env_params, oracle_step(self.env), None, rollout_key,
+            self.config.sft.num_episodes,
+        )  # fmt: skip
 
         def loss_fn(params):
             logits, _ = self.forward(params, traj)
             return algos.sft_loss(logits, traj.legal, traj.actions, traj.agent)
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        state = self._apply_grads(state, grads, sft.lr).replace(key=key, update=state.update + 1)
+        state = self._apply_grads(state, grads, stage.lr).replace(key=key, update=state.update + 1)
         metrics = {"sft/loss": loss, "sft/oracle_success": stats["success"]}
         return state, metrics | {"env_steps": jnp.float32(traj.tokens.size)}
 
@@ -229,7 +249,7 @@ class Trainer:
         std = jnp.sqrt(algos.aggregate((advantages - mean) ** 2, mask, "token"))
         return (advantages - mean) / (std + 1e-8), returns
 
-    def rl_update(self, state: TrainState) -> tuple[TrainState, Metrics]:
+    def rl_update(self, state: TrainState, stage: StageConfig) -> tuple[TrainState, Metrics]:
         cfg, r = self.config.algo, self.config.rollout
         key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
         if r.batching == "episodes":
@@ -279,7 +299,7 @@ class Trainer:
                 (loss, metrics), grads = grad_fn(state.params, (mb_traj, mb_adv, mb_ret), mb_ref)
                 metrics["loss/total"] = loss
                 metrics["loss/grad_norm"] = optax.tree.norm(grads)
-                return self._apply_grads(state, grads, cfg.lr), metrics
+                return self._apply_grads(state, grads, stage.lr), metrics
 
             return jax.lax.scan(minibatch_step, state, minibatches)
 
@@ -316,28 +336,32 @@ class Trainer:
         )  # fmt: skip
         return {f"{prefix}/{k}": v for k, v in stats.items()}
 
-    def run_chunk(self, state: TrainState, num_updates: int, stage: str):
-        """``num_updates`` updates of ``stage`` ("sft" or "rl"), then a held-out evaluation."""
-        if stage not in ("sft", "rl"):
-            raise ValueError(f"unknown stage {stage!r}; valid: sft, rl")
-        update = self.sft_update if stage == "sft" else self.rl_update
-        state, metrics = jax.lax.scan(lambda s, _: update(s), state, None, length=num_updates)
+    def run_chunk(self, state: TrainState, num_updates: int, index: int):
+        """``num_updates`` updates of stage ``index``, then a held-out evaluation."""
+        if not 0 <= index < len(self.stages):
+            raise ValueError(f"stage index {index} out of range: {len(self.stages)} stages")
+        stage = self.stages[index]
+        update = self.sft_update if stage.kind == "sft" else self.rl_update
+        state, metrics = jax.lax.scan(
+            lambda s, _: update(s, stage), state, None, length=num_updates
+        )
         return state, metrics, self.evaluate(state)
 
 
 def make_train(config: Config):
-    """PureJaxRL-style: ``train(key) -> (state, sft_metrics, rl_metrics)``, jit- and vmap-able.
+    """PureJaxRL-style: ``train(key) -> (state, stage_metrics)``, jit- and vmap-able.
 
-    Metrics are stacked per update; evaluation metrics per ``eval_interval`` chunk.
+    ``stage_metrics`` has one entry per pipeline stage: a list of ``(metrics, evals)`` pairs,
+    metrics stacked per update and evaluation metrics per ``eval_interval`` chunk.
     """
     trainer = Trainer(config)
 
-    def run_stage(state, num_updates, stage):
+    def run_stage(state, num_updates, index):
         """Chunks of ``eval_interval`` updates (the last may be shorter), each then evaluated."""
         chunk = config.eval_interval
 
         def one_chunk(state, _):
-            state, metrics, evals = trainer.run_chunk(state, chunk, stage)
+            state, metrics, evals = trainer.run_chunk(state, chunk, index)
             return state, (metrics, evals)
 
         outputs = []
@@ -345,16 +369,18 @@ def make_train(config: Config):
             state, out = jax.lax.scan(one_chunk, state, None, length=num_updates // chunk)
             outputs.append(out)
         if num_updates % chunk:
-            state, metrics, evals = trainer.run_chunk(state, num_updates % chunk, stage)
+            state, metrics, evals = trainer.run_chunk(state, num_updates % chunk, index)
             outputs.append(jax.tree.map(lambda x: x[None], (metrics, evals)))
         return state, outputs
 
     def train(key: jax.Array):
         chex.assert_shape(key, jax.random.PRNGKey(0).shape)
         state = trainer.init(key)
-        state, sft_out = run_stage(state, config.sft.updates, "sft")
-        state = trainer.start_rl(state)
-        state, rl_out = run_stage(state, config.updates, "rl")
-        return state, sft_out, rl_out
+        outputs = []
+        for index, stage in enumerate(trainer.stages):
+            state = trainer.start_stage(state, index)
+            state, out = run_stage(state, stage.updates, index)
+            outputs.append(out)
+        return state, tuple(outputs)
 
     return train
