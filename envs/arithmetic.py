@@ -16,7 +16,14 @@ significant up; for ``*`` the partial products ``a * b_i * 10^i``, joined by ``+
 
 Train and test tasks are disjoint: ``(a + b + op) % 5 == 0`` is held out for testing.
 
-Static parameter: ``max_digits``. Traced (``ArithmeticParams``): ``digits``.
+Static parameter: ``max_digits``. Traced (``ArithmeticParams``): ``digits``, and
+``min_digits`` (> 0: each task draws its operands' digit count from ``min_digits..digits``,
+a mixture of difficulties in one batch).
+
+Thinking that matters: with the calculator disabled (``tools_enabled=False``) the
+scratchpad oracle (``oracle_mode`` 1) is the only way to work a product out digit by digit.
+Under effort levels (``make(..., effort=True)``) a budget too small for a task's scratchpad
+makes the oracle answer directly, so more budget buys more worked-out tasks.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ HELD_OUT_MODULUS = 5
 @struct.dataclass
 class ArithmeticParams:
     digits: int = 2
+    min_digits: int = 0  # > 0: each task draws its operands' digits from min_digits..digits
 
 
 @struct.dataclass
@@ -81,6 +89,8 @@ class Arithmetic(TaskFamily):
     def sample(self, key, params: ArithmeticParams, split, oracle) -> Task:
         k_a, k_b, k_op = jax.random.split(key, 3)
         digits = jnp.clip(params.digits, 1, self.max_digits)
+        fewest = jnp.where(params.min_digits > 0, jnp.minimum(params.min_digits, digits), digits)
+        digits = jax.random.randint(jax.random.fold_in(key, 7), (), fewest, digits + 1)
         low = jnp.where(digits == 1, 0, 10 ** (digits - 1))
         high = 10**digits  # exclusive
         a = jax.random.randint(k_a, (), low, high)
