@@ -44,6 +44,8 @@ def plot_runs(
             if points:
                 ax.plot(*zip(*points, strict=True), marker=".", label=label)
         ax.set_title(metric)
+        if metric.endswith("success"):
+            ax.set_ylim(-0.02, 1.05)
         ax.set_xlabel("update")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

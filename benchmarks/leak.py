@@ -1,6 +1,7 @@
 """Why leak variants matter: train where the environment leaks, measure where it does not.
 
     python benchmarks/leak.py webnav_leak [--set key=value ...]
+    python benchmarks/leak.py webnav_leak --plot-only RUN_DIR   # redraw a finished run
 
 Trains a config whose environment is a leak variant and which evaluates a leak-free
 variant beside it (``env.eval_variants: {clean: {leak: false}}``), then appends to
@@ -18,7 +19,7 @@ from pathlib import Path
 from results import environment_line, record
 
 from agentic_jax.cli import resolve_config
-from agentic_jax.plot import plot_runs
+from agentic_jax.plot import read_metrics
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import run
 
@@ -55,13 +56,38 @@ def leak_section(name: str, command: str, rows: list[dict], plot: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def draw(rows: list[dict], png: Path, title: str) -> None:
+    """The hack rate and the three success rates over training, on one [0, 1] axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    styles = {"train/hacks": ":", "eval/hacks": ":"}
+    for key, label in COLUMNS:
+        points = [(r["update"], r[key]) for r in rows if r.get(key) is not None]
+        ax.plot(*zip(*points, strict=True), styles.get(key, "-"), marker=".", label=label)
+    ax.set(title=title, xlabel="update", ylim=(-0.02, 1.05))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides")
     parser.add_argument("--runs", default="runs/bench", help="where the run directory goes")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--plot-only", metavar="RUN_DIR", help="redraw the plot of a finished run")
     args = parser.parse_args(argv)
+    plot = Path(__file__).with_name(f"leak_{Path(args.config).stem}.png")
+    if args.plot_only:
+        draw(read_metrics(args.plot_only), plot, f"{args.config}: trained where it leaks")
+        return 0
     path = resolve_config(args.config)
     config = config_lib.load(path, args.set)
     if "clean" not in config.env.eval_variants:
@@ -72,9 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
     rows = run.train(config, run_dir)
-    plot = Path(__file__).with_name(f"leak_{path.stem}.png")
     if not args.no_record:
-        plot_runs([run_dir], plot, tuple(key for key, _ in COLUMNS))
+        draw(rows, plot, f"{path.stem}: trained where it leaks")
     record(leak_section(path.stem, command, rows, plot), args.no_record)
     return 0
 
