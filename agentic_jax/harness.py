@@ -363,8 +363,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
 
     # ------------------------------------------------------------------ reset
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
-        task_key, effort_key = jax.random.split(key)
-        task = self.family.sample(task_key, params.task, params.split, params.oracle_mode)
+        task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
         plan, plan_len = without_segments(task.plan, task.plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
         task = task.replace(
@@ -377,7 +376,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         think_budget, effort = jnp.int32(params.think_budget), jnp.int32(-1)
         if self.effort:
             task, queue, queue_len, think_budget, effort = self._effort_prompt(
-                effort_key, task, queue, queue_len, params
+                jax.random.fold_in(key, 1), task, queue, queue_len, params
             )
         zero = jnp.int32(0)
         state = HarnessState(
