@@ -38,6 +38,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from agentic_jax.train import config as config_lib
     from agentic_jax.train import run
 
+    console = Console()
+    if args.resume:
+        if args.items and "=" not in args.items[0]:
+            raise SystemExit(
+                f"error: --resume takes its config from {args.resume}/config.yaml; "
+                f"drop {args.items[0]!r} (only key=value overrides may follow)"
+            )
+        try:
+            run.resume(args.resume, args.items, console)
+        except config_lib.ConfigError as error:
+            raise SystemExit(f"error: {args.resume}/config.yaml: {error}") from None
+        console.print(f"done: {args.resume}/metrics.jsonl")
+        return 0
     name, overrides = _split_config_and_overrides(args.items)
     path = resolve_config(name)
     try:
@@ -45,11 +58,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except config_lib.ConfigError as error:
         raise SystemExit(f"error: {path}: {error}") from None
     run_dir = Path(args.run_dir or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    console = Console()
     console.print(f"training {path.stem} on {config.env.id} -> {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "command.txt").write_text(" ".join(["agentic-jax", *sys.argv[1:]]) + "\n")
-    run.train(config, run_dir, console)
+    command = " ".join(["agentic-jax", *sys.argv[1:]])
+    run.train(config, run_dir, console, overwrite=args.overwrite, command=command)
     console.print(f"done: {run_dir}/metrics.jsonl, checkpoints in {run_dir}/checkpoints")
     return 0
 
@@ -138,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "such as algo.lr=1e-3 updates=200",
     )  # fmt: skip
     train.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIME)")
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a stopped run from its newest checkpoint"
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace a run already in --run-dir"
+    )
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a saved policy on held-out tasks")
@@ -178,9 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from agentic_jax.train.run import DivergenceError
+
+        if not isinstance(error, DivergenceError):
+            raise
+        print(f"error: {error}", file=sys.stderr)  # a NaN stopped training
+        return 3
 
 
 if __name__ == "__main__":

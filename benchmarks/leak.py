@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.runs) / "_".join([path.stem, *args.set])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    rows = run.train(config, run_dir)
+    rows = run.train(config, run_dir, overwrite=True)
     if not args.no_record:
         draw(rows, plot, f"{path.stem}: trained where it leaks")
     record(leak_section(path.stem, command, rows, plot), args.no_record)

@@ -106,7 +106,7 @@ def train_and_record(name: str, overrides: list[str], command: str, args) -> lis
     run_dir = Path(args.runs) / title.replace(" ", "_")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    rows = run.train(config, run_dir)
+    rows = run.train(config, run_dir, overwrite=True)
     record(curve_section(title, command, rows), args.no_record)
     return rows
 

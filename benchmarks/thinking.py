@@ -35,7 +35,7 @@ def train(name: str, overrides: list[str], runs: Path, command: str) -> tuple[Pa
     run_dir = runs / "_".join([path.stem, *overrides]).replace("/", "-").replace(" ", "")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    return run_dir, run.train(config, run_dir)
+    return run_dir, run.train(config, run_dir, overwrite=True)
 
 
 def budgets_of(config_name: str) -> list[int]:

@@ -89,6 +89,15 @@ class CurriculumConfig:
     threshold: float = Field(0.8, ge=0, le=1)
 
 
+@dataclass(config=STRICT)
+class LoggingConfig:
+    """Where metric rows go besides ``metrics.jsonl`` and ``metrics.csv`` (always written)."""
+
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard
+    wandb: bool = False  # Weights & Biases; needs the wandb package
+    wandb_project: str = "agentic-jax"
+
+
 DEFAULT_RL_UPDATES = 300
 
 
@@ -120,6 +129,11 @@ class Config:
     stages: list[StageConfig] = Field(default_factory=list)
     eval_interval: int = Field(25, gt=0)  # updates between held-out evaluations (and log rows)
     eval_episodes: int = Field(256, gt=0)
+    # Checkpoints are taken between chunks: every ``checkpoint_interval`` updates (a multiple
+    # of eval_interval; 0 = after every chunk) and at the end of every stage.
+    checkpoint_interval: int = Field(0, ge=0)
+    keep_checkpoints: int = Field(3, gt=0)  # the newest K are kept
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     seed: int = 0
     num_seeds: int = Field(1, gt=0)  # seeds run as one vmapped computation
     tool_bonus: float = Field(0.0, ge=0)  # shaped reward for the first useful tool call
@@ -207,6 +221,11 @@ def check_combinations(config: Config) -> None:
     if units % algo.num_minibatches:
         what = "rollout.num_tasks" if rollout.batching == "episodes" else "rollout.num_envs"
         raise ConfigError(f"algo.num_minibatches={algo.num_minibatches} must divide {what}={units}")
+    if config.checkpoint_interval % config.eval_interval:
+        raise ConfigError(
+            f"checkpoint_interval={config.checkpoint_interval} must be a multiple of "
+            f"eval_interval={config.eval_interval} (checkpoints are taken between chunks)"
+        )
     levels = config.curriculum.levels
     if levels and any(set(level) != set(levels[0]) for level in levels):
         raise ConfigError("curriculum.levels must all set the same keys")

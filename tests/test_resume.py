@@ -1,0 +1,211 @@
+"""Runs that survive: exact resume after a real kill, the NaN guard, checkpoint errors, logs."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agentic_jax import cli
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import run
+from agentic_jax.train.trainer import Trainer
+
+pytestmark = pytest.mark.timeout(600)
+
+TINY = [
+    "env.overrides.max_len=28",
+    "model.d_model=32",
+    "model.n_layers=1",
+    "rollout.num_tasks=8",
+    "rollout.group_size=4",
+    "eval_episodes=32",
+    "eval_interval=2",
+    "sft.updates=4",
+    "sft.num_episodes=16",
+    "updates=6",
+]
+DEFAULT = cli.resolve_config(None)  # what `agentic-jax train` without a config name loads
+TIMING = ("wall_s", "tokens_per_s")  # the only fields a resumed run may change
+
+
+def learning_fields(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in TIMING}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    rows = run.train(config_lib.load(DEFAULT, TINY), run_dir)
+    return run_dir, rows
+
+
+def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
+    """Kill a real training process once its update-4 checkpoint exists (the SFT stage's end,
+    so the kill lands in the GRPO stage's compilation or chunks), resume it, and compare
+    every logged metric with the uninterrupted run."""
+    _, reference = uninterrupted
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "agentic_jax.cli", "train", *TINY, "--run-dir", str(run_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "4").is_dir():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.time() < deadline, "no checkpoint at update 4 within 300 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = run.read_rows(run_dir)
+    assert before[-1]["update"] < reference[-1]["update"], "the run finished before the kill"
+
+    resumed = run.resume(run_dir)
+    assert [r["update"] for r in resumed] == [r["update"] for r in reference]
+    for ours, theirs in zip(resumed, reference, strict=True):
+        assert learning_fields(ours) == learning_fields(theirs), ours["update"]
+    assert [learning_fields(r) for r in run.read_rows(run_dir)] == [
+        learning_fields(r) for r in reference
+    ]
+
+
+def test_metrics_go_to_jsonl_csv_and_tensorboard(uninterrupted):
+    run_dir, rows = uninterrupted
+    with (run_dir / "metrics.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [int(r["update"]) for r in table] == [r["update"] for r in rows]
+    assert float(table[-1]["eval/success"]) == pytest.approx(rows[-1]["eval/success"])
+    steps = [step for tag, step, _ in tensorboard_scalars(run_dir / "tensorboard")
+             if tag == "eval/success"]  # fmt: skip
+    assert steps == [r["update"] for r in rows]
+
+
+def tensorboard_scalars(folder):
+    """(tag, step, value) of every scalar in a folder's event files (TFRecord framing:
+    length u64, its CRC u32, the Event proto, the proto's CRC u32)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    out = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
+    return out
+
+
+def test_keeps_the_newest_checkpoints(uninterrupted):
+    run_dir, rows = uninterrupted
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps == [6, 8, 10]  # keep_checkpoints=3, one after every 2-update chunk
+
+
+def test_starting_over_an_existing_run_is_refused(uninterrupted):
+    run_dir, _ = uninterrupted
+    with pytest.raises(FileExistsError, match="--resume"):
+        run.train(config_lib.load(DEFAULT, TINY), run_dir)
+
+
+@pytest.fixture
+def copied_run(uninterrupted, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(uninterrupted[0], run_dir)
+    return run_dir
+
+
+def test_resume_with_another_model_names_the_mismatch(copied_run):
+    with pytest.raises(ValueError, match=r"model\.d_model \(was 32, now 64\)"):
+        run.resume(copied_run, ["model.d_model=64"])
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(copied_run):
+    newest = copied_run / "checkpoints" / "10"
+    for path in (newest / "state").rglob("*"):
+        if path.is_file() and path.stat().st_size > 0:
+            path.write_bytes(b"\0" * 8)
+    metrics = (copied_run / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match=r"checkpoints/10 could not be restored.*update 8"):
+        run.resume(copied_run, ["updates=8"])
+    assert (copied_run / "metrics.jsonl").read_text() == metrics
+
+
+def test_a_missing_checkpoint_is_a_clear_error(copied_run, capsys):
+    shutil.rmtree(copied_run / "checkpoints")
+    assert cli.main(["train", "--resume", str(copied_run)]) == 2
+    assert "no checkpoint folder" in capsys.readouterr().err
+
+
+def test_metrics_lost_after_the_checkpoint_is_a_clear_error(copied_run):
+    (copied_run / "metrics.jsonl").write_text("")
+    with pytest.raises(ValueError, match="has no row for the checkpoint's update 10"):
+        run.resume(copied_run, ["updates=8"])
+
+
+def test_a_planted_nan_stops_training_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
+    """Parameters turn NaN in the second chunk: exit code 3, a message naming the update and
+    the parameter, and the checkpoint of update 2 left in place (finite)."""
+    original = Trainer.run_chunk
+
+    def poisoned(self, state, num_updates, index):
+        state, metrics, evals = original(self, state, num_updates, index)
+        nan_if_late = jnp.where(state.update > 2, jnp.nan, 1.0)
+        params = jax.tree.map(lambda p: p * nan_if_late, state.params)
+        return state.replace(params=params), metrics, evals
+
+    monkeypatch.setattr(Trainer, "run_chunk", poisoned)
+    run_dir = tmp_path / "nan"
+    args = ["train", *TINY, "updates=0", "--run-dir", str(run_dir)]
+    assert cli.main(args) == 3
+    error = capsys.readouterr().err
+    assert "non-finite parameter" in error and "after update 4" in error
+    assert "last good checkpoint, update 2" in error
+    monkeypatch.setattr(Trainer, "run_chunk", original)
+    _, _, state = run.load_run(run_dir)
+    assert int(np.asarray(state.update)[0]) == 2
+    assert run.first_non_finite_parameter(state.params) is None
+
+
+def test_first_non_finite_names_the_earliest_update_and_loss():
+    metrics = {
+        "loss/policy": np.array([[0.1, 0.2, np.nan, 0.3]]),
+        "loss/entropy": np.array([[0.1, np.inf, 0.2, 0.3]]),
+        "train/success": np.array([[np.nan, 0.0, 0.0, 0.0]]),  # not a loss: ignored
+    }
+    assert run.first_non_finite(metrics, first_update=11) == (12, "loss/entropy")
+    assert run.first_non_finite({"loss/policy": np.ones((2, 3))}, 1) is None
+
+
+def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match="pip install wandb"):
+        run.train(config_lib.load(DEFAULT, [*TINY, "logging.wandb=true"]), tmp_path / "w")
+
+
+def test_checkpoint_interval_must_fit_the_chunks():
+    with pytest.raises(config_lib.ConfigError, match="multiple of eval_interval=2"):
+        config_lib.load(None, [*TINY, "checkpoint_interval=3"])
+
+
+def test_metrics_rows_survive_a_cut_line(tmp_path):
+    rows = [{"update": 0, "x": 1.0}, {"update": 2, "x": 2.0}]
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows) + '{"update": 4, "x'
+    )
+    assert run.read_rows(tmp_path) == rows
+    assert os.path.exists(tmp_path / "metrics.jsonl")
