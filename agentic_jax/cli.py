@@ -76,20 +76,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.text import Text
 
-    from agentic_jax import tokens as tk
+    from agentic_jax import render
     from agentic_jax.train import run
 
-    styles = {"task": "bold", "think": "magenta", "call": "cyan", "result": "yellow",
-              "answer": "bold green", "other": "dim"}  # fmt: skip
     transcripts, success = run.sample_transcripts(args.run_dir, args.count, seed=args.seed)
-    console = Console(no_color=args.plain, highlight=False)
-    for index, (transcript, solved) in enumerate(zip(transcripts, success, strict=True)):
-        console.print(f"--- held-out episode {index} ({'solved' if solved else 'failed'})")
-        for kind, text in tk.split_segments(transcript):
-            line = Text(("  | " if kind == "result" else "") + text, style=styles[kind])
-            console.print(line)
+    if args.html:
+        page = render.html_page(transcripts, success, f"agentic-jax: {args.run_dir}")
+        Path(args.html).write_text(page)
+        print(f"wrote {args.html}")
+        return 0
+    render.print_transcripts(Console(no_color=args.plain, highlight=False), transcripts, success)
     return 0
 
 
@@ -167,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--count", type=int, default=3)
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--plain", action="store_true", help="no colours")
+    render.add_argument("--html", metavar="FILE", help="write an HTML page of transcripts")
     render.set_defaults(func=cmd_render)
 
     plot = commands.add_parser("plot", help="draw learning curves of runs to a PNG")

@@ -126,6 +126,10 @@ def restore_checkpoint(run_dir: Path, trainer: Trainer) -> tuple[TrainState, dic
         if not isinstance(meta, dict) or not {"update", "config"} <= set(meta):
             raise ValueError(f"checkpoint {where}: its metadata is damaged (got {meta!r})")
         saved, current = meta["config"], config_lib.to_dict(trainer.config)
+        try:  # fill in fields added to the code since the checkpoint, with their defaults
+            saved = config_lib.to_dict(config_lib.from_dict(saved))
+        except config_lib.ConfigError:
+            pass  # a field since removed: compared as it is
         mismatch = config_mismatch(
             {k: v for k, v in saved.items() if k not in RESUMABLE_KEYS},
             {k: v for k, v in current.items() if k not in RESUMABLE_KEYS},
