@@ -118,10 +118,12 @@ def cmd_envcheck(args: argparse.Namespace) -> int:
         raise ValueError(
             f"unknown environment id {unknown[0]!r}; valid ids: all, {', '.join(REGISTRY)}"
         )
+    from rich.progress import track
+
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(envcheck.MARKDOWN_HEADER)
-    for env_id in env_ids:
+    for env_id in track(env_ids, description="envcheck", transient=True):
         reports = envcheck.envcheck_report(
             env_id, episodes=args.episodes, speed_envs=args.speed_envs
         )

@@ -209,3 +209,12 @@ def test_metrics_rows_survive_a_cut_line(tmp_path):
     )
     assert run.read_rows(tmp_path) == rows
     assert os.path.exists(tmp_path / "metrics.jsonl")
+
+
+def test_wandb_logs_every_row_offline_when_installed(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    config = config_lib.load(DEFAULT, [*TINY, "sft.updates=2", "updates=0", "logging.wandb=true"])
+    rows = run.train(config, tmp_path / "w")
+    runs = list((tmp_path / "w" / "wandb").glob("offline-run-*"))
+    assert len(rows) == 2 and len(runs) == 1 and list(runs[0].glob("*.wandb"))

@@ -64,9 +64,6 @@ class AlgoConfig:
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO
     normalize_std: bool = True  # GRPO; False = Dr.GRPO
-    # DAPO's dynamic sampling, with static shapes: groups whose rewards are all equal (zero
-    # advantage) leave the policy loss's token count instead of diluting it.
-    dynamic_sampling: bool = False
     gamma: float = Field(1.0, ge=0, le=1)  # PPO
     gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
     vf_coef: float = Field(0.5, ge=0)  # PPO
@@ -218,8 +215,6 @@ def check_combinations(config: Config) -> None:
         raise ConfigError("curriculum.levels cannot be combined with per-stage env overrides")
     if algo.name == "grpo" and rollout.batching != "episodes":
         raise ConfigError("algo.name=grpo needs rollout.batching=episodes (groups of one task)")
-    if algo.dynamic_sampling and algo.name != "grpo":
-        raise ConfigError("algo.dynamic_sampling needs algo.name=grpo (it drops tied groups)")
     if algo.name == "grpo" and rollout.group_size < 2:
         raise ConfigError("algo.name=grpo needs rollout.group_size >= 2 to compare samples")
     units = rollout.num_tasks if rollout.batching == "episodes" else rollout.num_envs

@@ -209,16 +209,14 @@ class Trainer:
         log_probs = algos.token_log_prob(logits, traj.legal, traj.actions)
         mask = traj.agent
         max_len = traj.tokens.shape[1]
-        pg_mask = mask & (advantages != 0) if cfg.dynamic_sampling else mask
         pg_loss, pg_stats = algos.clipped_policy_loss(
-            log_probs, traj.log_probs, advantages, pg_mask, cfg.clip_eps_low, cfg.clip_eps_high,
+            log_probs, traj.log_probs, advantages, mask, cfg.clip_eps_low, cfg.clip_eps_high,
             mode=cfg.loss_agg, max_len=max_len,
         )  # fmt: skip
         entropy = algos.aggregate(algos.masked_entropy(logits, traj.legal), mask, "token")
         loss = pg_loss - cfg.entropy_coef * entropy
         metrics = {"loss/policy": pg_loss, "loss/entropy": entropy, **{
             f"loss/{k}": v for k, v in pg_stats.items()}}  # fmt: skip
-        metrics["loss/informative_frac"] = pg_mask.sum() / jnp.maximum(mask.sum(), 1)
         if cfg.kl_coef > 0:
             kl = algos.aggregate(
                 algos.kl_penalty(log_probs, ref_log_probs, cfg.kl_estimator), mask, "token"
