@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import TINY as TRAIN_TINY  # the shared tiny model and batch
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
@@ -22,18 +23,7 @@ from agentic_jax.train.trainer import Trainer
 
 pytestmark = pytest.mark.timeout(600)
 
-TINY = [
-    "env.overrides.max_len=28",
-    "model.d_model=32",
-    "model.n_layers=1",
-    "rollout.num_tasks=8",
-    "rollout.group_size=4",
-    "eval_episodes=32",
-    "eval_interval=2",
-    "sft.updates=4",
-    "sft.num_episodes=16",
-    "updates=6",
-]
+TINY = [*TRAIN_TINY, "sft.updates=4", "sft.num_episodes=16", "updates=6"]
 DEFAULT = cli.resolve_config(None)  # what `agentic-jax train` without a config name loads
 TIMING = ("wall_s", "tokens_per_s")  # the only fields a resumed run may change
 

@@ -144,16 +144,21 @@ def restore_checkpoint(run_dir: Path, trainer: Trainer) -> tuple[TrainState, dic
     return state, meta
 
 
-def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Trainer, TrainState]:
-    """The config, trainer and latest checkpointed state of a run directory."""
-    run_dir = Path(run_dir)
+def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
+    """The resolved config a run directory was made with, plus ``overrides``."""
     config_path = run_dir / "config.yaml"
     if not config_path.is_file():
         raise FileNotFoundError(
             f"{config_path} not found: {run_dir} is not a run directory "
             "(create one with `agentic-jax train`)"
         )
-    config = config_lib.load(config_path)
+    return config_lib.load(config_path, overrides)
+
+
+def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Trainer, TrainState]:
+    """The config, trainer and latest checkpointed state of a run directory."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)
     trainer = Trainer(config)
     state, _ = restore_checkpoint(run_dir, trainer)
     return config, trainer, state
@@ -263,13 +268,7 @@ def resume(
     start = time.time()
     console = console or Console()
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"{config_path} not found: {run_dir} is not a run directory "
-            "(create one with `agentic-jax train`)"
-        )
-    config = config_lib.load(config_path, overrides)
+    config = run_config(run_dir, overrides)
     trainer = Trainer(config)
     state, meta = restore_checkpoint(run_dir, trainer)
     total = sum(stage.updates for stage in trainer.stages)
