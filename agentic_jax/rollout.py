@@ -4,7 +4,8 @@ Two ways to batch episodes (DESIGN.md):
 
 - ``rollout_episodes`` (GRPO): every slot starts a fresh episode and runs to the transcript
   limit; a slot whose episode ended idles. Slots ``g * G .. g * G + G - 1`` share a task.
-- ``rollout_stream`` (PPO): slots auto-reset when an episode ends, so no slot idles; an
+- ``rollout_stream`` (PPO): a slot whose episode ended gets a fresh one at once (up to a
+  quarter of the slots per step; a slot beyond that idles a step), so slots rarely idle; an
   episode cut at the rollout boundary continues in the next rollout. The transcript written
   before the rollout began is kept as ``context`` so the update sees the full history.
 
@@ -75,18 +76,66 @@ def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, ja
     return stats
 
 
-def _scan_steps(step_env, env_params, policy_step, carry, obs, state, key, num_steps, segments):
+def step_without_reset(env: Harness):
+    """The ``episodes`` batch step: every slot steps; a finished one idles (``phase == DONE``)."""
+    step = jax.vmap(env.step_no_reset, in_axes=(0, 0, 0, None))
+
+    def step_batch(key, state, action, params):
+        obs, state, reward, terminated, truncated, info = step(
+            jax.random.split(key, action.shape[0]), state, action, params
+        )
+        return obs, state, reward, terminated | truncated, info | {"reset": jnp.zeros_like(terminated)}
+
+    return step_batch
+
+
+def step_with_resets(env: Harness, max_resets: int):
+    """The ``stream`` batch step: step every slot, then reset up to ``max_resets`` finished ones.
+
+    gymnax's ``step`` resets inside every environment at every step (under ``vmap`` both
+    branches run), so a costly task sampler is paid ``N`` times per step. Here only
+    ``max_resets`` fresh episodes are sampled per step and handed to the finished slots in
+    order; a finished slot beyond them idles in ``DONE`` and is reset on a later step.
+    ``info["reset"]`` marks the slots that start a new episode.
+    """
+    step = step_without_reset(env)
+
+    def step_batch(key, state, action, params):
+        step_key, reset_key = jax.random.split(key)
+        obs, state, reward, done, info = step(step_key, state, action, params)
+        finished = state.phase == DONE
+        rank = jnp.cumsum(finished) - 1
+        reset = finished & (rank < max_resets)
+        fresh_obs, fresh_state = jax.vmap(env.reset_env, in_axes=(0, None))(
+            jax.random.split(reset_key, max_resets), params
+        )
+        slot = jnp.clip(rank, 0, max_resets - 1)
+
+        def assign(fresh, current):
+            chosen = fresh[slot]
+            return jnp.where(reset.reshape(reset.shape + (1,) * (current.ndim - 1)), chosen, current)
+
+        obs = jax.tree.map(assign, fresh_obs, obs)
+        state = jax.tree.map(assign, fresh_state, state)
+        return obs, state, reward, done, info | {"reset": reset}
+
+    return step_batch
+
+
+def default_max_resets(num_envs: int) -> int:
+    """Fresh episodes sampled per stream step: a quarter of the slots, at least one. An
+    episode lasts at least a few tokens, so more than a quarter rarely end at once."""
+    return max(1, num_envs // 4)
+
+
+def _scan_steps(step_batch, env_params, policy_step, carry, obs, state, key, num_steps, segments):
     """The shared scan: act, step every environment, record."""
 
     def body(loop, step_key):
         obs, state, carry, segments = loop
         key_act, key_env = jax.random.split(step_key)
         action, log_prob, value, carry = policy_step(key_act, obs, state, carry)
-        env_keys = jax.random.split(key_env, action.shape[0])
-        next_obs, next_state, reward, terminated, truncated, info = jax.vmap(
-            step_env, in_axes=(0, 0, 0, None)
-        )(env_keys, state, action, env_params)
-        done = terminated | truncated
+        next_obs, next_state, reward, done, info = step_batch(key_env, state, action, env_params)
         idle = state.phase == DONE
         record = {
             "tokens": obs.token,
@@ -101,7 +150,7 @@ def _scan_steps(step_env, env_params, policy_step, carry, obs, state, key, num_s
             "dones": done,
             "infos": {k: info[k] for k in (*EPISODE_STATS, "task_reward")},
         }
-        return (next_obs, next_state, carry, segments + done), record
+        return (next_obs, next_state, carry, segments + info["reset"]), record
 
     loop = (obs, state, carry, segments)
     (obs, state, carry, _), records = jax.lax.scan(body, loop, jax.random.split(key, num_steps))
@@ -135,7 +184,7 @@ def rollout_episodes(
     num_envs = num_tasks * group_size
     segments = jnp.zeros(num_envs, jnp.int32)
     _, state, _, records = _scan_steps(
-        env.step_no_reset, env_params, policy_step, policy_carry, obs, state, key_steps,
+        step_without_reset(env), env_params, policy_step, policy_carry, obs, state, key_steps,
         env.max_len - 1, segments,
     )  # fmt: skip
     empty = jnp.zeros((num_envs, 0), jnp.int32)
@@ -156,8 +205,9 @@ def rollout_stream(
     """``num_steps`` steps of auto-resetting environments; returns the carry to continue from."""
     context, context_len = state.transcript, obs.position
     segments = jnp.zeros(obs.token.shape[0], jnp.int32)
+    step_batch = step_with_resets(env, default_max_resets(obs.token.shape[0]))
     obs, state, carry, records = _scan_steps(
-        env.step, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments
+        step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments
     )
     traj = _trajectory(records, context, context_len)
     return obs, state, carry, traj, episode_stats(traj, records["infos"])
@@ -175,9 +225,16 @@ def oracle_step(env: Harness) -> PolicyStep:
     return step
 
 
+def sample_legal(key: jax.Array, legal_mask: jax.Array) -> jax.Array:
+    """A uniformly random legal token per row of ``legal_mask`` [..., V], from one uniform
+    draw per row (a categorical over V logits would draw V)."""
+    counts = legal_mask.sum(-1)
+    pick = jnp.floor(jax.random.uniform(key, counts.shape) * counts).astype(jnp.int32)
+    return jnp.argmax(jnp.cumsum(legal_mask, -1) > pick[..., None], axis=-1).astype(jnp.int32)
+
+
 def random_step(key, obs: Observation, state, carry):
     """A uniformly random legal token."""
-    logits = jnp.where(obs.legal_mask, 0.0, -jnp.inf)
-    action = jax.random.categorical(key, logits)
+    action = sample_legal(key, obs.legal_mask)
     log_prob = -jnp.log(obs.legal_mask.sum(-1).astype(jnp.float32))
     return action, log_prob, jnp.zeros_like(log_prob), carry

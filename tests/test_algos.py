@@ -178,6 +178,20 @@ def test_masked_entropy():
     )
 
 
+def test_entropy_bonus_floor():
+    entropy = jnp.array([[0.1, 0.5, 2.0, 9.0]])
+    mask = jnp.array([[True, True, True, False]])
+    # No floor: the token mean over the mask, (0.1 + 0.5 + 2.0) / 3.
+    assert float(algos.entropy_bonus(entropy, mask, 0.0)) == pytest.approx(2.6 / 3, rel=1e-6)
+    # Floor 0.3: min(H, 0.3) per token, (0.1 + 0.3 + 0.3) / 3.
+    assert float(algos.entropy_bonus(entropy, mask, 0.3)) == pytest.approx(0.7 / 3, rel=1e-6)
+    # Only tokens below the floor get a gradient.
+    grad = jax.grad(lambda h: algos.entropy_bonus(h, mask, 0.3))(entropy)
+    np.testing.assert_allclose(grad, [[1 / 3, 0.0, 0.0, 0.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="floor"):
+        algos.entropy_bonus(entropy, mask, -1.0)
+
+
 def test_gradients_are_finite_with_masks():
     logits = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
     mask = jnp.array([[1, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 1, 0]], bool)

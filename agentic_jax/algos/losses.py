@@ -47,6 +47,16 @@ def masked_entropy(logits: jax.Array, legal_mask: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.where(legal, jnp.exp(log_probs) * log_probs, 0.0), axis=-1)
 
 
+def entropy_bonus(token_entropy: jax.Array, mask: jax.Array, floor: float) -> jax.Array:
+    """The entropy term a loss subtracts: the token-mean entropy over ``mask``, or with
+    ``floor > 0`` the token-mean of ``min(H, floor)``, so only tokens whose entropy fell
+    below the floor are pushed back up and no decision collapses to certainty."""
+    if floor < 0:
+        raise ValueError(f"entropy floor must be >= 0, got {floor}")
+    bounded = jnp.minimum(token_entropy, floor) if floor > 0 else token_entropy
+    return aggregate(bounded, mask, "token")
+
+
 def aggregate(
     values: jax.Array, mask: jax.Array, mode: str, max_len: int | None = None
 ) -> jax.Array:

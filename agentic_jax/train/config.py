@@ -60,6 +60,8 @@ class AlgoConfig:
     clip_eps_low: float = Field(0.2, ge=0)
     clip_eps_high: float = Field(0.2, ge=0)  # DAPO's clip-higher: raise above clip_eps_low
     entropy_coef: float = Field(0.0, ge=0)
+    # > 0: the bonus acts only on tokens whose entropy is below this many nats (a floor).
+    entropy_floor: float = Field(0.0, ge=0)
     kl_coef: float = Field(0.0, ge=0)  # KL penalty to the frozen policy the RL stage starts from
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO

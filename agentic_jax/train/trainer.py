@@ -213,8 +213,10 @@ class Trainer:
             log_probs, traj.log_probs, advantages, mask, cfg.clip_eps_low, cfg.clip_eps_high,
             mode=cfg.loss_agg, max_len=max_len,
         )  # fmt: skip
-        entropy = algos.aggregate(algos.masked_entropy(logits, traj.legal), mask, "token")
-        loss = pg_loss - cfg.entropy_coef * entropy
+        token_entropy = algos.masked_entropy(logits, traj.legal)
+        entropy = algos.aggregate(token_entropy, mask, "token")
+        bonus = algos.entropy_bonus(token_entropy, mask, cfg.entropy_floor)
+        loss = pg_loss - cfg.entropy_coef * bonus
         metrics = {"loss/policy": pg_loss, "loss/entropy": entropy, **{
             f"loss/{k}": v for k, v in pg_stats.items()}}  # fmt: skip
         if cfg.kl_coef > 0:
