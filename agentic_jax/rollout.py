@@ -84,7 +84,13 @@ def step_without_reset(env: Harness):
         obs, state, reward, terminated, truncated, info = step(
             jax.random.split(key, action.shape[0]), state, action, params
         )
-        return obs, state, reward, terminated | truncated, info | {"reset": jnp.zeros_like(terminated)}
+        return (
+            obs,
+            state,
+            reward,
+            terminated | truncated,
+            info | {"reset": jnp.zeros_like(terminated)},
+        )
 
     return step_batch
 
@@ -113,7 +119,9 @@ def step_with_resets(env: Harness, max_resets: int):
 
         def assign(fresh, current):
             chosen = fresh[slot]
-            return jnp.where(reset.reshape(reset.shape + (1,) * (current.ndim - 1)), chosen, current)
+            return jnp.where(
+                reset.reshape(reset.shape + (1,) * (current.ndim - 1)), chosen, current
+            )
 
         obs = jax.tree.map(assign, fresh_obs, obs)
         state = jax.tree.map(assign, fresh_state, state)

@@ -103,11 +103,9 @@ def table(rows: list[dict], sizes: list[int]) -> list[str]:
         ]
         own = by_key.get((env_id, 4096))
         ratio = f"{own['steps_per_s'] / reference['steps_per_s']:.2f}" if own and reference else "-"
-        measured = [by_key[(env_id, n)] for n in sizes if (env_id, n) in by_key]
-        lines.append(
-            f"| {env_id} | " + " | ".join(cells)
-            + f" | {ratio} | {measured[-1]['carry_bytes']:,.0f} | {measured[-1]['temp_bytes']:,.0f} |"
-        )  # fmt: skip
+        largest = [by_key[(env_id, n)] for n in sizes if (env_id, n) in by_key][-1]
+        memory = f"{largest['carry_bytes']:,.0f} | {largest['temp_bytes']:,.0f}"
+        lines.append(f"| {env_id} | " + " | ".join(cells) + f" | {ratio} | {memory} |")
     return lines
 
 
@@ -119,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     unknown = [e for e in args.envs if e not in envs.REGISTRY and e not in gymnax.registered_envs]
     if unknown:
-        parser.error(f"unknown environment(s) {unknown}; valid: {envs.registered_envs()} or gymnax ids")
+        parser.error(
+            f"unknown environment(s) {unknown}; valid: {envs.registered_envs()} or gymnax ids"
+        )
     rows = []
     for env_id in args.envs:
         for num_envs in args.sizes:
@@ -129,8 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{env_id} at {num_envs:,} envs: skipped ({str(error)[:80]})", flush=True)
                 continue
             rows.append(row)
-            print(f"{env_id:14s} {num_envs:>6,} envs: {row['steps_per_s']:>14,.0f} steps/s", flush=True)
-    command = " ".join(["python benchmarks/env_throughput.py", *(argv if argv is not None else sys.argv[1:])])
+            print(
+                f"{env_id:14s} {num_envs:>6,} envs: {row['steps_per_s']:>14,.0f} steps/s",
+                flush=True,
+            )
+    command = " ".join(
+        ["python benchmarks/env_throughput.py", *(argv if argv is not None else sys.argv[1:])]
+    )
     section = "\n".join(
         ["### Environment throughput (random legal policy, steps/s)", "",
          f"`{command}` ({environment_line()})", "", *table(rows, args.sizes)]

@@ -37,9 +37,48 @@ from agentic_jax.rollout import (
     rollout_episodes,
     rollout_stream,
 )
-from agentic_jax.train.config import Config, StageConfig, pipeline
+from agentic_jax.train.config import Config, pipeline
 
 Metrics = dict[str, jax.Array]
+
+
+@struct.dataclass
+class Hyperparams:
+    """The continuous hyperparameters, as traced arrays in the ``TrainState``, so that one
+    compiled train function can be vmapped over settings of them (``agentic-jax sweep``)."""
+
+    stage_lr: jax.Array  # [num_stages] each pipeline stage's learning rate
+    clip_eps_low: jax.Array
+    clip_eps_high: jax.Array
+    entropy_coef: jax.Array
+    kl_coef: jax.Array
+    vf_coef: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+
+
+# The config keys ``Hyperparams`` carries (plus ``seed``, which sets the key): a sweep over
+# any of them runs as one vmapped computation; any other key changes what is compiled.
+TRACED_KEYS = (
+    "algo.lr", "sft.lr", "algo.clip_eps_low", "algo.clip_eps_high", "algo.entropy_coef",
+    "algo.kl_coef", "algo.vf_coef", "algo.gamma", "algo.gae_lambda",
+)  # fmt: skip
+
+
+def hyperparams(config: Config) -> Hyperparams:
+    """A config's ``Hyperparams`` (stage learning rates as ``pipeline`` resolves them)."""
+    algo = config.algo
+    f32 = lambda x: jnp.float32(x)  # noqa: E731
+    return Hyperparams(
+        stage_lr=jnp.asarray([stage.lr for stage in pipeline(config)], jnp.float32),
+        clip_eps_low=f32(algo.clip_eps_low),
+        clip_eps_high=f32(algo.clip_eps_high),
+        entropy_coef=f32(algo.entropy_coef),
+        kl_coef=f32(algo.kl_coef),
+        vf_coef=f32(algo.vf_coef),
+        gamma=f32(algo.gamma),
+        gae_lambda=f32(algo.gae_lambda),
+    )
 
 
 @struct.dataclass
@@ -53,6 +92,7 @@ class TrainState:
     key: jax.Array
     update: jax.Array  # updates done so far, SFT included
     level: jax.Array  # curriculum level (0 without a curriculum)
+    hyper: Hyperparams
 
 
 class Trainer:
@@ -147,7 +187,8 @@ class Trainer:
         return self.model.init_cache(batch_size)
 
     # ------------------------------------------------------------------ init
-    def init(self, key: jax.Array) -> TrainState:
+    def init(self, key: jax.Array, hyper: Hyperparams | None = None) -> TrainState:
+        """Fresh parameters and optimiser; ``hyper`` defaults to the config's own."""
         key, init_key, env_key = jax.random.split(key, 3)
         dummy = jnp.zeros((1, self.env.max_len), jnp.int32)
         params = self.model.init(init_key, dummy, dummy, dummy)
@@ -167,6 +208,7 @@ class Trainer:
             key=key,
             update=jnp.int32(0),
             level=jnp.int32(0),
+            hyper=hyperparams(self.config) if hyper is None else hyper,
         )
 
     def start_stage(self, state: TrainState, index: int) -> TrainState:
@@ -183,8 +225,9 @@ class Trainer:
         params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
         return state.replace(params=params, opt_state=opt_state)
 
-    def sft_update(self, state: TrainState, stage: StageConfig) -> tuple[TrainState, Metrics]:
+    def sft_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
         """Imitate oracle transcripts of train tasks: cross-entropy on agent tokens only."""
+        stage = self.stages[index]
         key, rollout_key = jax.random.split(state.key)
         env_params = state.env_params.replace(oracle_mode=stage.oracle_mode)
         traj, stats, _ = rollout_episodes(
@@ -197,11 +240,12 @@ class Trainer:
             return algos.sft_loss(logits, traj.legal, traj.actions, traj.agent)
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        state = self._apply_grads(state, grads, stage.lr).replace(key=key, update=state.update + 1)
+        lr = state.hyper.stage_lr[index]
+        state = self._apply_grads(state, grads, lr).replace(key=key, update=state.update + 1)
         metrics = {"sft/loss": loss, "sft/oracle_success": stats["success"]}
         return state, metrics | {"env_steps": jnp.float32(traj.tokens.size)}
 
-    def _policy_loss(self, params, batch, ref_log_probs):
+    def _policy_loss(self, params, batch, ref_log_probs, hyper: Hyperparams):
         """GRPO or PPO loss on a minibatch; returns (loss, metrics)."""
         cfg = self.config.algo
         traj, advantages, returns = batch
@@ -210,31 +254,31 @@ class Trainer:
         mask = traj.agent
         max_len = traj.tokens.shape[1]
         pg_loss, pg_stats = algos.clipped_policy_loss(
-            log_probs, traj.log_probs, advantages, mask, cfg.clip_eps_low, cfg.clip_eps_high,
+            log_probs, traj.log_probs, advantages, mask, hyper.clip_eps_low, hyper.clip_eps_high,
             mode=cfg.loss_agg, max_len=max_len,
         )  # fmt: skip
         token_entropy = algos.masked_entropy(logits, traj.legal)
         entropy = algos.aggregate(token_entropy, mask, "token")
         bonus = algos.entropy_bonus(token_entropy, mask, cfg.entropy_floor)
-        loss = pg_loss - cfg.entropy_coef * bonus
+        loss = pg_loss - hyper.entropy_coef * bonus
         metrics = {"loss/policy": pg_loss, "loss/entropy": entropy, **{
             f"loss/{k}": v for k, v in pg_stats.items()}}  # fmt: skip
         if cfg.kl_coef > 0:
             kl = algos.aggregate(
                 algos.kl_penalty(log_probs, ref_log_probs, cfg.kl_estimator), mask, "token"
             )
-            loss = loss + cfg.kl_coef * kl
+            loss = loss + hyper.kl_coef * kl
             metrics["loss/kl_ref"] = kl
         if cfg.name == "ppo":
             valid = traj.segments >= 0
             value_loss = algos.clipped_value_loss(
                 values, traj.values, returns, valid, cfg.vf_clip if cfg.vf_clip > 0 else None
             )
-            loss = loss + cfg.vf_coef * value_loss
+            loss = loss + hyper.vf_coef * value_loss
             metrics["loss/value"] = value_loss
         return loss, metrics
 
-    def _advantages(self, traj: Trajectory, last_value):
+    def _advantages(self, traj: Trajectory, last_value, hyper: Hyperparams):
         cfg = self.config.algo
         if cfg.name == "grpo":
             r = self.config.rollout
@@ -243,7 +287,7 @@ class Trainer:
             advantages = jnp.broadcast_to(per_episode[:, None], traj.rewards.shape)
             return advantages, jnp.zeros_like(advantages)
         advantages, returns = algos.gae(
-            traj.rewards.T, traj.values.T, traj.dones.T, last_value, cfg.gamma, cfg.gae_lambda
+            traj.rewards.T, traj.values.T, traj.dones.T, last_value, hyper.gamma, hyper.gae_lambda
         )
         advantages, returns = advantages.T, returns.T
         mask = traj.agent
@@ -251,7 +295,7 @@ class Trainer:
         std = jnp.sqrt(algos.aggregate((advantages - mean) ** 2, mask, "token"))
         return (advantages - mean) / (std + 1e-8), returns
 
-    def rl_update(self, state: TrainState, stage: StageConfig) -> tuple[TrainState, Metrics]:
+    def rl_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
         cfg, r = self.config.algo, self.config.rollout
         key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
         if r.batching == "episodes":
@@ -273,7 +317,7 @@ class Trainer:
                 state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
             )
             state = state.replace(obs=obs, env_state=env_state)
-        advantages, returns = self._advantages(traj, last_value)
+        advantages, returns = self._advantages(traj, last_value, state.hyper)
         ref_log_probs = jnp.zeros_like(traj.log_probs)
         if cfg.kl_coef > 0:
             ref_logits, _ = self.forward(state.ref_params, traj)
@@ -298,10 +342,12 @@ class Trainer:
             def minibatch_step(state, mb):
                 mb_traj, mb_adv, mb_ret, mb_ref = mb
                 grad_fn = jax.value_and_grad(self._policy_loss, has_aux=True)
-                (loss, metrics), grads = grad_fn(state.params, (mb_traj, mb_adv, mb_ret), mb_ref)
+                (loss, metrics), grads = grad_fn(
+                    state.params, (mb_traj, mb_adv, mb_ret), mb_ref, state.hyper
+                )
                 metrics["loss/total"] = loss
                 metrics["loss/grad_norm"] = optax.tree.norm(grads)
-                return self._apply_grads(state, grads, stage.lr), metrics
+                return self._apply_grads(state, grads, state.hyper.stage_lr[index]), metrics
 
             return jax.lax.scan(minibatch_step, state, minibatches)
 
@@ -342,16 +388,16 @@ class Trainer:
         """``num_updates`` updates of stage ``index``, then a held-out evaluation."""
         if not 0 <= index < len(self.stages):
             raise ValueError(f"stage index {index} out of range: {len(self.stages)} stages")
-        stage = self.stages[index]
-        update = self.sft_update if stage.kind == "sft" else self.rl_update
+        update = self.sft_update if self.stages[index].kind == "sft" else self.rl_update
         state, metrics = jax.lax.scan(
-            lambda s, _: update(s, stage), state, None, length=num_updates
+            lambda s, _: update(s, index), state, None, length=num_updates
         )
         return state, metrics, self.evaluate(state)
 
 
 def make_train(config: Config):
-    """PureJaxRL-style: ``train(key) -> (state, stage_metrics)``, jit- and vmap-able.
+    """PureJaxRL-style: ``train(key, hyper=None) -> (state, stage_metrics)``, jit- and
+    vmap-able over both (``hyper``: ``Hyperparams``, by default the config's).
 
     ``stage_metrics`` has one entry per pipeline stage: a list of ``(metrics, evals)`` pairs,
     metrics stacked per update and evaluation metrics per ``eval_interval`` chunk.
@@ -375,9 +421,9 @@ def make_train(config: Config):
             outputs.append(jax.tree.map(lambda x: x[None], (metrics, evals)))
         return state, outputs
 
-    def train(key: jax.Array):
+    def train(key: jax.Array, hyper: Hyperparams | None = None):
         chex.assert_shape(key, jax.random.PRNGKey(0).shape)
-        state = trainer.init(key)
+        state = trainer.init(key, hyper)
         outputs = []
         for index, stage in enumerate(trainer.stages):
             state = trainer.start_stage(state, index)
