@@ -1,4 +1,4 @@
-"""The ``agentic-jax`` command line: train, eval, render, plot, envs, envcheck."""
+"""The ``agentic-jax`` command line: train, sweep, eval, render, plot, envs, envcheck."""
 
 from __future__ import annotations
 
@@ -62,6 +62,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     command = " ".join(["agentic-jax", *sys.argv[1:]])
     run.train(config, run_dir, console, overwrite=args.overwrite, command=command)
     console.print(f"done: {run_dir}/metrics.jsonl, checkpoints in {run_dir}/checkpoints")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import yaml
+
+    from agentic_jax.train import config as config_lib
+    from agentic_jax.train import sweep
+
+    name, items = _split_config_and_overrides(args.items)
+    path = resolve_config(name)
+    out = Path(args.out or Path("runs") / f"sweep-{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        sweep.sweep(yaml.safe_load(path.read_text()) or {}, items, out)
+    except config_lib.ConfigError as error:
+        raise SystemExit(f"error: {path}: {error}") from None
+    print(f"done: {out}/summary.md, {out}/settings.csv, {out}/sweep.png")
     return 0
 
 
@@ -155,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a run already in --run-dir"
     )
     train.set_defaults(func=cmd_train)
+
+    sweep = commands.add_parser(
+        "sweep", help="train a grid of settings (traced keys and seeds vmapped, compiled once)"
+    )
+    sweep.add_argument(
+        "items", nargs="*", metavar="[CONFIG] [key=v1,v2,... | key=START:STOP | key=value ...]",
+        help="a config, then swept keys (e.g. algo.lr=1e-4,3e-4,1e-3 seed=0:8) and overrides",
+    )  # fmt: skip
+    sweep.add_argument("--out", help="where to write the results (default: runs/sweep-NAME-TIME)")
+    sweep.set_defaults(func=cmd_sweep)
 
     evaluate = commands.add_parser("eval", help="evaluate a saved policy on held-out tasks")
     evaluate.add_argument("run_dir")
