@@ -27,6 +27,11 @@ from agentic_jax.harness import DONE, EPISODE_STATS, Harness, HarnessParams, Obs
 PolicyStep = Callable[
     [jax.Array, Observation, Any, Any], tuple[jax.Array, jax.Array, jax.Array, Any]
 ]
+Shard = Callable[[Any], Any]  # constrains a pytree of [N, ...] batch arrays to a sharding
+
+
+def no_sharding(tree: Any) -> Any:
+    return tree
 
 
 @struct.dataclass
@@ -136,8 +141,11 @@ def default_max_resets(num_envs: int) -> int:
     return max(1, num_envs // 4)
 
 
-def _scan_steps(step_batch, env_params, policy_step, carry, obs, state, key, num_steps, segments):
-    """The shared scan: act, step every environment, record."""
+def _scan_steps(
+    step_batch, env_params, policy_step, carry, obs, state, key, num_steps, segments, shard
+):
+    """The shared scan: act, step every environment, record. ``shard`` keeps the batch
+    carry (observations, states, policy carry) split over devices along its first axis."""
 
     def body(loop, step_key):
         obs, state, carry, segments = loop
@@ -158,9 +166,9 @@ def _scan_steps(step_batch, env_params, policy_step, carry, obs, state, key, num
             "dones": done,
             "infos": {k: info[k] for k in (*EPISODE_STATS, "task_reward")},
         }
-        return (next_obs, next_state, carry, segments + info["reset"]), record
+        return shard((next_obs, next_state, carry, segments + info["reset"])), record
 
-    loop = (obs, state, carry, segments)
+    loop = shard((obs, state, carry, segments))
     (obs, state, carry, _), records = jax.lax.scan(body, loop, jax.random.split(key, num_steps))
     batch_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
     return obs, state, carry, batch_major
@@ -179,6 +187,7 @@ def rollout_episodes(
     key: jax.Array,
     num_tasks: int,
     group_size: int = 1,
+    shard: Shard = no_sharding,
 ) -> tuple[Trajectory, dict[str, jax.Array], Any]:
     """``num_tasks x group_size`` fresh episodes, each run to the transcript limit.
 
@@ -193,7 +202,7 @@ def rollout_episodes(
     segments = jnp.zeros(num_envs, jnp.int32)
     _, state, _, records = _scan_steps(
         step_without_reset(env), env_params, policy_step, policy_carry, obs, state, key_steps,
-        env.max_len - 1, segments,
+        env.max_len - 1, segments, shard,
     )  # fmt: skip
     empty = jnp.zeros((num_envs, 0), jnp.int32)
     traj = _trajectory(records, empty, jnp.zeros(num_envs, jnp.int32))
@@ -209,13 +218,23 @@ def rollout_stream(
     state: Any,
     key: jax.Array,
     num_steps: int,
+    shard: Shard = no_sharding,
 ) -> tuple[Observation, Any, Any, Trajectory, dict[str, jax.Array]]:
     """``num_steps`` steps of auto-resetting environments; returns the carry to continue from."""
     context, context_len = state.transcript, obs.position
     segments = jnp.zeros(obs.token.shape[0], jnp.int32)
     step_batch = step_with_resets(env, default_max_resets(obs.token.shape[0]))
     obs, state, carry, records = _scan_steps(
-        step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments
+        step_batch,
+        env_params,
+        policy_step,
+        policy_carry,
+        obs,
+        state,
+        key,
+        num_steps,
+        segments,
+        shard,
     )
     traj = _trajectory(records, context, context_len)
     return obs, state, carry, traj, episode_stats(traj, records["infos"])

@@ -72,7 +72,7 @@ def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState, meta: dic
 
 
 RESUMABLE_KEYS = ("updates", "eval_episodes", "checkpoint_interval", "keep_checkpoints",
-                  "logging")  # fmt: skip
+                  "logging", "devices")  # fmt: skip
 
 
 def config_mismatch(saved: dict, current: dict, prefix: str = "") -> list[str]:
@@ -141,7 +141,7 @@ def restore_checkpoint(run_dir: Path, trainer: Trainer) -> tuple[TrainState, dic
                 "resume; start a new run (another --run-dir) for anything else"
             )
         state = restore(state=ocp.args.StandardRestore(abstract)).state
-    return state, meta
+    return trainer.place(state), meta
 
 
 def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
@@ -252,7 +252,7 @@ def train(
         yaml.safe_dump(config_lib.to_dict(config), sort_keys=False)
     )
     log = MetricsLog(run_dir, config)
-    state = jax.jit(jax.vmap(trainer.init))(seed_keys(config))
+    state = trainer.place(jax.jit(jax.vmap(trainer.init))(seed_keys(config)))
     first = _scalars(jax.jit(jax.vmap(trainer.evaluate))(state))
     log.log({"update": 0, "stage": "init", "env_steps": 0, "wall_s": time.time() - start,
              "tokens_per_s": 0.0, "train/reward": None, **first})  # fmt: skip

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import algos
 from agentic_jax import envs as env_registry
@@ -121,8 +122,41 @@ class Trainer:
         self.levels = self._curriculum_levels(config)
         self.eval_variants = self._eval_variants(config)
         self.stages = pipeline(config)
+        self.mesh = self._mesh(config)
         self.stage_params = [self._traced_params(stage.env, f"stage {stage.name}")
                              for stage in self.stages]  # fmt: skip
+
+    def _mesh(self, config: Config) -> Mesh | None:
+        """A one-axis ("data") mesh over the first ``config.devices`` local devices."""
+        available = jax.local_devices()
+        count = config.devices or len(available)
+        if count > len(available):
+            raise ValueError(
+                f"devices={config.devices}: only {len(available)} local device(s) "
+                f"({available[0].platform}); use 1 to {len(available)}, or 0 for all"
+            )
+        batches = {"rollout batch": self.num_envs, "eval_episodes": config.eval_episodes}
+        if config.sft.updates or any(stage.kind == "sft" for stage in config.stages):
+            batches["sft.num_episodes"] = config.sft.num_episodes
+        for name, size in batches.items():
+            if size % count:
+                raise ValueError(
+                    f"devices={count}: the {name} ({size}) must divide evenly over the devices"
+                )
+        return Mesh(available[:count], ("data",)) if count > 1 else None
+
+    def shard_batch(self, tree):
+        """Split a pytree of ``[N, ...]`` batch arrays over the mesh's devices (first axis)."""
+        if self.mesh is None:
+            return tree
+        batch = NamedSharding(self.mesh, PartitionSpec("data"))
+        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, batch), tree)
+
+    def place(self, state: TrainState) -> TrainState:
+        """Put a state on the mesh, replicated (data parallel); a no-op on one device."""
+        if self.mesh is None:
+            return state
+        return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
 
     def _traced_params(self, overrides: dict, where: str) -> HarnessParams:
         """Environment parameters with traced ``overrides`` on top of ``env.overrides``."""
@@ -232,7 +266,7 @@ class Trainer:
         env_params = state.env_params.replace(oracle_mode=stage.oracle_mode)
         traj, stats, _ = rollout_episodes(
             self.env, env_params, oracle_step(self.env), None, rollout_key,
-            self.config.sft.num_episodes,
+            self.config.sft.num_episodes, shard=self.shard_batch,
         )  # fmt: skip
 
         def loss_fn(params):
@@ -302,6 +336,7 @@ class Trainer:
             traj, stats, _ = rollout_episodes(
                 self.env, state.env_params, self.policy_step(state.params),
                 self.empty_cache(self.num_envs), rollout_key, r.num_tasks, r.group_size,
+                shard=self.shard_batch,
             )  # fmt: skip
             last_value = jnp.zeros(self.num_envs)
         else:
@@ -311,7 +346,7 @@ class Trainer:
             )  # fmt: skip
             obs, env_state, cache, traj, stats = rollout_stream(
                 self.env, state.env_params, self.policy_step(state.params), cache,
-                state.obs, state.env_state, rollout_key, r.rollout_len,
+                state.obs, state.env_state, rollout_key, r.rollout_len, shard=self.shard_batch,
             )  # fmt: skip
             _, last_value, _ = self.model.apply(
                 state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
@@ -380,7 +415,7 @@ class Trainer:
         n = self.config.eval_episodes
         _, stats, _ = rollout_episodes(
             env, env_params.replace(split=1), self.policy_step(params, greedy=True),
-            self.empty_cache(n), key, n,
+            self.empty_cache(n), key, n, shard=self.shard_batch,
         )  # fmt: skip
         return {f"{prefix}/{k}": v for k, v in stats.items()}
 

@@ -1,0 +1,82 @@
+"""Data parallelism: the batch axis split over 4 (fake CPU) devices gives the results of one.
+
+``XLA_FLAGS=--xla_force_host_platform_device_count=4`` must be set before jax starts, so the
+comparison runs in a subprocess: a tiny GRPO run (SFT then RL) and a tiny PPO run (stream
+batching), each with ``devices=1`` and ``devices=4``, compared in parameters and metrics.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from agentic_jax.train import config as config_lib
+from agentic_jax.train.trainer import Trainer
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import jax, numpy as np
+    from agentic_jax.train import config as config_lib
+    from agentic_jax.train.trainer import Trainer, make_train
+
+    assert jax.local_device_count() == 4, jax.devices()
+    tiny = json.loads(sys.argv[1])
+    report = {}
+    for name, extra in {"grpo": ["sft.updates=2", "sft.num_episodes=16", "updates=2"],
+                        "ppo": ["algo.name=ppo", "rollout.batching=stream",
+                                "rollout.num_envs=16", "rollout.rollout_len=16",
+                                "algo.num_minibatches=2", "updates=2"]}.items():
+        results = {}
+        for devices in (1, 4):
+            config = config_lib.load(None, tiny + extra + [f"devices={devices}"])
+            trainer = Trainer(config)
+            train = jax.jit(make_train(config))
+            state, outputs = train(jax.random.PRNGKey(0))
+            params = jax.tree.leaves(state.params)
+            evals = [np.asarray(e["eval/success"]).tolist() for stage in outputs for _, e in stage]
+            results[devices] = (params, evals)
+        # The batch really is split: the compiled train function all-reduces gradients.
+        text = train.lower(jax.random.PRNGKey(0)).compile().as_text()
+        report[name + "_all_reduce"] = "all-reduce" in text
+        if name == "ppo":  # the environments' carry stays split over the devices
+            transcript = state.env_state.transcript
+            report["ppo_carry_devices"] = len(transcript.sharding.device_set)
+            report["ppo_carry_replicated"] = transcript.sharding.is_fully_replicated
+        (p1, e1), (p4, e4) = results[1], results[4]
+        report[name] = {
+            "max_param_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(p1, p4)),
+            "evals_1": e1, "evals_4": e4,
+        }
+    print("REPORT" + json.dumps(report))
+    """
+)
+
+
+@pytest.mark.timeout(600)
+def test_four_devices_match_one():
+    from test_train import TINY
+
+    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(TINY)], env=env, capture_output=True,
+        text=True, timeout=540,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.split("REPORT", 1)[1])
+    assert report.pop("grpo_all_reduce") and report.pop("ppo_all_reduce")
+    assert report.pop("ppo_carry_devices") == 4 and not report.pop("ppo_carry_replicated")
+    for name, result in report.items():
+        assert result["max_param_diff"] < 1e-4, (name, result)
+        for a, b in zip(result["evals_1"], result["evals_4"], strict=True):
+            assert a == pytest.approx(b, abs=1.5 / 32), (name, result)  # at most one episode
+
+
+def test_impossible_device_counts_are_clear_errors():
+    from test_train import TINY
+
+    with pytest.raises(ValueError, match="only 1 local device"):
+        Trainer(config_lib.load(None, [*TINY, "devices=3"]))
