@@ -32,6 +32,9 @@ class EnvConfig:
 
 @dataclass(config=STRICT)
 class ModelConfig:
+    # transformer: the token policy of agentic-jax environments; mlp: an actor-critic for
+    # gymnax's vector-observation environments (CartPole-v1, ...), d_model wide, n_layers deep.
+    kind: Literal["transformer", "mlp"] = "transformer"
     d_model: int = Field(64, gt=0)
     n_layers: int = Field(2, gt=0)
     n_heads: int = Field(4, gt=0)

@@ -30,7 +30,7 @@ from rich.progress import (
 
 from agentic_jax.train import config as config_lib
 from agentic_jax.train.metrics_log import METRICS_JSONL, TENSORBOARD_DIR, MetricsLog, read_rows
-from agentic_jax.train.trainer import Trainer, TrainState
+from agentic_jax.train.trainer import Trainer, TrainState, build_trainer
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -39,14 +39,25 @@ def seed_keys(config: config_lib.Config) -> jax.Array:
     return jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
 
 
-def _scalars(metrics: dict, prefix_filter: tuple[str, ...] = ()) -> dict[str, float]:
-    """Mean over seeds (and over updates in a chunk) of every metric, as floats."""
-    out = {}
-    for name, value in metrics.items():
-        if prefix_filter and not name.startswith(prefix_filter):
-            continue
-        out[name] = float(np.mean(np.asarray(value)))
-    return out
+# Rollout statistics that are not means over finished episodes.
+PER_ROLLOUT_STATS = ("train/episodes", "train/agent_tokens", "train/slot_utilisation",
+                     "train/curriculum_level")  # fmt: skip
+
+
+def chunk_mean(metrics: dict, name: str) -> np.ndarray:
+    """A metric's mean over a chunk's updates (the last axis). Episode statistics
+    (``train/...``) are weighted by the episodes each update finished: with ``stream``
+    batching an update may finish none, and its 0 must not count."""
+    value = np.asarray(metrics[name], np.float64)
+    if name.startswith("train/") and name not in PER_ROLLOUT_STATS and "train/episodes" in metrics:
+        episodes = np.asarray(metrics["train/episodes"], np.float64)
+        return (value * episodes).sum(-1) / np.maximum(episodes.sum(-1), 1.0)
+    return value.mean(-1) if value.ndim else value
+
+
+def _scalars(metrics: dict) -> dict[str, float]:
+    """Every metric as a float: its chunk mean (``chunk_mean``) averaged over seeds."""
+    return {name: float(np.mean(chunk_mean(metrics, name))) for name in metrics}
 
 
 class DivergenceError(RuntimeError):
@@ -159,7 +170,7 @@ def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Trainer, TrainStat
     """The config, trainer and latest checkpointed state of a run directory."""
     run_dir = Path(run_dir)
     config = run_config(run_dir)
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     state, _ = restore_checkpoint(run_dir, trainer)
     return config, trainer, state
 
@@ -244,7 +255,9 @@ def train(
     """
     start = time.time()
     console = console or Console()
-    trainer = Trainer(config)  # builds the environments: config errors surface before compiling
+    trainer = build_trainer(
+        config
+    )  # builds the environments: config errors surface before compiling
     _prepare_run_dir(run_dir, overwrite)
     if command:
         (run_dir / "command.txt").write_text(command + "\n")
@@ -269,7 +282,7 @@ def resume(
     console = console or Console()
     run_dir = Path(run_dir)
     config = run_config(run_dir, overrides)
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
     state, meta = restore_checkpoint(run_dir, trainer)
     total = sum(stage.updates for stage in trainer.stages)
     if meta["update"] > total:
@@ -382,7 +395,7 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, 
     config, trainer, state = load_run(run_dir)
     if episodes:
         config = config_lib.from_dict(config_lib.to_dict(config) | {"eval_episodes": episodes})
-        trainer = Trainer(config)
+        trainer = build_trainer(config)
     return _scalars(jax.jit(jax.vmap(trainer.evaluate))(state))
 
 

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.run import seed_keys
-from agentic_jax.train.trainer import TRACED_KEYS, Trainer, hyperparams
+from agentic_jax.train.run import chunk_mean, seed_keys
+from agentic_jax.train.trainer import TRACED_KEYS, Trainer, build_trainer, hyperparams
 
 VMAPPED_KEYS = (*TRACED_KEYS, "seed")
 
@@ -107,7 +107,7 @@ def group_trainer(group: list[Setting]) -> Trainer:
     """One trainer for a group; the KL term is compiled in if any setting uses it."""
     config = group[0].config
     kl = max(s.config.algo.kl_coef for s in group)
-    return Trainer(config_lib.from_dict(config_lib.apply_overrides(
+    return build_trainer(config_lib.from_dict(config_lib.apply_overrides(
         config_lib.to_dict(config), [f"algo.kl_coef={kl}"])))  # fmt: skip
 
 
@@ -115,7 +115,7 @@ def run_group(group: list[Setting], console: Console | None = None) -> dict[str,
     """Train every setting of one compile group as one vmapped computation.
 
     Returns ``update`` [E] and, with a leading settings axis, ``eval/success`` [S, E] (E
-    evaluations, the first before training), ``train/reward`` [S] (the last update's) and
+    evaluations, the first before training), ``train/reward`` [S] (the last chunk's) and
     the final ``state``.
     """
     trainer = group_trainer(group)
@@ -142,7 +142,7 @@ def run_group(group: list[Setting], console: Console | None = None) -> dict[str,
             updates.append(done)
             success.append(np.asarray(evals["eval/success"]))
             if "train/reward" in metrics:
-                reward = np.asarray(metrics["train/reward"])[:, -1]
+                reward = chunk_mean(metrics, "train/reward")
             if console is not None:
                 console.print(
                     f"  update {done:>5}/{sum(s.updates for s in trainer.stages)}  held-out "

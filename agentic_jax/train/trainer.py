@@ -96,6 +96,21 @@ class TrainState:
     hyper: Hyperparams
 
 
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam after global-norm clipping; the learning rate is applied per stage (traced)."""
+    return optax.chain(optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam())
+
+
+def build_trainer(config: Config) -> Trainer:
+    """The trainer for a config's environment: ``Trainer`` for agentic-jax's token
+    environments, ``ClassicTrainer`` (same interface, MLP policy) for gymnax's own."""
+    if config.env.id in env_registry.REGISTRY:
+        return Trainer(config)
+    from agentic_jax.train.classic import ClassicTrainer
+
+    return ClassicTrainer(config)
+
+
 class Trainer:
     """Builds the environment, policy and optimiser a config describes."""
 
@@ -114,9 +129,12 @@ class Trainer:
             attention_window=m.attention_window,
             init_std=m.init_std,
         )
-        self.optimizer = optax.chain(
-            optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam()
-        )
+        if config.model.kind != "transformer":
+            raise ValueError(
+                f"model.kind={config.model.kind} is for gymnax's vector environments (e.g. "
+                f"CartPole-v1); {config.env.id} is a token environment: use model.kind=transformer"
+            )
+        self.optimizer = make_optimizer(config)
         r = config.rollout
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
         self.levels = self._curriculum_levels(config)
@@ -286,7 +304,7 @@ class Trainer:
         logits, values = self.forward(params, traj)
         log_probs = algos.token_log_prob(logits, traj.legal, traj.actions)
         mask = traj.agent
-        max_len = traj.tokens.shape[1]
+        max_len = traj.actions.shape[1]
         pg_loss, pg_stats = algos.clipped_policy_loss(
             log_probs, traj.log_probs, advantages, mask, hyper.clip_eps_low, hyper.clip_eps_high,
             mode=cfg.loss_agg, max_len=max_len,
@@ -329,39 +347,47 @@ class Trainer:
         std = jnp.sqrt(algos.aggregate((advantages - mean) ** 2, mask, "token"))
         return (advantages - mean) / (std + 1e-8), returns
 
-    def rl_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
-        cfg, r = self.config.algo, self.config.rollout
-        key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+    def collect(self, state: TrainState, key: jax.Array):
+        """One rollout with the current policy: (state, trajectory, stats, last values)."""
+        r = self.config.rollout
         if r.batching == "episodes":
             traj, stats, _ = rollout_episodes(
                 self.env, state.env_params, self.policy_step(state.params),
-                self.empty_cache(self.num_envs), rollout_key, r.num_tasks, r.group_size,
+                self.empty_cache(self.num_envs), key, r.num_tasks, r.group_size,
                 shard=self.shard_batch,
             )  # fmt: skip
-            last_value = jnp.zeros(self.num_envs)
-        else:
-            cache = self.model.apply(
-                state.params, state.env_state.transcript, state.obs.position,
-                method=TransformerPolicy.prefill,
-            )  # fmt: skip
-            obs, env_state, cache, traj, stats = rollout_stream(
-                self.env, state.env_params, self.policy_step(state.params), cache,
-                state.obs, state.env_state, rollout_key, r.rollout_len, shard=self.shard_batch,
-            )  # fmt: skip
-            _, last_value, _ = self.model.apply(
-                state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
-            )
-            state = state.replace(obs=obs, env_state=env_state)
+            return state, traj, stats, jnp.zeros(self.num_envs)
+        cache = self.model.apply(
+            state.params, state.env_state.transcript, state.obs.position,
+            method=TransformerPolicy.prefill,
+        )  # fmt: skip
+        obs, env_state, cache, traj, stats = rollout_stream(
+            self.env, state.env_params, self.policy_step(state.params), cache,
+            state.obs, state.env_state, key, r.rollout_len, shard=self.shard_batch,
+        )  # fmt: skip
+        _, last_value, _ = self.model.apply(
+            state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
+        )
+        return state.replace(obs=obs, env_state=env_state), traj, stats, last_value
+
+    def minibatch_units(self, batch) -> tuple[Any, int]:
+        """The batch as rows and how many consecutive rows make one shuffling unit: whole
+        sequences (GRPO: whole groups), since the policy reads each sequence in one pass."""
+        r = self.config.rollout
+        return batch, (r.group_size if r.batching == "episodes" else 1)
+
+    def rl_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
+        cfg = self.config.algo
+        key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+        state, traj, stats, last_value = self.collect(state, rollout_key)
         advantages, returns = self._advantages(traj, last_value, state.hyper)
         ref_log_probs = jnp.zeros_like(traj.log_probs)
         if cfg.kl_coef > 0:
             ref_logits, _ = self.forward(state.ref_params, traj)
             ref_log_probs = algos.token_log_prob(ref_logits, traj.legal, traj.actions)
 
-        # Minibatches split whole rows (GRPO: whole groups), so each keeps its sequences.
-        rows_per_unit = r.group_size if r.batching == "episodes" else 1
-        units = self.num_envs // rows_per_unit
-        batch = (traj, advantages, returns, ref_log_probs)
+        batch, rows_per_unit = self.minibatch_units((traj, advantages, returns, ref_log_probs))
+        units = jax.tree.leaves(batch)[0].shape[0] // rows_per_unit
 
         def epoch(state, epoch_key):
             order = jax.random.permutation(epoch_key, units)
@@ -391,7 +417,7 @@ class Trainer:
         )
         metrics = jax.tree.map(jnp.mean, metrics)
         metrics.update({f"train/{k}": v for k, v in stats.items()})
-        metrics["env_steps"] = jnp.float32(traj.tokens.size)
+        metrics["env_steps"] = jnp.float32(traj.actions.size)
         state = state.replace(key=key, update=state.update + 1)
         if self.levels:
             passed = stats["success"] >= self.config.curriculum.threshold
@@ -437,7 +463,7 @@ def make_train(config: Config):
     ``stage_metrics`` has one entry per pipeline stage: a list of ``(metrics, evals)`` pairs,
     metrics stacked per update and evaluation metrics per ``eval_interval`` chunk.
     """
-    trainer = Trainer(config)
+    trainer = build_trainer(config)
 
     def run_stage(state, num_updates, index):
         """Chunks of ``eval_interval`` updates (the last may be shorter), each then evaluated."""
