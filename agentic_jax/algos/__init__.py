@@ -11,6 +11,8 @@ from agentic_jax.algos.losses import (
     masked_log_softmax,
     sft_loss,
     token_log_prob,
+    truncated_is_policy_loss,
+    truncated_is_weights,
 )
 
 __all__ = [
@@ -25,4 +27,6 @@ __all__ = [
     "masked_log_softmax",
     "sft_loss",
     "token_log_prob",
+    "truncated_is_policy_loss",
+    "truncated_is_weights",
 ]

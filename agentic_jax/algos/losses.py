@@ -93,13 +93,16 @@ def clipped_policy_loss(
     clip_eps_high: float,
     mode: str = "token",
     max_len: int | None = None,
+    weights: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """PPO's clipped surrogate with asymmetric clipping (DAPO's clip-higher), ``[B, S]`` inputs.
 
         ratio  = exp(logp - old_logp)
-        loss_t = -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)
+        loss_t = -w_t * min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)
 
-    aggregated with ``aggregate(loss_t, mask, mode, max_len)``. Returns (loss, stats) with
+    aggregated with ``aggregate(loss_t, mask, mode, max_len)``; ``w_t`` = ``weights`` (1 if
+    None), e.g. decoupled PPO's behaviour weight pi_prox / pi_behaviour, with ``old_logp``
+    the proximal policy's. Returns (loss, stats) with
     stats "clip_frac" (masked fraction of tokens where the clipped term was selected) and
     "approx_kl" (masked mean of (ratio - 1) - log ratio).
     """
@@ -109,11 +112,39 @@ def clipped_policy_loss(
     unclipped = ratio * advantages
     clipped = jnp.clip(ratio, 1.0 - clip_eps_low, 1.0 + clip_eps_high) * advantages
     loss = -jnp.minimum(unclipped, clipped)
+    if weights is not None:
+        loss = loss * jax.lax.stop_gradient(weights)
     stats = {
         "clip_frac": aggregate((clipped < unclipped).astype(jnp.float32), mask, "token"),
         "approx_kl": aggregate((ratio - 1.0) - log_ratio, mask, "token"),
     }
     return aggregate(loss, mask, mode, max_len), stats
+
+
+def truncated_is_weights(
+    log_probs: jax.Array, behaviour_log_probs: jax.Array, cap: float | jax.Array
+) -> jax.Array:
+    """``min(pi / mu, cap)`` per token, without gradient: the truncated importance weight of
+    a token sampled from ``mu`` (a stale policy) for the target ``pi``."""
+    return jax.lax.stop_gradient(jnp.minimum(jnp.exp(log_probs - behaviour_log_probs), cap))
+
+
+def truncated_is_policy_loss(
+    log_probs: jax.Array,
+    behaviour_log_probs: jax.Array,
+    advantages: jax.Array,
+    mask: jax.Array,
+    cap: float | jax.Array,
+    mode: str = "token",
+    max_len: int | None = None,
+) -> jax.Array:
+    """Off-policy policy gradient with truncated importance sampling (IMPALA's policy term):
+
+    loss_t = -min(pi / mu, cap) * A * log pi      (the weight without gradient)
+    """
+    chex.assert_equal_shape([log_probs, behaviour_log_probs, advantages, mask])
+    weights = truncated_is_weights(log_probs, behaviour_log_probs, cap)
+    return aggregate(-weights * advantages * log_probs, mask, mode, max_len)
 
 
 def clipped_value_loss(

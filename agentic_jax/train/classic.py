@@ -92,14 +92,15 @@ class ClassicTrainer(Trainer):
             update=jnp.int32(0),
             level=jnp.int32(0),
             hyper=hyperparams(self.config) if hyper is None else hyper,
+            behaviour=self.fresh_behaviour(params),
         )
 
     def forward(self, params, traj: VectorTrajectory):
         return self.model.apply(params, traj.obs)
 
-    def collect(self, state: TrainState, key: jax.Array):
-        """``rollout_len`` steps of every environment with the sampling policy."""
-        params, env_params, n = state.params, state.env_params, self.num_envs
+    def collect(self, state: TrainState, key: jax.Array, params):
+        """``rollout_len`` steps of every environment, sampling from ``params``' policy."""
+        env_params, n = state.env_params, self.num_envs
         step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
 
         def body(carry, step_key):

@@ -73,6 +73,12 @@ class AlgoConfig:
     gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
     vf_coef: float = Field(0.5, ge=0)  # PPO
     vf_clip: float = Field(0.2, ge=0)  # PPO; 0 = unclipped value loss
+    # With rollout.staleness > 0, how the loss corrects for the stale behaviour policy mu:
+    # none = PPO's ratio against mu as if on-policy; tis = policy gradient with truncated
+    # importance weights min(pi / mu, is_cap); decoupled = PPO's clipped ratio against the
+    # learner's policy at the update's start (proximal), weighted by min(prox / mu, is_cap).
+    off_policy: Literal["none", "tis", "decoupled"] = "decoupled"
+    is_cap: float = Field(2.0, gt=0)
 
 
 @dataclass(config=STRICT)
@@ -82,6 +88,9 @@ class RolloutConfig:
     group_size: int = Field(8, gt=0)  # episodes: samples per task (GRPO's G)
     num_envs: int = Field(256, gt=0)  # stream: parallel environments
     rollout_len: int = Field(32, gt=0)  # stream: steps per update
+    # Act with the parameters of ``staleness`` updates ago, as an asynchronous actor that may
+    # run at most that many updates ahead of the learner (run here at its bound); 0 = on-policy.
+    staleness: int = Field(0, ge=0)
 
 
 @dataclass(config=STRICT)

@@ -94,6 +94,9 @@ class TrainState:
     update: jax.Array  # updates done so far, SFT included
     level: jax.Array  # curriculum level (0 without a curriculum)
     hyper: Hyperparams
+    # rollout.staleness = k > 0: the parameters of the last k updates, oldest first, stacked;
+    # the oldest acts. None when on-policy.
+    behaviour: Any = None
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
@@ -261,7 +264,13 @@ class Trainer:
             update=jnp.int32(0),
             level=jnp.int32(0),
             hyper=hyperparams(self.config) if hyper is None else hyper,
+            behaviour=self.fresh_behaviour(params),
         )
+
+    def fresh_behaviour(self, params):
+        """A staleness buffer holding ``k`` copies of ``params`` (None when on-policy)."""
+        k = self.config.rollout.staleness
+        return None if k == 0 else jax.tree.map(lambda x: jnp.stack([x] * k), params)
 
     def start_stage(self, state: TrainState, index: int) -> TrainState:
         """Begin stage ``index``: fresh optimiser state and the stage's environment
@@ -269,7 +278,11 @@ class Trainer:
         stage = self.stages[index]
         env_params = self._level_params(state.level) if self.levels else self.stage_params[index]
         state = state.replace(opt_state=self.optimizer.init(state.params), env_params=env_params)
-        return state.replace(ref_params=state.params) if stage.kind == "rl" else state
+        if stage.kind == "rl":
+            state = state.replace(
+                ref_params=state.params, behaviour=self.fresh_behaviour(state.params)
+            )
+        return state
 
     # ------------------------------------------------------------------ updates
     def _apply_grads(self, state: TrainState, grads, lr: float) -> TrainState:
@@ -300,15 +313,29 @@ class Trainer:
     def _policy_loss(self, params, batch, ref_log_probs, hyper: Hyperparams):
         """GRPO or PPO loss on a minibatch; returns (loss, metrics)."""
         cfg = self.config.algo
-        traj, advantages, returns = batch
+        traj, advantages, returns, prox_log_probs = batch
         logits, values = self.forward(params, traj)
         log_probs = algos.token_log_prob(logits, traj.legal, traj.actions)
         mask = traj.agent
         max_len = traj.actions.shape[1]
-        pg_loss, pg_stats = algos.clipped_policy_loss(
-            log_probs, traj.log_probs, advantages, mask, hyper.clip_eps_low, hyper.clip_eps_high,
-            mode=cfg.loss_agg, max_len=max_len,
-        )  # fmt: skip
+        clip = (hyper.clip_eps_low, hyper.clip_eps_high)
+        mode = cfg.off_policy if self.config.rollout.staleness > 0 else "none"
+        if mode == "decoupled":  # clipped against the proximal policy, weighted to the behaviour
+            weights = algos.truncated_is_weights(prox_log_probs, traj.log_probs, cfg.is_cap)
+            pg_loss, pg_stats = algos.clipped_policy_loss(
+                log_probs, prox_log_probs, advantages, mask, *clip, mode=cfg.loss_agg,
+                max_len=max_len, weights=weights,
+            )  # fmt: skip
+        elif mode == "tis":
+            pg_loss = algos.truncated_is_policy_loss(
+                log_probs, traj.log_probs, advantages, mask, cfg.is_cap, cfg.loss_agg, max_len
+            )
+            pg_stats = {}
+        else:  # on-policy, or stale samples taken as on-policy
+            pg_loss, pg_stats = algos.clipped_policy_loss(
+                log_probs, traj.log_probs, advantages, mask, *clip, mode=cfg.loss_agg,
+                max_len=max_len,
+            )  # fmt: skip
         token_entropy = algos.masked_entropy(logits, traj.legal)
         entropy = algos.aggregate(token_entropy, mask, "token")
         bonus = algos.entropy_bonus(token_entropy, mask, cfg.entropy_floor)
@@ -347,26 +374,26 @@ class Trainer:
         std = jnp.sqrt(algos.aggregate((advantages - mean) ** 2, mask, "token"))
         return (advantages - mean) / (std + 1e-8), returns
 
-    def collect(self, state: TrainState, key: jax.Array):
-        """One rollout with the current policy: (state, trajectory, stats, last values)."""
+    def collect(self, state: TrainState, key: jax.Array, params):
+        """One rollout acting with ``params``: (state, trajectory, stats, last values)."""
         r = self.config.rollout
         if r.batching == "episodes":
             traj, stats, _ = rollout_episodes(
-                self.env, state.env_params, self.policy_step(state.params),
+                self.env, state.env_params, self.policy_step(params),
                 self.empty_cache(self.num_envs), key, r.num_tasks, r.group_size,
                 shard=self.shard_batch,
             )  # fmt: skip
             return state, traj, stats, jnp.zeros(self.num_envs)
         cache = self.model.apply(
-            state.params, state.env_state.transcript, state.obs.position,
+            params, state.env_state.transcript, state.obs.position,
             method=TransformerPolicy.prefill,
         )  # fmt: skip
         obs, env_state, cache, traj, stats = rollout_stream(
-            self.env, state.env_params, self.policy_step(state.params), cache,
+            self.env, state.env_params, self.policy_step(params), cache,
             state.obs, state.env_state, key, r.rollout_len, shard=self.shard_batch,
         )  # fmt: skip
         _, last_value, _ = self.model.apply(
-            state.params, obs.token, obs.position, cache, method=TransformerPolicy.decode
+            params, obs.token, obs.position, cache, method=TransformerPolicy.decode
         )
         return state.replace(obs=obs, env_state=env_state), traj, stats, last_value
 
@@ -379,14 +406,35 @@ class Trainer:
     def rl_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
         cfg = self.config.algo
         key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
-        state, traj, stats, last_value = self.collect(state, rollout_key)
+        stale = state.behaviour is not None
+        acting = jax.tree.map(lambda b: b[0], state.behaviour) if stale else state.params
+        state, traj, stats, last_value = self.collect(state, rollout_key, acting)
+        prox_log_probs = traj.log_probs
+        behaviour_stats = {}
+        if stale:  # the learner's own policy and values at this update's start
+            prox_logits, prox_values = self.forward(state.params, traj)
+            prox_log_probs = algos.token_log_prob(prox_logits, traj.legal, traj.actions)
+            traj = traj.replace(values=prox_values)
+            log_ratio = prox_log_probs - traj.log_probs
+            behaviour_stats = {
+                "loss/behaviour_kl": algos.aggregate(
+                    jnp.exp(log_ratio) - 1.0 - log_ratio, traj.agent, "token"
+                ),
+                "loss/is_weight": algos.aggregate(
+                    algos.truncated_is_weights(prox_log_probs, traj.log_probs, cfg.is_cap),
+                    traj.agent, "token",
+                ),
+            }  # fmt: skip
         advantages, returns = self._advantages(traj, last_value, state.hyper)
         ref_log_probs = jnp.zeros_like(traj.log_probs)
         if cfg.kl_coef > 0:
             ref_logits, _ = self.forward(state.ref_params, traj)
             ref_log_probs = algos.token_log_prob(ref_logits, traj.legal, traj.actions)
 
-        batch, rows_per_unit = self.minibatch_units((traj, advantages, returns, ref_log_probs))
+        batch, rows_per_unit = self.minibatch_units(
+            (traj, advantages, returns, ref_log_probs, prox_log_probs)
+        )
+        params_before = state.params
         units = jax.tree.leaves(batch)[0].shape[0] // rows_per_unit
 
         def epoch(state, epoch_key):
@@ -401,10 +449,10 @@ class Trainer:
             )
 
             def minibatch_step(state, mb):
-                mb_traj, mb_adv, mb_ret, mb_ref = mb
+                mb_traj, mb_adv, mb_ret, mb_ref, mb_prox = mb
                 grad_fn = jax.value_and_grad(self._policy_loss, has_aux=True)
                 (loss, metrics), grads = grad_fn(
-                    state.params, (mb_traj, mb_adv, mb_ret), mb_ref, state.hyper
+                    state.params, (mb_traj, mb_adv, mb_ret, mb_prox), mb_ref, state.hyper
                 )
                 metrics["loss/total"] = loss
                 metrics["loss/grad_norm"] = optax.tree.norm(grads)
@@ -415,7 +463,10 @@ class Trainer:
         state, metrics = jax.lax.scan(
             epoch, state, jax.random.split(shuffle_key, cfg.update_epochs)
         )
-        metrics = jax.tree.map(jnp.mean, metrics)
+        metrics = jax.tree.map(jnp.mean, metrics) | behaviour_stats
+        if stale:  # the parameters this update started from join the buffer, the oldest leaves
+            push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
+            state = state.replace(behaviour=jax.tree.map(push, state.behaviour, params_before))
         metrics.update({f"train/{k}": v for k, v in stats.items()})
         metrics["env_steps"] = jnp.float32(traj.actions.size)
         state = state.replace(key=key, update=state.update + 1)
