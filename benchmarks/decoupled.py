@@ -1,0 +1,199 @@
+"""Decoupled rollouts with slow tools: learning and throughput with stale parameters, and
+the straggler cost of ``episodes`` batching against ``stream``.
+
+python benchmarks/decoupled.py [--staleness 0 1 2 4] [--no-record]
+
+1. ``configs/flakyapi_decoupled.yaml`` trained with ``rollout.staleness`` = k for each k:
+   held-out success per evaluation, tokens/s of the RL stage, and the mean KL between the
+   learner's and the stale behaviour policy. Curves in ``benchmarks/decoupled.png``.
+2. Slot utilisation in 1,024 slots: the retry-then-fallback oracle at FlakyAPI-v0's three
+   difficulty levels (the api's latency grows), and the first trained policy, sampling.
+   ``episodes`` batching ends a batch when its slowest episode ends, so its throughput is
+   slots / longest episode; ``stream`` refills a slot as soon as its episode ends, so it is
+   episodes finished / slot-steps.
+3. Phase times of one on-policy update (rollout, then learning), measured apart: on one
+   device they add up; an actor and a learner on two devices, k >= 1 apart, overlap them,
+   so per update the bound is the longer phase instead of the sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from results import environment_line, record
+
+from agentic_jax import envs
+from agentic_jax.cli import resolve_config
+from agentic_jax.models import TransformerPolicy
+from agentic_jax.rollout import oracle_step, rollout_episodes, rollout_stream
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import run
+from agentic_jax.train.trainer import build_trainer
+
+SLOTS = 1024
+PLOT = Path(__file__).with_name("decoupled.png")
+
+
+SLOT_HEADER = [
+    "| policy | FlakyAPI level | episodes: mean / longest length "
+    "| episodes: episodes per 1k slot-steps | stream: episodes per 1k slot-steps "
+    "| stream / episodes |",
+    "|---|---|---:|---:|---:|---:|",
+]
+
+
+def slot_row(name, env, params, step, cache_for, level: str) -> str:
+    """One policy in ``SLOTS`` slots, batched both ways. ``cache_for(transcript, position)``
+    gives the policy's carry for slots that start mid-way (None for a stateless policy)."""
+    key = jax.random.PRNGKey(0)
+    episodes = jax.jit(
+        lambda k: rollout_episodes(env, params, step, cache_for(None, None), k, SLOTS)
+    )
+    _, _, final = episodes(key)
+    lengths = np.asarray(final.length)
+    episodes_rate = 1000 / lengths.max()  # every slot finishes one episode per batch
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, SLOTS), params)
+    steps = 8 * env.max_len
+    stream = jax.jit(lambda o, s, k: rollout_stream(
+        env, params, step, cache_for(s.transcript, o.position), o, s, k, steps))  # fmt: skip
+    *_, stream_stats = stream(obs, state, key)
+    stream_rate = 1000 * float(stream_stats["episodes"]) / (SLOTS * steps)
+    return (
+        f"| {name} | {level} | {lengths.mean():.1f} / {lengths.max()} | {episodes_rate:.1f} "
+        f"| {stream_rate:.1f} | {stream_rate / episodes_rate:.2f} |"
+    )
+
+
+def slot_utilisation(trained_run: Path) -> list[str]:
+    lines = list(SLOT_HEADER)
+    for level in envs.REGISTRY["FlakyAPI-v0"].levels:
+        env, params = envs.make(
+            "FlakyAPI-v0", max_latency=8, max_backup_latency=12, oracle_mode=1, **level
+        )
+        label = (
+            f"api {level['latency_min']}-{level['latency_max']}, backup {level['backup_latency']}"
+        )
+        lines.append(slot_row("oracle", env, params, oracle_step(env), lambda t, p: None, label))
+        print(lines[-1], flush=True)
+    config, trainer, state = run.load_run(trained_run)
+    weights = jax.tree.map(lambda x: x[0], state.params)
+
+    def cache_for(transcript, position):
+        if transcript is None:
+            return trainer.empty_cache(SLOTS)
+        return trainer.model.apply(weights, transcript, position, method=TransformerPolicy.prefill)
+
+    level = "training level (api 2-4, backup 8)"
+    lines.append(slot_row("trained (k = 0), sampling", trainer.env, trainer.env_params,
+                          trainer.policy_step(weights), cache_for, level))  # fmt: skip
+    print(lines[-1], flush=True)
+    return lines
+
+
+def learning(staleness: list[int], out: Path) -> tuple[list[str], dict[int, list[dict]]]:
+    lines = [
+        "| staleness k | sampled training success by update | final held-out success "
+        "| RL tokens/s | behaviour KL |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    curves = {}
+    for k in staleness:
+        config = config_lib.load(
+            resolve_config("flakyapi_decoupled"),
+            [f"rollout.staleness={k}", "logging.tensorboard=false"],
+        )
+        rows = run.train(config, out / f"k{k}", overwrite=True)
+        curves[k] = rows
+        rl = [r for r in rows if r["stage"] == "rl"]
+        by_update = ", ".join(f"{r['update']}: {r['train/success']:.2f}" for r in rl[::2])
+        tokens = np.mean([r["tokens_per_s"] for r in rl])
+        kl = np.mean([r.get("loss/behaviour_kl", 0.0) for r in rl])
+        lines.append(
+            f"| {k} | {by_update} | {rows[-1]['eval/success']:.3f} | {tokens:,.0f} | {kl:.4f} |"
+        )
+        print(lines[-1], flush=True)
+    return lines, curves
+
+
+def phase_times(repeats: int = 3) -> list[str]:
+    config = config_lib.load(resolve_config("flakyapi_decoupled"))
+    trainer = build_trainer(config)
+    rl_stage = len(trainer.stages) - 1
+    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), rl_stage)
+    collect = jax.jit(lambda s: trainer.collect(s, s.key, s.params)).lower(state).compile()
+    update = jax.jit(lambda s: trainer.rl_update(s, rl_stage)).lower(state).compile()
+
+    def best(fn):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(state))
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    rollout_s, update_s = best(collect), best(update)
+    learn_s = max(update_s - rollout_s, 0.0)
+    tokens = trainer.num_envs * (trainer.env.max_len - 1)
+    return [
+        "| phase | seconds per update |",
+        "|---|---:|",
+        f"| rollout (acting, tools, environment) | {rollout_s:.3f} |",
+        f"| learning (forward, backward, Adam) | {learn_s:.3f} |",
+        f"| one device, in turn (k = 0): tokens/s | {tokens / update_s:,.0f} |",
+        f"| actor and learner overlapped (k >= 1), bound: tokens/s "
+        f"| {tokens / max(rollout_s, learn_s):,.0f} |",
+    ]
+
+
+def plot(curves: dict[int, list[dict]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for k, rows in curves.items():
+        rl = [r for r in rows if r["stage"] == "rl"]
+        left.plot([r["update"] for r in rl], [r["train/success"] for r in rl], label=f"k = {k}")
+        right.plot([r["update"] for r in rows], [r["eval/success"] for r in rows], label=f"k = {k}")
+    left.set(xlabel="update", ylabel="sampled training success", ylim=(0, 1.02),
+             title="FlakyAPI-v0, GRPO acting k updates stale")  # fmt: skip
+    right.set(xlabel="update (SFT, then GRPO)", ylabel="held-out success (greedy)",
+              ylim=(0, 1.02), title="held-out")  # fmt: skip
+    left.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--staleness", nargs="*", type=int, default=[0, 1, 2, 4])
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        curves_table, curves = learning(args.staleness, Path(tmp))
+        slots = slot_utilisation(Path(tmp) / f"k{args.staleness[0]}")
+    phases = phase_times()
+    if not args.no_record:
+        plot(curves)
+    command = " ".join(["python benchmarks/decoupled.py", *(argv or sys.argv[1:])])
+    section = "\n".join(
+        ["### Decoupled rollouts and slow tools", "", f"`{command}` ({environment_line()})",
+         "", "Learning with stale parameters (`configs/flakyapi_decoupled.yaml`, decoupled "
+         "PPO correction; plot: `benchmarks/decoupled.png`):", "", *curves_table, "",
+         "Slot utilisation, 1,024 slots:", "", *slots, "",
+         "Phase times of one on-policy update:", "", *phases]
+    )  # fmt: skip
+    record(section + "\n", args.no_record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
