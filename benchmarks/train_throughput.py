@@ -1,0 +1,118 @@
+"""Training throughput: tokens/s of the full jitted GRPO update (rollout + learning) with the
+default transformer at several batch sizes, the environment's share of the step, and the
+achieved FLOP/s against a matmul ceiling measured in the same run.
+
+python benchmarks/train_throughput.py [--tasks 8 32 64 256] [--no-record]
+
+- one update = rollout of ``tasks x 8`` episodes to the transcript limit (31 steps) with KV-cache
+  decoding, then one epoch of the GRPO loss over the whole batch (the default config's RL
+  stage); best of 3 after compilation;
+- environment share: the same rollout scan with a uniform random legal policy instead of the
+  transformer (environment code and the scan alone), over the full update's time;
+- FLOPs are counted from the model's shapes (XLA's cost analysis counts a loop body once):
+  every Dense kernel costs 2 x its size per token, attention 4 x layers x length x width per
+  token (the decode step attends over the whole cache, masked); the update's forward and
+  backward cost 3 x a forward. The ceiling is a jitted 2048 x 2048 float32 matmul.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+from results import environment_line, record
+
+from agentic_jax.cli import resolve_config
+from agentic_jax.rollout import random_step, rollout_episodes
+from agentic_jax.train import config as config_lib
+from agentic_jax.train.trainer import build_trainer
+
+
+def best_time(fn, arg, repeats: int = 3) -> float:
+    compiled = jax.jit(fn).lower(arg).compile()
+    jax.block_until_ready(compiled(arg))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(arg))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_ceiling(n: int = 2048) -> float:
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    return 2 * n**3 / best_time(lambda x: x @ x, a, repeats=5)
+
+
+def dense_params(params) -> int:
+    """Scalars in Dense kernels (the embedding tables are lookups, not matmuls)."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return sum(
+        int(leaf.size) for path, leaf in leaves if jax.tree_util.keystr(path).endswith("['kernel']")
+    )
+
+
+def measure(num_tasks: int) -> dict:
+    config = config_lib.load(
+        resolve_config("default"), [f"rollout.num_tasks={num_tasks}", "sft.updates=0"]
+    )
+    trainer = build_trainer(config)
+    stage = len(trainer.stages) - 1
+    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage)
+    update_s = best_time(lambda s: trainer.rl_update(s, stage)[0], state)
+    n, steps = trainer.num_envs, trainer.env.max_len - 1
+    env_s = best_time(
+        lambda s: rollout_episodes(
+            trainer.env, s.env_params, random_step, None, s.key, num_tasks, 8
+        )[1],
+        state,
+    )
+    m = config.model
+    attention = 4 * m.n_layers * trainer.env.max_len * m.d_model
+    forward_per_token = 2 * dense_params(state.params) + attention
+    flops = n * steps * forward_per_token * (1 + 3 * config.algo.update_epochs)
+    _, metrics = jax.jit(lambda s: trainer.rl_update(s, stage))(state)
+    return {
+        "episodes": n,
+        "update_s": update_s,
+        "tokens_per_s": n * steps / update_s,
+        "agent_tokens_per_s": float(metrics["train/agent_tokens"]) / update_s,
+        "env_share": env_s / update_s,
+        "flops_per_s": flops / update_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="*", type=int, default=[8, 32, 64, 256])
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args(argv)
+    ceiling = matmul_ceiling()
+    lines = [
+        "| episodes per update | update s | tokens/s | agent tokens/s | environment share "
+        "| model GFLOP/s | of matmul ceiling |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for num_tasks in args.tasks:
+        r = measure(num_tasks)
+        lines.append(
+            f"| {r['episodes']:,} | {r['update_s']:.3f} | {r['tokens_per_s']:,.0f} "
+            f"| {r['agent_tokens_per_s']:,.0f} | {r['env_share']:.1%} "
+            f"| {r['flops_per_s'] / 1e9:.2f} | {r['flops_per_s'] / ceiling:.1%} |"
+        )
+        print(lines[-1], flush=True)
+    command = " ".join(["python benchmarks/train_throughput.py", *(argv or sys.argv[1:])])
+    section = "\n".join(
+        ["### Training throughput (default transformer, GRPO update)", "",
+         f"`{command}` ({environment_line()})", "",
+         f"Matmul ceiling (2048 x 2048 float32): {ceiling / 1e9:.1f} GFLOP/s.", "", *lines]
+    )  # fmt: skip
+    record(section + "\n", args.no_record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
