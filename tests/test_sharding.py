@@ -78,5 +78,5 @@ def test_four_devices_match_one():
 def test_impossible_device_counts_are_clear_errors():
     from test_train import TINY
 
-    with pytest.raises(ValueError, match="only 1 local device"):
+    with pytest.raises(ValueError, match="only 1 device"):
         Trainer(config_lib.load(None, [*TINY, "devices=3"]))

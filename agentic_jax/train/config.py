@@ -150,8 +150,9 @@ class Config:
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     seed: int = 0
     num_seeds: int = Field(1, gt=0)  # seeds run as one vmapped computation
-    # Data parallelism: the batch axis (episodes, environments) is split over this many local
-    # devices, parameters replicated. 1 = one device; 0 = every local device.
+    # Data parallelism: the batch axis (episodes, environments) is split over this many
+    # devices, parameters replicated. 1 = one device; 0 = every device (every host's after
+    # jax.distributed.initialize()).
     devices: int = Field(1, ge=0)
     tool_bonus: float = Field(0.0, ge=0)  # shaped reward for the first useful tool call
 

@@ -22,6 +22,7 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -148,12 +149,13 @@ class Trainer:
                              for stage in self.stages]  # fmt: skip
 
     def _mesh(self, config: Config) -> Mesh | None:
-        """A one-axis ("data") mesh over the first ``config.devices`` local devices."""
-        available = jax.local_devices()
+        """A one-axis ("data") mesh over the first ``config.devices`` devices: this process's
+        own, or every process's after ``jax.distributed.initialize()`` (multi-host)."""
+        available = jax.devices() if jax.process_count() > 1 else jax.local_devices()
         count = config.devices or len(available)
         if count > len(available):
             raise ValueError(
-                f"devices={config.devices}: only {len(available)} local device(s) "
+                f"devices={config.devices}: only {len(available)} device(s) "
                 f"({available[0].platform}); use 1 to {len(available)}, or 0 for all"
             )
         batches = {"rollout batch": self.num_envs, "eval_episodes": config.eval_episodes}
@@ -177,7 +179,16 @@ class Trainer:
         """Put a state on the mesh, replicated (data parallel); a no-op on one device."""
         if self.mesh is None:
             return state
-        return jax.device_put(state, NamedSharding(self.mesh, PartitionSpec()))
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        if jax.process_count() == 1:
+            return jax.device_put(state, replicated)
+        # Multi-host: every process built the same state (same seed); each supplies its copy.
+        return jax.tree.map(
+            lambda x: jax.make_array_from_callback(
+                x.shape, replicated, lambda index: np.asarray(x)[index]
+            ),
+            state,
+        )
 
     def _traced_params(self, overrides: dict, where: str) -> HarnessParams:
         """Environment parameters with traced ``overrides`` on top of ``env.overrides``."""
