@@ -69,6 +69,7 @@ def test_vmapped_settings_equal_runs_alone():
     assert not np.allclose(first[0], first[1])
 
 
+@pytest.mark.slow  # the command end to end: runs in the second CI stage
 def test_sweep_command_writes_table_and_plot(tmp_path):
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(yaml.safe_dump(BASE))

@@ -202,6 +202,7 @@ PIPELINE = (
 )
 
 
+@pytest.mark.slow
 def test_stages_chain_in_order_each_with_its_own_settings():
     config = tiny(PIPELINE, "sft.num_episodes=16", "eval_interval=1")
     trainer = Trainer(config)
