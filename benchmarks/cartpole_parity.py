@@ -19,7 +19,7 @@ import time
 import jax
 import numpy as np
 import purejaxrl_ppo
-from results import environment_line, record
+from results import record, section
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
@@ -86,12 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {seeds} | {name} | {ret:.1f} | {compile_s:.1f} | {run_s:.2f} | {ratio} |"
             )
             print(lines[-1], flush=True)
-    command = " ".join(["python benchmarks/cartpole_parity.py", *(argv or sys.argv[1:])])
-    section = "\n".join(
-        ["### CartPole-v1 PPO parity (5e5 steps)", "", f"`{command}` ({environment_line()})",
-         "", *lines]
-    )  # fmt: skip
-    record(section + "\n", args.no_record)
+    text = section("CartPole-v1 PPO parity (5e5 steps)", "cartpole_parity.py", argv, lines)
+    record(text + "\n", args.no_record)
     return 0
 
 

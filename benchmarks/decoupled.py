@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from results import environment_line, record
+from results import best_time, record, section
 
 from agentic_jax import envs
 from agentic_jax.cli import resolve_config
@@ -126,18 +125,8 @@ def phase_times(repeats: int = 3) -> list[str]:
     trainer = build_trainer(config)
     rl_stage = len(trainer.stages) - 1
     state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), rl_stage)
-    collect = jax.jit(lambda s: trainer.collect(s, s.key, s.params)).lower(state).compile()
-    update = jax.jit(lambda s: trainer.rl_update(s, rl_stage)).lower(state).compile()
-
-    def best(fn):
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(fn(state))
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    rollout_s, update_s = best(collect), best(update)
+    rollout_s = best_time(lambda s: trainer.collect(s, s.key, s.params), state, repeats)
+    update_s = best_time(lambda s: trainer.rl_update(s, rl_stage), state, repeats)
     learn_s = max(update_s - rollout_s, 0.0)
     tokens = trainer.num_envs * (trainer.env.max_len - 1)
     return [
@@ -183,15 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     phases = phase_times()
     if not args.no_record:
         plot(curves)
-    command = " ".join(["python benchmarks/decoupled.py", *(argv or sys.argv[1:])])
-    section = "\n".join(
-        ["### Decoupled rollouts and slow tools", "", f"`{command}` ({environment_line()})",
-         "", "Learning with stale parameters (`configs/flakyapi_decoupled.yaml`, decoupled "
+    text = section(
+        "Decoupled rollouts and slow tools", "decoupled.py", argv,
+        ["Learning with stale parameters (`configs/flakyapi_decoupled.yaml`, decoupled "
          "PPO correction; plot: `benchmarks/decoupled.png`):", "", *curves_table, "",
          "Slot utilisation, 1,024 slots:", "", *slots, "",
-         "Phase times of one on-policy update:", "", *phases]
+         "Phase times of one on-policy update:", "", *phases],
     )  # fmt: skip
-    record(section + "\n", args.no_record)
+    record(text + "\n", args.no_record)
     return 0
 
 

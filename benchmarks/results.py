@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import platform
+import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -31,3 +33,23 @@ def record(section: str, dry_run: bool = False) -> None:
     if not dry_run:
         with RESULTS.open("a") as results:
             results.write("\n" + section)
+
+
+def best_time(fn, arg, repeats: int = 3) -> float:
+    """Best wall seconds of ``repeats`` calls of ``jit(fn)(arg)``, compiled and warmed first."""
+    compiled = jax.jit(fn).lower(arg).compile()
+    jax.block_until_ready(compiled(arg))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(arg))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def section(title: str, script: str, argv: list[str] | None, lines: list[str], extra="") -> str:
+    """A RESULTS.md section: heading, the command that made it with the machine line, body."""
+    command = " ".join(
+        [f"python benchmarks/{script}", *(argv if argv is not None else sys.argv[1:])]
+    )
+    return "\n".join([f"### {title}", "", f"`{command}` ({environment_line()}{extra})", "", *lines])

@@ -17,10 +17,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 import jax  # noqa: E402
-from results import environment_line, record  # noqa: E402
+from results import best_time, record, section  # noqa: E402
 
 from agentic_jax.cli import resolve_config  # noqa: E402
 from agentic_jax.train import config as config_lib  # noqa: E402
@@ -35,14 +34,8 @@ def update_seconds(devices: int, num_tasks: int, repeats: int = 3) -> tuple[floa
     trainer = build_trainer(config)
     stage = len(trainer.stages) - 1
     state = trainer.place(trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage))
-    update = jax.jit(lambda s: trainer.rl_update(s, stage)[0]).lower(state).compile()
-    jax.block_until_ready(update(state))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(update(state))
-        times.append(time.perf_counter() - start)
-    return min(times), trainer.num_envs * (trainer.env.max_len - 1)
+    seconds = best_time(lambda s: trainer.rl_update(s, stage)[0], state, repeats)
+    return seconds, trainer.num_envs * (trainer.env.max_len - 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,13 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {n} | {seconds:.3f} | {tokens / seconds:,.0f} | {base / seconds:.2f} |")
         print(lines[-1], flush=True)
     kind = jax.devices()[0].device_kind
-    command = " ".join(["python benchmarks/scaling.py", *(argv or sys.argv[1:])])
-    section = "\n".join(
-        ["### Data-parallel scaling (GRPO update, default transformer)", "",
-         f"`{command}` ({environment_line()}; devices: {jax.local_device_count()} x {kind})",
-         "", *lines]
-    )  # fmt: skip
-    record(section + "\n", args.no_record)
+    text = section("Data-parallel scaling (GRPO update, default transformer)", "scaling.py",
+                   argv, lines, f"; devices: {jax.local_device_count()} x {kind}")  # fmt: skip
+    record(text + "\n", args.no_record)
     return 0
 
 

@@ -19,27 +19,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
-from results import environment_line, record
+from results import best_time, record, section
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.rollout import random_step, rollout_episodes
 from agentic_jax.train import config as config_lib
 from agentic_jax.train.trainer import build_trainer
-
-
-def best_time(fn, arg, repeats: int = 3) -> float:
-    compiled = jax.jit(fn).lower(arg).compile()
-    jax.block_until_ready(compiled(arg))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(arg))
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def matmul_ceiling(n: int = 2048) -> float:
@@ -104,13 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['flops_per_s'] / 1e9:.2f} | {r['flops_per_s'] / ceiling:.1%} |"
         )
         print(lines[-1], flush=True)
-    command = " ".join(["python benchmarks/train_throughput.py", *(argv or sys.argv[1:])])
-    section = "\n".join(
-        ["### Training throughput (default transformer, GRPO update)", "",
-         f"`{command}` ({environment_line()})", "",
-         f"Matmul ceiling (2048 x 2048 float32): {ceiling / 1e9:.1f} GFLOP/s.", "", *lines]
-    )  # fmt: skip
-    record(section + "\n", args.no_record)
+    ceiling_line = f"Matmul ceiling (2048 x 2048 float32): {ceiling / 1e9:.1f} GFLOP/s."
+    text = section("Training throughput (default transformer, GRPO update)",
+                   "train_throughput.py", argv, [ceiling_line, "", *lines])  # fmt: skip
+    record(text + "\n", args.no_record)
     return 0
 
 

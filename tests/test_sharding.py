@@ -26,31 +26,29 @@ SCRIPT = textwrap.dedent(
 
     assert jax.local_device_count() == 4, jax.devices()
     tiny = json.loads(sys.argv[1])
-    report = {}
     extra = ["algo.name=ppo", "rollout.batching=stream", "rollout.num_envs=16",
              "rollout.rollout_len=16", "algo.num_minibatches=2", "sft.updates=2",
              "sft.num_episodes=16", "updates=2"]
-    for name in ("ppo",):
-        results = {}
-        for devices in (1, 4):
-            config = config_lib.load(None, tiny + extra + [f"devices={devices}"])
-            key = jax.random.PRNGKey(0)
-            train = jax.jit(make_train(config)).lower(key).compile()
-            state, outputs = train(key)
-            params = jax.tree.leaves(state.params)
-            evals = [np.asarray(e["eval/success"]).tolist() for stage in outputs for _, e in stage]
-            results[devices] = (params, evals)
-        # The batch really is split: the compiled train function all-reduces gradients, and
-        # the environments' carry stays split over the devices.
-        report[name + "_all_reduce"] = "all-reduce" in train.as_text()
-        transcript = state.env_state.transcript
-        report["ppo_carry_devices"] = len(transcript.sharding.device_set)
-        report["ppo_carry_replicated"] = transcript.sharding.is_fully_replicated
-        (p1, e1), (p4, e4) = results[1], results[4]
-        report[name] = {
-            "max_param_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(p1, p4)),
-            "evals_1": e1, "evals_4": e4,
-        }
+    results = {}
+    for devices in (1, 4):
+        config = config_lib.load(None, tiny + extra + [f"devices={devices}"])
+        key = jax.random.PRNGKey(0)
+        train = jax.jit(make_train(config)).lower(key).compile()
+        state, outputs = train(key)
+        params = jax.tree.leaves(state.params)
+        evals = [np.asarray(e["eval/success"]).tolist() for stage in outputs for _, e in stage]
+        results[devices] = (params, evals)
+    (p1, e1), (p4, e4) = results[1], results[4]
+    transcript = state.env_state.transcript
+    report = {
+        # The batch really is split: the compiled program all-reduces gradients, and the
+        # environments' carry stays split over the devices.
+        "all_reduce": "all-reduce" in train.as_text(),
+        "carry_devices": len(transcript.sharding.device_set),
+        "carry_replicated": transcript.sharding.is_fully_replicated,
+        "max_param_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(p1, p4)),
+        "evals_1": e1, "evals_4": e4,
+    }
     print("REPORT" + json.dumps(report))
     """
 )
@@ -67,12 +65,11 @@ def test_four_devices_match_one():
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.split("REPORT", 1)[1])
-    assert report.pop("ppo_all_reduce")
-    assert report.pop("ppo_carry_devices") == 4 and not report.pop("ppo_carry_replicated")
-    for name, result in report.items():
-        assert result["max_param_diff"] < 1e-4, (name, result)
-        for a, b in zip(result["evals_1"], result["evals_4"], strict=True):
-            assert a == pytest.approx(b, abs=1.5 / 32), (name, result)  # at most one episode
+    assert report["all_reduce"]
+    assert report["carry_devices"] == 4 and not report["carry_replicated"]
+    assert report["max_param_diff"] < 1e-4, report
+    for a, b in zip(report["evals_1"], report["evals_4"], strict=True):
+        assert a == pytest.approx(b, abs=1.5 / 32), report  # at most one episode
 
 
 def test_impossible_device_counts_are_clear_errors():
