@@ -123,9 +123,16 @@ def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Arr
 
 
 def without_segments(
-    plan: jax.Array, plan_len: jax.Array, open_token: int, close_token: int
+    plan: jax.Array,
+    plan_len: jax.Array,
+    open_token: int,
+    close_token: int,
+    after: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """An oracle plan with every ``open_token ... close_token`` segment removed (order kept).
+
+    ``after``: remove only the segments that come after the first ``after`` token (thinking
+    after the first ``<call>``, for an agent that may not think between calls).
 
     With tools disabled the oracle plays its plan without ``<call> ... </call>``: its thinking
     and its answer, written without the tool results that told it the answer. Imitating it is
@@ -136,6 +143,8 @@ def without_segments(
     opens = jnp.cumsum(plan == open_token)
     closes = jnp.cumsum(plan == close_token)
     inside = opens - closes + (plan == close_token) > 0
+    if after is not None:
+        inside &= jnp.cumsum(plan == after) > 0
     keep = ~inside & (jnp.arange(plan.shape[0]) < plan_len)
     target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
     kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
@@ -244,6 +253,9 @@ class HarnessParams(environment.EnvParams):
     split: int = 0  # 0: train tasks, 1: held-out test tasks
     oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
     tools_enabled: bool = True  # False masks <call> out and the oracle skips its calls
+    # False: all thinking comes before the first tool call (a monologue), and the oracle
+    # drops the thinking it would do between calls. True: thinking may interleave with calls.
+    think_between_calls: bool = True
     # Effort levels (a harness built with ``effort=True``): after the prompt the harness
     # writes ``<effort> LEVEL`` (LEVEL drawn from ``effort_probs`` over none/low/mid/high; a
     # one-hot fixes it) or, with ``agent_effort``, writes ``<effort>`` and the agent chooses
@@ -370,6 +382,13 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             plan=jnp.where(params.tools_enabled, task.plan, plan),
             plan_len=jnp.where(params.tools_enabled, task.plan_len, plan_len),
         )
+        plan, plan_len = without_segments(
+            task.plan, task.plan_len, tk.THINK_OPEN, tk.THINK_CLOSE, after=tk.CALL_OPEN
+        )
+        task = task.replace(
+            plan=jnp.where(params.think_between_calls, task.plan, plan),
+            plan_len=jnp.where(params.think_between_calls, task.plan_len, plan_len),
+        )
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
         queue_len = task.prompt_len.astype(jnp.int32)
@@ -425,7 +444,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         drawn = jax.random.categorical(key, jnp.log(jnp.maximum(probs, 0.0)))
         plan, plan_len = task.plan, task.plan_len
         unthinking, unthinking_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
-        think_len = jnp.maximum(plan_len - unthinking_len - 2, 0)  # inside <think> ... </think>
+        segments = jnp.sum((plan == tk.THINK_OPEN) & (jnp.arange(plan.shape[0]) < plan_len))
+        think_len = plan_len - unthinking_len - 2 * segments  # inside <think> ... </think>
         fits = budgets >= think_len
         cheapest = jnp.where(fits.any(), jnp.argmax(fits), NUM_EFFORT_LEVELS - 1)
         effort = jnp.where(params.agent_effort, cheapest, drawn).astype(jnp.int32)
@@ -486,7 +506,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """Legal next tokens; when the next token is forced, just that token."""
         phase = state.phase
         idle = jnp.zeros(tk.VOCAB_SIZE, bool)
-        idle = idle.at[tk.THINK_OPEN].set(state.think_tokens < state.think_budget)
+        may_think = params.think_between_calls | (state.tool_calls == 0)
+        idle = idle.at[tk.THINK_OPEN].set((state.think_tokens < state.think_budget) & may_think)
         idle = idle.at[tk.CALL_OPEN].set(params.tools_enabled).at[tk.ANSWER_OPEN].set(True)
         think = self._think_mask.at[tk.THINK_CLOSE].set(True)
         limits = self._limits(state)

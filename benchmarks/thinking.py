@@ -4,6 +4,7 @@
     python benchmarks/thinking.py modes thinking_modes        # merged against two specialists
     python benchmarks/thinking.py adaptive thinking_adaptive  # chosen effort per difficulty
     python benchmarks/thinking.py pipeline qwen3_pipeline     # a multi-stage run, per stage
+    python benchmarks/thinking.py interleaved thinking_interleaved  # think between calls or not
 
 Every experiment's runs go under ``--runs``; its table and plot go into the (first) run
 directory, the plot also to ``benchmarks/thinking_<experiment>.png``, and the table, with
@@ -74,21 +75,32 @@ def thinking_curve(ax, runs: dict[str, list[dict]]):
     ax.legend(fontsize=8)
 
 
+def variant_budgets(config_name: str, overrides: list[str]) -> dict[str, int]:
+    """Each eval variant that fixes one effort level: its thinking budget in tokens."""
+    env = config_lib.load(resolve_config(config_name), overrides).env
+    found = {}
+    for name, variant in env.eval_variants.items():
+        settings = {**env.overrides, **variant}
+        probs = list(settings["effort_probs"])
+        if probs.count(1.0) == 1:
+            found[name] = int(settings["effort_budgets"][probs.index(1.0)])
+    return found
+
+
 def budget(args) -> str:
     run_dir, rows = train(args.config, args.set, args.runs, args.command)
-    last, budgets = rows[-1], budgets_of(args.config)
+    last, budgets = rows[-1], variant_budgets(args.config, args.set)
     table = ["| effort | budget | held-out success | thinking tokens | transcript tokens |",
              "|---|---:|---:|---:|---:|"]  # fmt: skip
-    success = []
-    for level, budget_tokens in zip(tk.EFFORT_LEVELS, budgets, strict=True):
-        p = f"eval_{level}/"
-        success.append(last[p + "success"])
-        table.append(f"| {level} | {budget_tokens} | {last[p + 'success']:.3f} |"
+    for name, budget_tokens in budgets.items():
+        p = f"eval_{name}/"
+        table.append(f"| {name} | {budget_tokens} | {last[p + 'success']:.3f} |"
                      f" {last[p + 'think_tokens']:.2f} | {last[p + 'length']:.1f} |")  # fmt: skip
     fig, (ax, ax_think) = figure(2)
-    ax.plot(budgets, success, marker="o")
-    for level, x, y in zip(tk.EFFORT_LEVELS, budgets, success, strict=True):
-        ax.annotate(level, (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+    success = [last[f"eval_{name}/success"] for name in budgets]
+    ax.plot(list(budgets.values()), success, marker="o")
+    for name, x, y in zip(budgets, budgets.values(), success, strict=True):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
     ax.set(title="held-out success against thinking budget", xlabel="budget (tokens)",
            ylim=(0, 1.05))  # fmt: skip
     thinking_curve(ax_think, {"training mixture": rows})
@@ -140,24 +152,25 @@ def modes(args) -> str:
 def adaptive(args) -> str:
     run_dir, rows = train(args.config, args.set, args.runs, args.command)
     budgets = budgets_of(args.config)
+    variants = list(config_lib.load(resolve_config(args.config), args.set).env.eval_variants)
     table = ["| difficulty | chosen effort (0 none .. 3 high) | thinking tokens |"
              " held-out success |", "|---|---:|---:|---:|"]  # fmt: skip
-    levels = {"one digit": "eval_one_digit/", "two digits": "eval_two_digits/"}
-    efforts = []
-    for label, p in levels.items():
-        r = rows[-1]
-        efforts.append(r[p + "effort"])
-        table.append(f"| {label} | {r[p + 'effort']:.2f} | {r[p + 'think_tokens']:.2f} |"
-                     f" {r[p + 'success']:.3f} |")  # fmt: skip
+    last = rows[-1]
+    for name in variants:
+        p = f"eval_{name}/"
+        table.append(f"| {name} | {last[p + 'effort']:.2f} | {last[p + 'think_tokens']:.2f} |"
+                     f" {last[p + 'success']:.3f} |")  # fmt: skip
     table.append("")
     table.append(f"Budgets per level: {dict(zip(tk.EFFORT_LEVELS, budgets, strict=True))}.")
-    fig, (ax, ax_think) = figure(2)
-    for label, p in levels.items():
-        points = [(r["update"], r[p + "effort"]) for r in rows]
-        ax.plot(*zip(*points, strict=True), marker=".", label=label)
+    fig, (ax, ax_tokens, ax_think) = figure(3)
+    for name in variants:
+        points = [(r["update"], r[f"eval_{name}/effort"]) for r in rows]
+        ax.plot(*zip(*points, strict=True), marker=".", label=name)
     ax.set(title="chosen effort level (held-out) over training", xlabel="update",
            ylim=(-0.1, 3.1))  # fmt: skip
     ax.legend(fontsize=8)
+    ax_tokens.bar(variants, [last[f"eval_{name}/think_tokens"] for name in variants])
+    ax_tokens.set(title="thinking tokens per task, end of training", xlabel="difficulty")
     thinking_curve(ax_think, {"training mixture": rows})
     fig.tight_layout()
     return write(run_dir, "adaptive", "Adaptive effort: the agent picks its level, thinking costs",
@@ -184,7 +197,44 @@ def pipeline(args) -> str:
                  args, table, fig)  # fmt: skip
 
 
-EXPERIMENTS = {"budget": budget, "modes": modes, "adaptive": adaptive, "pipeline": pipeline}
+def interleaved(args) -> str:
+    specs = {
+        "interleaved (think between calls)": ["env.overrides.think_between_calls=true"],
+        "monologue (think before the first call)": ["env.overrides.think_between_calls=false"],
+    }
+    results, first_dir = {}, None
+    for label, extra in specs.items():
+        run_dir, rows = train(args.config, [*args.set, *extra], args.runs, args.command)
+        first_dir = first_dir or run_dir
+        results[label] = rows
+    sizes = {"two_items": 2, "three_items": 3, "four_items": 4}
+    table = [
+        "| agent | held-out success | " + " | ".join(f"{n} items" for n in sizes.values())
+        + " | tool calls | thinking tokens | transcript tokens |",
+        "|---|---:|" + "---:|" * len(sizes) + "---:|---:|---:|",
+    ]  # fmt: skip
+    for label, rows in results.items():
+        r = rows[-1]
+        by_size = " | ".join(f"{r[f'eval_{name}/success']:.3f}" for name in sizes)
+        table.append(f"| {label} | {r['eval/success']:.3f} | {by_size} | {r['eval/tool_calls']:.2f}"
+                     f" | {r['eval/think_tokens']:.2f} | {r['eval/length']:.1f} |")  # fmt: skip
+    fig, (ax, ax_think) = figure(2)
+    for offset, (label, rows) in zip((-0.2, 0.2), results.items(), strict=True):
+        values = [rows[-1][f"eval_{name}/success"] for name in sizes]
+        ax.bar([n + offset for n in sizes.values()], values, width=0.4, label=label.split(" (")[0])
+    ax.set(title="held-out success by number of items", xlabel="items to add up",
+           ylim=(0, 1.05), xticks=list(sizes.values()))  # fmt: skip
+    ax.legend(fontsize=8)
+    thinking_curve(ax_think, {label.split(" (")[0]: rows for label, rows in results.items()})
+    fig.tight_layout()
+    return write(first_dir, "interleaved", "Interleaved against monologue thinking",
+                 args, table, fig)  # fmt: skip
+
+
+EXPERIMENTS = {
+    "budget": budget, "modes": modes, "adaptive": adaptive, "pipeline": pipeline,
+    "interleaved": interleaved,
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

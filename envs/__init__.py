@@ -24,6 +24,7 @@ from .flakyapi import FlakyAPI
 from .kblookup import KBLookup
 from .memory import Memory
 from .mixed import Mixed
+from .tally import Tally
 from .webnav import WebNav
 
 
@@ -77,6 +78,12 @@ REGISTRY: dict[str, EnvSpec] = {
             {"num_facts": 2, "num_fillers": 4},
             {"num_facts": 4, "num_fillers": 8},
         ),
+    ),
+    "Tally-v0": EnvSpec(
+        Tally,
+        "add up a row of digits mod 10: one addition per thinking token, or (hidden) read the "
+        "digits one at a time with `read` and think between the calls",
+        ({"min_items": 1, "max_items": 2}, {"min_items": 3, "max_items": 4}),
     ),
     "Mixed-v0": EnvSpec(
         Mixed,
