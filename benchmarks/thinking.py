@@ -76,7 +76,7 @@ def thinking_curve(ax, runs: dict[str, list[dict]]):
 
 
 def variant_budgets(config_name: str, overrides: list[str]) -> dict[str, int]:
-    """Each eval variant that fixes one effort level: its thinking budget in tokens."""
+    """Each eval variant that fixes one effort level: its thinking budget, smallest first."""
     env = config_lib.load(resolve_config(config_name), overrides).env
     found = {}
     for name, variant in env.eval_variants.items():
@@ -84,7 +84,7 @@ def variant_budgets(config_name: str, overrides: list[str]) -> dict[str, int]:
         probs = list(settings["effort_probs"])
         if probs.count(1.0) == 1:
             found[name] = int(settings["effort_budgets"][probs.index(1.0)])
-    return found
+    return dict(sorted(found.items(), key=lambda item: item[1]))
 
 
 def budget(args) -> str:
