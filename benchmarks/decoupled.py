@@ -2,6 +2,7 @@
 the straggler cost of ``episodes`` batching against ``stream``.
 
 python benchmarks/decoupled.py [--staleness 0 1 2 4] [--no-record]
+python benchmarks/decoupled.py --corrections [--no-record]
 
 1. ``configs/flakyapi_decoupled.yaml`` trained with ``rollout.staleness`` = k for each k:
    held-out success per evaluation, tokens/s of the RL stage, and the mean KL between the
@@ -14,6 +15,10 @@ python benchmarks/decoupled.py [--staleness 0 1 2 4] [--no-record]
 3. Phase times of one on-policy update (rollout, then learning), measured apart: on one
    device they add up; an actor and a learner on two devices, k >= 1 apart, overlap them,
    so per update the bound is the longer phase instead of the sum.
+
+``--corrections``: the same config with a faster learner (``FAST``: lr 1e-3, 2 epochs x 2
+minibatches), on-policy against k = 4 under each correction (``algo.off_policy``: none, tis,
+decoupled); curves in ``benchmarks/decoupled_corrections.png``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from agentic_jax.train.trainer import build_trainer
 
 SLOTS = 1024
 PLOT = Path(__file__).with_name("decoupled.png")
+# A learner that moves further per update, where a stale actor lags far enough to matter.
+FAST = ("algo.lr=1e-3", "algo.update_epochs=2", "algo.num_minibatches=2")
+CORRECTION_RUNS = [(0, "decoupled"), (4, "none"), (4, "tis"), (4, "decoupled")]
+CORRECTIONS_PLOT = Path(__file__).with_name("decoupled_corrections.png")
 
 
 SLOT_HEADER = [
@@ -95,26 +104,31 @@ def slot_utilisation(trained_run: Path) -> list[str]:
     return lines
 
 
-def learning(staleness: list[int], out: Path) -> tuple[list[str], dict[int, list[dict]]]:
+def learning(
+    runs: list[tuple[int, str]], out: Path, extra: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, list[dict]]]:
+    """``flakyapi_decoupled`` once per (staleness k, off-policy correction) with ``extra``
+    overrides: a table row and the metric rows of each run."""
     lines = [
-        "| staleness k | sampled training success by update | final held-out success "
-        "| RL tokens/s | behaviour KL |",
-        "|---:|---|---:|---:|---:|",
+        "| staleness k | correction | sampled training success by update "
+        "| final held-out success | RL tokens/s | behaviour KL: mean / last |",
+        "|---:|---|---|---:|---:|---:|",
     ]
     curves = {}
-    for k in staleness:
+    for k, correction in runs:
+        overrides = [f"rollout.staleness={k}", f"algo.off_policy={correction}", *extra]
         config = config_lib.load(
-            resolve_config("flakyapi_decoupled"),
-            [f"rollout.staleness={k}", "logging.tensorboard=false"],
+            resolve_config("flakyapi_decoupled"), [*overrides, "logging.tensorboard=false"]
         )
-        rows = run.train(config, out / f"k{k}", overwrite=True)
-        curves[k] = rows
+        rows = run.train(config, out / f"k{k}_{correction}", overwrite=True)
+        curves[f"k = {k}, {correction}" if k else "k = 0"] = rows
         rl = [r for r in rows if r["stage"] == "rl"]
         by_update = ", ".join(f"{r['update']}: {r['train/success']:.2f}" for r in rl[::2])
         tokens = np.mean([r["tokens_per_s"] for r in rl])
-        kl = np.mean([r.get("loss/behaviour_kl", 0.0) for r in rl])
+        kl = [r.get("loss/behaviour_kl", 0.0) for r in rl]
         lines.append(
-            f"| {k} | {by_update} | {rows[-1]['eval/success']:.3f} | {tokens:,.0f} | {kl:.4f} |"
+            f"| {k} | {correction if k else '-'} | {by_update} | {rows[-1]['eval/success']:.3f} "
+            f"| {tokens:,.0f} | {np.mean(kl):.4f} / {kl[-1]:.4f} |"
         )
         print(lines[-1], flush=True)
     return lines, curves
@@ -140,38 +154,54 @@ def phase_times(repeats: int = 3) -> list[str]:
     ]
 
 
-def plot(curves: dict[int, list[dict]]) -> None:
+def plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for k, rows in curves.items():
+    for label, rows in curves.items():
         rl = [r for r in rows if r["stage"] == "rl"]
-        left.plot([r["update"] for r in rl], [r["train/success"] for r in rl], label=f"k = {k}")
-        right.plot([r["update"] for r in rows], [r["eval/success"] for r in rows], label=f"k = {k}")
-    left.set(xlabel="update", ylabel="sampled training success", ylim=(0, 1.02),
-             title="FlakyAPI-v0, GRPO acting k updates stale")  # fmt: skip
+        left.plot([r["update"] for r in rl], [r["train/success"] for r in rl], label=label)
+        right.plot([r["update"] for r in rows], [r["eval/success"] for r in rows], label=label)
+    left.set(xlabel="update", ylabel="sampled training success", ylim=(0, 1.02), title=title)
     right.set(xlabel="update (SFT, then GRPO)", ylabel="held-out success (greedy)",
               ylim=(0, 1.02), title="held-out")  # fmt: skip
-    left.legend()
+    left.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--staleness", nargs="*", type=int, default=[0, 1, 2, 4])
+    parser.add_argument(
+        "--corrections", action="store_true",
+        help="only the faster learner (FAST), k = 0 and k = 4 under each correction",
+    )  # fmt: skip
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    if args.corrections:
+        with tempfile.TemporaryDirectory() as tmp:
+            table, curves = learning(CORRECTION_RUNS, Path(tmp), FAST)
+        if not args.no_record:
+            plot(curves, CORRECTIONS_PLOT, "GRPO, lr 1e-3, 2 epochs x 2 minibatches")
+        text = section(
+            "Stale rollouts under a faster learner: the corrections compared", "decoupled.py",
+            argv, [f"`configs/flakyapi_decoupled.yaml` with `{' '.join(FAST)}`; plot: "
+                   f"`benchmarks/{CORRECTIONS_PLOT.name}`:", "", *table],
+        )  # fmt: skip
+        record(text + "\n", args.no_record)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
-        curves_table, curves = learning(args.staleness, Path(tmp))
-        slots = slot_utilisation(Path(tmp) / f"k{args.staleness[0]}")
+        runs = [(k, "decoupled") for k in args.staleness]
+        curves_table, curves = learning(runs, Path(tmp))
+        slots = slot_utilisation(Path(tmp) / f"k{args.staleness[0]}_decoupled")
     phases = phase_times()
     if not args.no_record:
-        plot(curves)
+        plot(curves, PLOT, "FlakyAPI-v0, GRPO acting k updates stale")
     text = section(
         "Decoupled rollouts and slow tools", "decoupled.py", argv,
         ["Learning with stale parameters (`configs/flakyapi_decoupled.yaml`, decoupled "

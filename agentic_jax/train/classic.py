@@ -25,8 +25,9 @@ from agentic_jax.train.trainer import Hyperparams, Trainer, TrainState, hyperpar
 
 @struct.dataclass
 class VectorTrajectory:
-    """A rollout of vector observations, batch-major ``[N, L]``; the token trajectory's
-    mask fields are all set (every step is the agent's, every action legal)."""
+    """A rollout of vector observations, batch-major ``[N, L]``. The token trajectory's mask
+    fields are constants here (every step is the agent's, every action legal), so they are
+    properties, not arrays carried through the minibatch shuffle, and XLA folds them away."""
 
     obs: jax.Array  # [N, L, D]
     actions: jax.Array
@@ -34,9 +35,19 @@ class VectorTrajectory:
     values: jax.Array
     rewards: jax.Array
     dones: jax.Array
-    legal: jax.Array  # [N, L, A] bool
-    agent: jax.Array  # [N, L] bool
-    segments: jax.Array  # [N, L] int32, 0 (valid)
+    num_actions: int = struct.field(pytree_node=False, default=2)
+
+    @property
+    def legal(self) -> jax.Array:  # [N, L, A] bool
+        return jnp.ones((*self.actions.shape, self.num_actions), bool)
+
+    @property
+    def agent(self) -> jax.Array:  # [N, L] bool
+        return jnp.ones(self.actions.shape, bool)
+
+    @property
+    def segments(self) -> jax.Array:  # [N, L] int32, 0 (valid)
+        return jnp.zeros(self.actions.shape, jnp.int32)
 
 
 @struct.dataclass
@@ -125,12 +136,9 @@ class ClassicTrainer(Trainer):
         steps = jax.random.split(key, self.config.rollout.rollout_len)
         (obs, episodes), records = jax.lax.scan(body, carry, steps)
         r = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
-        shape = r["actions"].shape
         traj = VectorTrajectory(
             obs=r["obs"], actions=r["actions"], log_probs=r["log_probs"], values=r["values"],
-            rewards=r["rewards"], dones=r["dones"],
-            legal=jnp.ones((*shape, self.env.num_actions), bool),
-            agent=jnp.ones(shape, bool), segments=jnp.zeros(shape, jnp.int32),
+            rewards=r["rewards"], dones=r["dones"], num_actions=self.env.num_actions,
         )  # fmt: skip
         dones = r["dones"].astype(jnp.float32)
         count = jnp.maximum(dones.sum(), 1.0)
