@@ -46,7 +46,7 @@ def budgets_of(config_name: str) -> list[int]:
 
 def write(run_dir: Path, experiment: str, title: str, args, table: list[str], fig):
     # A run with --set overrides gets its own plot: thinking_adaptive_think_cost0.2.png
-    suffix = "".join("_" + o.split(".")[-1].replace("=", "") for o in args.set)
+    suffix = "".join("_" + o.split("=")[0].split(".")[-1] + o.split("=")[-1] for o in args.set)
     png = run_dir / f"thinking_{experiment}{suffix}.png"
     fig.savefig(png, dpi=110)
     if not args.no_record:
