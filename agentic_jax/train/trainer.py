@@ -375,7 +375,7 @@ class Trainer:
             episode_rewards = traj.rewards.sum(axis=1).reshape(r.num_tasks, r.group_size)
             per_episode = algos.grpo_advantages(episode_rewards, cfg.normalize_std).reshape(-1)
             advantages = jnp.broadcast_to(per_episode[:, None], traj.rewards.shape)
-            return advantages, jnp.zeros_like(advantages)
+            return advantages, None  # GRPO has no value targets
         advantages, returns = algos.gae(
             traj.rewards.T, traj.values.T, traj.dones.T, last_value, hyper.gamma, hyper.gae_lambda
         )
@@ -420,7 +420,7 @@ class Trainer:
         stale = state.behaviour is not None
         acting = jax.tree.map(lambda b: b[0], state.behaviour) if stale else state.params
         state, traj, stats, last_value = self.collect(state, rollout_key, acting)
-        prox_log_probs = traj.log_probs
+        prox_log_probs = None  # the batch carries only what the loss reads (None: nothing)
         behaviour_stats = {}
         if stale:  # the learner's own policy and values at this update's start
             prox_logits, prox_values = self.forward(state.params, traj)
@@ -437,7 +437,7 @@ class Trainer:
                 ),
             }  # fmt: skip
         advantages, returns = self._advantages(traj, last_value, state.hyper)
-        ref_log_probs = jnp.zeros_like(traj.log_probs)
+        ref_log_probs = None
         if cfg.kl_coef > 0:
             ref_logits, _ = self.forward(state.ref_params, traj)
             ref_log_probs = algos.token_log_prob(ref_logits, traj.legal, traj.actions)
