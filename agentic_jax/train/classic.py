@@ -107,7 +107,12 @@ class ClassicTrainer(Trainer):
         )
 
     def forward(self, params, traj: VectorTrajectory):
-        return self.model.apply(params, traj.obs)
+        """Logits [N, L, A] and values [N, L]. The MLP sees [N * L, D] rows: a 2-D input keeps
+        its backward pass free of the transposed copies a [N, L, D] input costs (about 15% of
+        a CartPole minibatch step on CPU)."""
+        n, length = traj.actions.shape
+        logits, values = self.model.apply(params, traj.obs.reshape(n * length, -1))
+        return logits.reshape(n, length, -1), values.reshape(n, length)
 
     def collect(self, state: TrainState, key: jax.Array, params):
         """``rollout_len`` steps of every environment, sampling from ``params``' policy."""
