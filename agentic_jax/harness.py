@@ -96,6 +96,12 @@ def tool_output(
     return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency, world)
 
 
+def write_at(array: jax.Array, index: jax.Array, value: jax.Array) -> jax.Array:
+    """``array.at[index].set(value)`` for a 1-D array, as an elementwise select: under vmap a
+    scatter stays a batched scatter, while a select fuses with the ops around it."""
+    return jnp.where(jnp.arange(array.shape[0]) == index, value, array)
+
+
 def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
     """``fn`` returning its input world when it returns none (``lax.switch`` needs one shape)."""
 
@@ -504,20 +510,29 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
 
     def legal_mask(self, state: HarnessState, params: HarnessParams) -> jax.Array:
         """Legal next tokens; when the next token is forced, just that token."""
-        phase = state.phase
-        idle = jnp.zeros(tk.VOCAB_SIZE, bool)
+        # Elementwise selects only (no scatter, no gather by phase): under vmap XLA fuses them
+        # into one pass over the batch's [N, V] mask.
+        phase, vocab = state.phase, jnp.arange(tk.VOCAB_SIZE)
         may_think = params.think_between_calls | (state.tool_calls == 0)
-        idle = idle.at[tk.THINK_OPEN].set((state.think_tokens < state.think_budget) & may_think)
-        idle = idle.at[tk.CALL_OPEN].set(params.tools_enabled).at[tk.ANSWER_OPEN].set(True)
-        think = self._think_mask.at[tk.THINK_CLOSE].set(True)
+        can_think = (state.think_tokens < state.think_budget) & may_think
+        idle = (
+            ((vocab == tk.THINK_OPEN) & can_think)
+            | ((vocab == tk.CALL_OPEN) & params.tools_enabled)
+            | (vocab == tk.ANSWER_OPEN)
+        )
+        think = self._think_mask | (vocab == tk.THINK_CLOSE)
         limits = self._limits(state)
-        args = jnp.asarray(limits.arg_mask).at[tk.CALL_CLOSE].set(state.args_len > 0)
-        answer = jnp.asarray(limits.answer_mask).at[tk.ANSWER_CLOSE].set(state.answer_len > 0)
+        args = write_at(jnp.asarray(limits.arg_mask), tk.CALL_CLOSE, state.args_len > 0)
+        answer = write_at(jnp.asarray(limits.answer_mask), tk.ANSWER_CLOSE, state.answer_len > 0)
         effort = jnp.asarray(tk.id_mask(tk.EFFORT_LEVELS))
-        masks = jnp.stack([idle, think, limits.tool_mask, args, answer, effort])
-        agent_mask = masks[jnp.where(phase == EFFORT, 5, jnp.clip(phase - IDLE, 0, 4))]
+        agent_mask = jnp.select(
+            [phase == EFFORT, phase == THINK, phase == CALL_NAME, phase == CALL_ARGS,
+             phase >= ANSWER],
+            [effort, think, jnp.asarray(limits.tool_mask), args, answer],
+            idle,  # IDLE, and PROMPT (forced)
+        )  # fmt: skip
         token, forced = self._forced_token(state, params)
-        return jnp.where(forced, jax.nn.one_hot(token, tk.VOCAB_SIZE) > 0, agent_mask)
+        return jnp.where(forced, vocab == token, agent_mask)
 
     def observe(self, key, state: HarnessState, action, params: HarnessParams) -> Observation:
         del key, action
@@ -598,8 +613,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         # A forced closing token also advances the oracle's plan, which lists every closing.
         closing = (phase == THINK) | (phase == CALL_ARGS) | (phase == ANSWER)
         s = state.replace(
-            transcript=state.transcript.at[position].set(token),
-            agent_written=state.agent_written.at[position].set(by_agent),
+            transcript=write_at(state.transcript, position, token),
+            agent_written=write_at(state.agent_written, position, by_agent),
             length=state.length + 1,
             plan_pos=state.plan_pos + (by_agent | (closing & (token == self.oracle_action(state)))),
         )
@@ -647,7 +662,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         adding_arg = (phase == CALL_ARGS) & (token != tk.CALL_CLOSE)
         arg_slot = jnp.clip(s.args_len, 0, family.max_args - 1)
         s = s.replace(
-            args=jnp.where(adding_arg, s.args.at[arg_slot].set(token), s.args),
+            args=write_at(s.args, jnp.where(adding_arg, arg_slot, -1), token),
             args_len=s.args_len + adding_arg,
         )
         calling = (phase == CALL_ARGS) & (token == tk.CALL_CLOSE)
@@ -656,7 +671,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         adding_answer = (phase == ANSWER) & (token != tk.ANSWER_CLOSE)
         answer_slot = jnp.clip(s.answer_len, 0, family.max_answer - 1)
         s = s.replace(
-            answer=jnp.where(adding_answer, s.answer.at[answer_slot].set(token), s.answer),
+            answer=write_at(s.answer, jnp.where(adding_answer, answer_slot, -1), token),
             answer_len=s.answer_len + adding_answer,
         )
         answering = (phase == ANSWER) & (token == tk.ANSWER_CLOSE)

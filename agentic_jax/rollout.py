@@ -114,22 +114,18 @@ def step_with_resets(env: Harness, max_resets: int):
     def step_batch(key, state, action, params):
         step_key, reset_key = jax.random.split(key)
         obs, state, reward, done, info = step(step_key, state, action, params)
-        finished = state.phase == DONE
-        rank = jnp.cumsum(finished) - 1
-        reset = finished & (rank < max_resets)
-        fresh_obs, fresh_state = jax.vmap(env.reset_env, in_axes=(0, None))(
-            jax.random.split(reset_key, max_resets), params
-        )
-        slot = jnp.clip(rank, 0, max_resets - 1)
-
-        def assign(fresh, current):
-            chosen = fresh[slot]
-            return jnp.where(
-                reset.reshape(reset.shape + (1,) * (current.ndim - 1)), chosen, current
+        with jax.named_scope("fresh_episodes"):  # a profile's name for this part
+            finished = state.phase == DONE
+            num_envs = finished.shape[0]
+            # The first max_resets finished slots, in order (num_envs past the end: none).
+            slots = jnp.nonzero(finished, size=max_resets, fill_value=num_envs)[0]
+            fresh_obs, fresh_state = jax.vmap(env.reset_env, in_axes=(0, None))(
+                jax.random.split(reset_key, max_resets), params
             )
-
-        obs = jax.tree.map(assign, fresh_obs, obs)
-        state = jax.tree.map(assign, fresh_state, state)
+            place = lambda current, fresh: current.at[slots].set(fresh, mode="drop")  # noqa: E731
+            obs = jax.tree.map(place, obs, fresh_obs)
+            state = jax.tree.map(place, state, fresh_state)
+            reset = jnp.zeros_like(finished).at[slots].set(True, mode="drop")
         return obs, state, reward, done, info | {"reset": reset}
 
     return step_batch
@@ -254,10 +250,36 @@ def oracle_step(env: Harness) -> PolicyStep:
 
 def sample_legal(key: jax.Array, legal_mask: jax.Array) -> jax.Array:
     """A uniformly random legal token per row of ``legal_mask`` [..., V], from one uniform
-    draw per row (a categorical over V logits would draw V)."""
-    counts = legal_mask.sum(-1)
-    pick = jnp.floor(jax.random.uniform(key, counts.shape) * counts).astype(jnp.int32)
-    return jnp.argmax(jnp.cumsum(legal_mask, -1) > pick[..., None], axis=-1).astype(jnp.int32)
+    draw per row (a categorical over V logits would draw V): the (k + 1)-th legal token, for
+    k uniform in [0, legal count).
+
+    The token is found by a rank select on the mask packed into 32-bit words: popcounts pick
+    the word, then halve the word five times. That is a few ops per word, where a prefix sum
+    over the V tokens costs a pass over a [..., V] int32 array per row (the largest cost of
+    a random-policy step before).
+    """
+    vocab = legal_mask.shape[-1]
+    num_words = -(-vocab // 32)
+    padding = [(0, 0)] * (legal_mask.ndim - 1) + [(0, 32 * num_words - vocab)]
+    bits = jnp.pad(legal_mask, padding).reshape(*legal_mask.shape[:-1], num_words, 32)
+    shifts = jnp.arange(32, dtype=jnp.uint32)
+    words = jnp.sum(bits.astype(jnp.uint32) << shifts, axis=-1, dtype=jnp.uint32)
+    counts = jax.lax.population_count(words).astype(jnp.int32)  # legal tokens per word
+    total = counts.sum(-1)
+    pick = jnp.floor(jax.random.uniform(key, total.shape) * total).astype(jnp.int32)
+    pick = jnp.clip(pick, 0, jnp.maximum(total - 1, 0))
+    before = jnp.cumsum(counts, axis=-1) - counts  # legal tokens in the earlier words
+    word_index = jnp.sum(before <= pick[..., None], axis=-1) - 1
+    word = jnp.take_along_axis(words, word_index[..., None], axis=-1)[..., 0]
+    rank = pick - jnp.take_along_axis(before, word_index[..., None], axis=-1)[..., 0]
+    position = jnp.zeros_like(word)
+    for width in (16, 8, 4, 2, 1):  # is the rank-th set bit in the lower `width` bits?
+        low = jax.lax.population_count((word >> position) & ((1 << width) - 1)).astype(jnp.int32)
+        skip = rank >= low
+        rank = jnp.where(skip, rank - low, rank)
+        position = jnp.where(skip, position + width, position)
+    token = word_index * 32 + position.astype(jnp.int32)
+    return jnp.where(total > 0, token, 0).astype(jnp.int32)
 
 
 def random_step(key, obs: Observation, state, carry):

@@ -19,7 +19,11 @@ takes none (the "real / slot steps" column gives the share that are real).
 from __future__ import annotations
 
 import argparse
+import collections
+import glob
+import re
 import sys
+import tempfile
 import time
 
 import gymnax
@@ -80,7 +84,8 @@ def make_rollout(env, params, num_envs: int, num_steps: int, gymnax_style=False,
         def body(carry, step_key):
             obs, state, total, real = carry
             act_key, env_key = jax.random.split(step_key)
-            action = random_actions(env, act_key, obs, num_envs, policy)
+            with jax.named_scope("policy"):
+                action = random_actions(env, act_key, obs, num_envs, policy)
             running = state.phase != DONE if isinstance(env, Harness) else True
             real = real + jnp.sum(jnp.broadcast_to(running, (num_envs,)))
             obs, state, reward = step(env_key, state, action, params)
@@ -169,6 +174,51 @@ def ablation(env_id: str, num_envs: int = 4096) -> list[str]:
     return lines
 
 
+def kernel_profile(env_id: str, num_envs: int = 4096, num_steps: int = 64) -> list[str]:
+    """Where a batch step's kernel time goes, from a ``jax.profiler`` trace of one rollout:
+    each XLA kernel's time (summed over the CPU's threads; a loop counts once, with its body)
+    by the part of the step it belongs to (``jax.named_scope``), and, apart, the loops that
+    generate random bits (threefry's CPU lowering is a rolled loop)."""
+    env, params = envs.make(env_id)
+    compiled = make_rollout(env, params, num_envs, num_steps).lower(jax.random.PRNGKey(0))
+    compiled = compiled.compile()
+    jax.block_until_ready(compiled(jax.random.PRNGKey(0)))
+    op_names = dict(re.findall(r'%([\w.\-]+) = .*?op_name="([^"]*)"', compiled.as_text()))
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir)
+        jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
+        jax.profiler.stop_trace()
+        trace = glob.glob(f"{trace_dir}/**/*.xplane.pb", recursive=True)[0]
+        data = jax.profiler.ProfileData.from_file(trace)
+    parts = collections.Counter()
+    for plane in data.planes:
+        for line in plane.lines:
+            if "Eigen" not in line.name:  # XLA's worker threads run the kernels
+                continue
+            end = 0.0  # kernels inside a loop's body are part of the loop's own event
+            for event in sorted(line.events, key=lambda e: e.start_ns):
+                if event.name.startswith("ThunkExecutor") or event.start_ns < end:
+                    continue
+                end = event.start_ns + event.duration_ns
+                op_name = op_names.get(event.name, "")
+                part = next((p for p in ("policy", "fresh_episodes") if p in op_name), "step")
+                random = event.name.startswith("while") and re.search(
+                    r"threefry|_uniform|_randint|_split|_bits", op_name
+                )
+                parts[(part, "random bits" if random else "other kernels")] += event.duration_ns
+    total = sum(parts.values())
+    names = {"policy": "random legal policy", "step": "environment step",
+             "fresh_episodes": "fresh episodes (bounded resets)"}  # fmt: skip
+    lines = [
+        f"| {env_id}, {num_envs:,} envs: part of the batch step | kernels | ms per step "
+        "(summed over threads) | share |",
+        "|---|---|---:|---:|",
+    ]
+    for (part, kind), ns in sorted(parts.items(), key=lambda item: -item[1]):
+        lines.append(f"| {names[part]} | {kind} | {ns / 1e6 / num_steps:.3f} | {ns / total:.0%} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*", default=[*PEERS, *envs.registered_envs()])
@@ -205,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if ours:
         fastest = max(ours, key=lambda r: r["steps_per_s"])["env"]
         profile = ["", f"Where the step time goes in the fastest of ours ({fastest}):", "",
-                   *ablation(fastest)]  # fmt: skip
+                   *ablation(fastest), "", *kernel_profile(fastest)]  # fmt: skip
     section = "\n".join(
         ["### Environment throughput (random legal policy, steps/s)", "",
          f"`{command}` ({environment_line()})", "", *table(rows, args.sizes), *profile]

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from agentic_jax import envs
 from agentic_jax.harness import DONE
@@ -18,6 +19,17 @@ def test_sample_legal_is_uniform_over_legal_tokens():
     assert set(first) == {1, 3, 4} and set(second) == {2}
     counts = np.bincount(first, minlength=5)[[1, 3, 4]]
     np.testing.assert_allclose(counts / 6000, 1 / 3, atol=0.03)
+
+
+@pytest.mark.parametrize("vocab", [5, 32, 33, 98])
+def test_sample_legal_picks_the_kth_legal_token(vocab):
+    """The rank select equals its definition: the (k + 1)-th legal token for k = floor(u *
+    count), the argmax of the prefix count exceeding k, at widths around a 32-bit word."""
+    key = jax.random.PRNGKey(vocab)
+    mask = jax.random.bernoulli(key, 0.3, (500, vocab)) | (jnp.arange(vocab) == vocab - 1)
+    pick = jnp.floor(jax.random.uniform(key, (500,)) * mask.sum(-1)).astype(jnp.int32)
+    expected = jnp.argmax(jnp.cumsum(mask, -1) > pick[:, None], axis=-1)
+    np.testing.assert_array_equal(jax.jit(sample_legal)(key, mask), expected)
 
 
 def test_bounded_resets_lose_no_episode():
