@@ -16,6 +16,11 @@ python benchmarks/decoupled.py --corrections [--no-record]
    device they add up; an actor and a learner on two devices, k >= 1 apart, overlap them,
    so per update the bound is the longer phase instead of the sum.
 
+``--overlap``: the actor and the learner measured, not bounded: ``Trainer.collect`` and
+``Trainer.learn`` of the k = 1 config, in turn on one device, then pipelined on two (the
+actor rolls out with the parameters of update t - 1 while the learner runs update t). On a
+CPU with one device it reruns itself with ``--xla_force_host_platform_device_count=2``.
+
 ``--corrections``: the same config with a faster learner (``FAST``: lr 1e-3, 2 epochs x 2
 minibatches), on-policy against k = 4 under each correction (``algo.off_policy``: none, tis,
 decoupled); curves in ``benchmarks/decoupled_corrections.png``.
@@ -24,8 +29,12 @@ decoupled); curves in ``benchmarks/decoupled_corrections.png``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -154,6 +163,76 @@ def phase_times(repeats: int = 3) -> list[str]:
     ]
 
 
+def pipeline_seconds(collect, learn, state, actor, learner, updates: int) -> float:
+    """Wall seconds of ``updates`` RL updates, the rollout on ``actor`` and learning on
+    ``learner``. Two devices: the rollout for update t + 1 is dispatched while update t
+    learns, acting with the parameters of update t - 1 (one update stale), so the two
+    overlap. One device: each call waits for the one before (in turn). ``collect(state,
+    key, params) -> rollout`` and ``learn(state, rollout, key) -> state`` are jitted."""
+    in_turn = actor == learner
+    actor_state, learner_state = jax.device_put(state, actor), jax.device_put(state, learner)
+    params = actor_state.params
+    keys = jax.random.split(jax.random.PRNGKey(1), 2 * updates + 1)
+    rollout = jax.block_until_ready(collect(actor_state, keys[0], params))
+    start = time.perf_counter()
+    for t in range(updates):
+        learner_state = learn(learner_state, jax.device_put(rollout, learner), keys[2 * t + 1])
+        if in_turn:
+            jax.block_until_ready(learner_state)
+        rollout = collect(actor_state, keys[2 * t + 2], params)
+        if in_turn:
+            jax.block_until_ready(rollout)
+        params = jax.device_put(learner_state.params, actor)
+    jax.block_until_ready((learner_state, rollout))
+    return time.perf_counter() - start
+
+
+OVERLAP_UPDATES = 10
+
+
+def overlap_seconds(updates: int = OVERLAP_UPDATES) -> dict[str, float]:
+    """Seconds per update of the k = 1 config: in turn on the first device, and overlapped
+    on the first two when there are two. Also the tokens of one update."""
+    config = config_lib.load(
+        resolve_config("flakyapi_decoupled"), ["rollout.staleness=1", "devices=1"]
+    )
+    trainer = build_trainer(config)
+    stage = len(trainer.stages) - 1
+    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage)
+    collect = jax.jit(lambda s, key, params: trainer.collect(s, key, params)[1:])
+    learn = jax.jit(lambda s, rollout, key: trainer.learn(s, rollout, key, stage)[0])
+    devices = jax.devices()[:2]
+    pairs = {"in_turn": (devices[0], devices[0])}
+    if len(devices) == 2:
+        pairs["overlapped"] = tuple(devices)
+    out = {"tokens": trainer.num_envs * (trainer.env.max_len - 1)}
+    for name, (actor, learner) in pairs.items():
+        pipeline_seconds(collect, learn, state, actor, learner, 1)  # compile on these devices
+        best = min(
+            pipeline_seconds(collect, learn, state, actor, learner, updates) for _ in range(2)
+        )
+        out[name] = best / updates
+    return out
+
+
+def overlap_table(alone: dict[str, float], split: dict[str, float]) -> list[str]:
+    """``alone``: this process on one device; ``split``: the same CPU as two devices."""
+    rows = [("one device (the whole CPU), in turn", alone["in_turn"])]
+    if "overlapped" not in alone:
+        rows.append(("two devices (the CPU split in two): one of them, in turn", split["in_turn"]))
+    overlapped = alone.get("overlapped", split.get("overlapped"))
+    rows.append(("two devices, overlapped", overlapped))
+    lines = [
+        f"{OVERLAP_UPDATES} GRPO updates of `configs/flakyapi_decoupled.yaml` with k = 1 "
+        "(`Trainer.collect` and `Trainer.learn`):",
+        "",
+        "| actor and learner | seconds per update | tokens/s |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {sec:.3f} | {alone['tokens'] / sec:,.0f} |" for name, sec in rows]
+    return lines + ["", f"Overlapped / one device in turn: {alone['in_turn'] / overlapped:.2f}x."]
+
+
 def plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -181,8 +260,32 @@ def main(argv: list[str] | None = None) -> int:
         "--corrections", action="store_true",
         help="only the faster learner (FAST), k = 0 and k = 4 under each correction",
     )  # fmt: skip
+    parser.add_argument(
+        "--overlap", action="store_true",
+        help="only the measured actor/learner overlap on two devices",
+    )  # fmt: skip
+    parser.add_argument("--overlap-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    if args.overlap_json:  # the two-device half of --overlap, in a child process
+        print(json.dumps(overlap_seconds()))
+        return 0
+    if args.overlap:
+        alone, split = overlap_seconds(), {}
+        if "overlapped" not in alone:
+            if jax.default_backend() != "cpu":
+                parser.error(f"--overlap needs two devices; found {jax.devices()}")
+            flags = os.environ.get("XLA_FLAGS", "")
+            env = os.environ | {"XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=2"}
+            child = subprocess.run(
+                [sys.executable, __file__, "--overlap-json"], env=env, check=True,
+                capture_output=True, text=True,
+            )  # fmt: skip
+            split = json.loads(child.stdout.strip().splitlines()[-1])
+        lines = overlap_table(alone, split)
+        text = section("Actor and learner on two devices, measured", "decoupled.py", argv, lines)
+        record(text + "\n", args.no_record)
+        return 0
     if args.corrections:
         with tempfile.TemporaryDirectory() as tmp:
             table, curves = learning(CORRECTION_RUNS, Path(tmp), FAST)

@@ -415,11 +415,23 @@ class Trainer:
         return batch, (r.group_size if r.batching == "episodes" else 1)
 
     def rl_update(self, state: TrainState, index: int) -> tuple[TrainState, Metrics]:
-        cfg = self.config.algo
+        """One RL update: a rollout acting with the behaviour policy (the current one, or the
+        oldest of the staleness buffer), then ``learn`` on it."""
         key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
         stale = state.behaviour is not None
         acting = jax.tree.map(lambda b: b[0], state.behaviour) if stale else state.params
         state, traj, stats, last_value = self.collect(state, rollout_key, acting)
+        return self.learn(state.replace(key=key), (traj, stats, last_value), shuffle_key, index)
+
+    def learn(self, state: TrainState, rollout, shuffle_key: jax.Array, index: int):
+        """The learner's half of an RL update: epochs of shuffled minibatch steps on
+        ``rollout`` = ``(traj, stats, last_value)`` from ``collect``. With a staleness buffer
+        the rollout's log-probs are the behaviour policy's and the loss corrects for them
+        (``algo.off_policy``); an actor on another device may supply it (see
+        ``benchmarks/decoupled.py --overlap``). Returns (state, metrics)."""
+        cfg = self.config.algo
+        traj, stats, last_value = rollout
+        stale = state.behaviour is not None
         prox_log_probs = None  # the batch carries only what the loss reads (None: nothing)
         behaviour_stats = {}
         if stale:  # the learner's own policy and values at this update's start
@@ -480,7 +492,7 @@ class Trainer:
             state = state.replace(behaviour=jax.tree.map(push, state.behaviour, params_before))
         metrics.update({f"train/{k}": v for k, v in stats.items()})
         metrics["env_steps"] = jnp.float32(traj.actions.size)
-        state = state.replace(key=key, update=state.update + 1)
+        state = state.replace(update=state.update + 1)
         if self.levels:
             passed = stats["success"] >= self.config.curriculum.threshold
             level = jnp.minimum(state.level + passed, len(self.levels) - 1)
