@@ -37,22 +37,28 @@ def test_bounded_resets_lose_no_episode():
     at most one reset per step, every finished slot is reset within 4 steps, and a reset
     slot starts a fresh episode (length 1, not DONE)."""
     num_envs = 4
-    step_batch = jax.jit(step_with_resets(ENV, max_resets=1))
-    obs, state = jax.vmap(ENV.reset, in_axes=(0, None))(
-        jax.random.split(jax.random.PRNGKey(1), num_envs), PARAMS
-    )
-    waiting = np.zeros(num_envs, int)
-    ended = resets = 0
-    for key in jax.random.split(jax.random.PRNGKey(2), 300):
+    step_batch = step_with_resets(ENV, max_resets=1)
+
+    def act_and_step(carry, key):
+        obs, state = carry
         act_key, step_key = jax.random.split(key)
         action, *_ = random_step(act_key, obs, state, None)
         obs, state, _, done, info = step_batch(step_key, state, action, PARAMS)
-        reset, phase = np.asarray(info["reset"]), np.asarray(state.phase)
+        return (obs, state), (info["reset"], state.phase, state.length, done)
+
+    start = jax.vmap(ENV.reset, in_axes=(0, None))(
+        jax.random.split(jax.random.PRNGKey(1), num_envs), PARAMS
+    )
+    keys = jax.random.split(jax.random.PRNGKey(2), 300)
+    _, steps = jax.jit(lambda c, k: jax.lax.scan(act_and_step, c, k))(start, keys)
+    waiting = np.zeros(num_envs, int)
+    ended = resets = 0
+    for reset, phase, length, done in zip(*map(np.asarray, steps), strict=True):
         assert reset.sum() <= 1
-        assert np.all(np.asarray(state.length)[reset] == 1) and np.all(phase[reset] != DONE)
+        assert np.all(length[reset] == 1) and np.all(phase[reset] != DONE)
         waiting = np.where(phase == DONE, waiting + 1, 0)
         assert waiting.max() <= num_envs
-        ended += int(np.asarray(done).sum())
+        ended += int(done.sum())
         resets += int(reset.sum())
     assert ended > 20  # random play ends episodes quickly
     assert ended - num_envs <= resets <= ended  # each ended episode is followed by one reset

@@ -65,7 +65,8 @@ def test_metrics_are_finite(grpo_runs):
         assert np.all(np.isfinite(np.asarray(leaf)))
 
 
-@pytest.mark.parametrize("batching", ["stream", pytest.param("episodes", marks=pytest.mark.slow)])
+@pytest.mark.slow  # stream PPO also runs in test_sharding and test_stream_rollout_...
+@pytest.mark.parametrize("batching", ["stream", "episodes"])
 def test_ppo_runs_in_both_batching_modes(batching):
     config = tiny("algo.name=ppo", f"rollout.batching={batching}", "rollout.group_size=1",
                   "rollout.num_envs=8", "rollout.rollout_len=10", "updates=2",
