@@ -178,7 +178,7 @@ def kernel_profile(env_id: str, num_envs: int = 4096, num_steps: int = 64) -> li
     """Where a batch step's kernel time goes, from a ``jax.profiler`` trace of one rollout:
     each XLA kernel's time (summed over the CPU's threads; a loop counts once, with its body)
     by the part of the step it belongs to (``jax.named_scope``), and, apart, the loops that
-    generate random bits (threefry's CPU lowering is a rolled loop)."""
+    generate random bits (threefry's CPU lowering is a rolled loop). CPU only."""
     env, params = envs.make(env_id)
     compiled = make_rollout(env, params, num_envs, num_steps).lower(jax.random.PRNGKey(0))
     compiled = compiled.compile()
@@ -207,6 +207,9 @@ def kernel_profile(env_id: str, num_envs: int = 4096, num_steps: int = 64) -> li
                 )
                 parts[(part, "random bits" if random else "other kernels")] += event.duration_ns
     total = sum(parts.values())
+    if not total:  # another backend: its kernels run on device streams, not these threads
+        return [f"(No kernel profile: it reads XLA's CPU worker threads; this ran on "
+                f"{jax.default_backend()}.)"]  # fmt: skip
     names = {"policy": "random legal policy", "step": "environment step",
              "fresh_episodes": "fresh episodes (bounded resets)"}  # fmt: skip
     lines = [
