@@ -36,7 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from agentic_jax.train import config as config_lib
-    from agentic_jax.train import run
+    from agentic_jax.train import loop
 
     console = Console()
     if args.resume:
@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"drop {args.items[0]!r} (only key=value overrides may follow)"
             )
         try:
-            run.resume(args.resume, args.items, console)
+            loop.resume(args.resume, args.items, console)
         except config_lib.ConfigError as error:
             raise SystemExit(f"error: {args.resume}/config.yaml: {error}") from None
         console.print(f"done: {args.resume}/metrics.jsonl")
@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or Path("runs") / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     console.print(f"training {path.stem} on {config.env.id} -> {run_dir}")
     command = " ".join(["agentic-jax", *sys.argv[1:]])
-    run.train(config, run_dir, console, overwrite=args.overwrite, command=command)
+    loop.train(config, run_dir, console, overwrite=args.overwrite, command=command)
     console.print(f"done: {run_dir}/metrics.jsonl, checkpoints in {run_dir}/checkpoints")
     return 0
 
@@ -83,9 +83,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from agentic_jax.train import run
+    from agentic_jax.train import saved
 
-    metrics = run.evaluate_run(args.run_dir, args.episodes)
+    metrics = saved.evaluate_run(args.run_dir, args.episodes)
     for key in sorted(metrics):
         print(f"{key:28s} {metrics[key]:.4f}")
     return 0
@@ -95,9 +95,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from agentic_jax import render
-    from agentic_jax.train import run
+    from agentic_jax.train import saved
 
-    transcripts, success = run.sample_transcripts(args.run_dir, args.count, seed=args.seed)
+    transcripts, success = saved.sample_transcripts(args.run_dir, args.count, seed=args.seed)
     if args.html:
         page = render.html_page(transcripts, success, f"agentic-jax: {args.run_dir}")
         Path(args.html).write_text(page)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except RuntimeError as error:
-        from agentic_jax.train.run import DivergenceError
+        from agentic_jax.train.recorder import DivergenceError
 
         if not isinstance(error, DivergenceError):
             raise

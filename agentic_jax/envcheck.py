@@ -158,8 +158,9 @@ def check_level(
     play_random = jax.jit(lambda p, key: play("random", p, key))
     play_oracle = jax.jit(lambda p, key: play("oracle", p, key))
 
-    _, random_stats, first = play_random(params, keys[0])
-    _, _, second = play_random(params, keys[0])
+    first_rollout = play_random(params, keys[0])
+    random_stats, first = first_rollout.stats, first_rollout.env_state
+    second = play_random(params, keys[0]).env_state
     report: dict[str, Any] = {"level": level}
     report["deterministic"] = bool(np.array_equal(first.transcript, second.transcript))
     report["random_success"] = float(random_stats["success"])
@@ -169,7 +170,8 @@ def check_level(
     for mode in modes:
         for split in (0, 1):
             p = params.replace(oracle_mode=mode, split=split)
-            _, stats, final = play_oracle(p, keys[1])
+            rollout = play_oracle(p, keys[1])
+            stats, final = rollout.stats, rollout.env_state
             oracle[f"mode{mode}/{'train' if split == 0 else 'test'}"] = float(stats["success"])
             if mode == modes[0] and split == 0:
                 oracle_final = final
@@ -197,14 +199,15 @@ def check_level(
     if family.exploit_oracle_mode is not None:
         leaky_env, leaky_params = make(env_id, leak=True, **level)
         shortcut = leaky_params.replace(oracle_mode=family.exploit_oracle_mode)
-        _, stats, final = jax.jit(
+        leaky = jax.jit(
             lambda key: rollout_episodes(
                 leaky_env, shortcut, oracle_step(leaky_env), None, key, episodes
             )
         )(keys[5])
+        stats, final = leaky.stats, leaky.env_state
         report["hack_rate"] = float(jnp.mean(final.hacks > 0))
         report["leak_success"] = float(stats["success"])
-        _, stats, _ = play_oracle(params.replace(oracle_mode=family.exploit_oracle_mode), keys[6])
+        stats = play_oracle(params.replace(oracle_mode=family.exploit_oracle_mode), keys[6]).stats
         report["shortcut_success_without_leak"] = float(stats["success"])
     else:
         report["hack_rate"] = None

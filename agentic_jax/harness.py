@@ -35,65 +35,34 @@ a family none of whose tools returns a world runs exactly as before.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from agentic_jax import stats
 from agentic_jax import tokens as tk
-
-# Transcript phases.
-PROMPT, IDLE, THINK, CALL_NAME, CALL_ARGS, ANSWER, RESULT, DONE, EFFORT = range(9)
-# Tool statuses.
-OK, ERROR, TIMEOUT = 0, 1, 2
+from agentic_jax.task import Limits, Task, TaskFamily, without_segments
+from agentic_jax.tools.base import OK, ToolOutput
 
 
-@struct.dataclass
-class ToolOutput:
-    """What a tool returns: result tokens (padded), their count and a status."""
+class Phase(enum.IntEnum):
+    """Where the transcript stands: what the next token may be."""
 
-    tokens: jax.Array  # [R] int32
-    length: jax.Array  # int32
-    status: jax.Array  # int32: OK, ERROR or TIMEOUT
-    latency: jax.Array | int = 0  # <wait> tokens the harness writes before <result>
-    world: Any = None  # the updated world, for a tool that changes it (None: unchanged)
-
-
-class Tool(NamedTuple):
-    """A pure tool: ``fn(world, args [C], args_len, key) -> ToolOutput`` with ``result_width`` R.
-
-    A tool with latency answers after up to ``max_latency`` ``<wait>`` tokens.
-    """
-
-    name: str
-    result_width: int
-    fn: Callable[[Any, jax.Array, jax.Array, jax.Array], ToolOutput]
-    max_latency: int = 0
-
-
-def tool_output(
-    result: jax.Array,
-    length: jax.Array,
-    status: jax.Array,
-    width: int,
-    latency: Any = 0,
-    world: Any = None,
-) -> ToolOutput:
-    """Pad or cut ``result`` to ``width`` tokens and clip ``length`` into range.
-
-    ``world``: the tool's updated world (mutable episode state), or None to leave it as is.
-    """
-    result = jnp.asarray(result, jnp.int32)
-    padded = jnp.full((width,), tk.PAD, jnp.int32).at[: result.shape[0]].set(result[:width])
-    length = jnp.clip(jnp.asarray(length, jnp.int32), 0, width)
-    padded = jnp.where(jnp.arange(width) < length, padded, tk.PAD)
-    latency = jnp.maximum(jnp.asarray(latency, jnp.int32), 0)
-    return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency, world)
+    PROMPT = 0  # the harness writes the (next) user message
+    IDLE = 1  # between segments: the agent opens <think>, <call> or <answer>
+    THINK = 2
+    CALL_NAME = 3  # after <call>: the tool's name
+    CALL_ARGS = 4
+    ANSWER = 5
+    RESULT = 6  # the harness writes <wait>s and <result> ... </result>
+    DONE = 7  # the episode ended; the slot idles until it is reset
+    EFFORT = 8  # after <effort>: the agent picks its effort level
 
 
 def write_at(array: jax.Array, index: jax.Array, value: jax.Array) -> jax.Array:
@@ -110,143 +79,6 @@ def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
         return out if out.world is not None else out.replace(world=world)
 
     return wrapped
-
-
-def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Array, jax.Array]:
-    """Concatenate variable-length token pieces ``(tokens [w], length)`` into ``width`` slots.
-
-    Returns the packed tokens (padded with ``<pad>``) and the total length (clipped to width).
-    """
-    out = jnp.full((width,), tk.PAD, jnp.int32)
-    offset = jnp.int32(0)
-    for piece, length in pieces:
-        piece = jnp.atleast_1d(jnp.asarray(piece, jnp.int32))
-        index = jnp.arange(piece.shape[0])
-        target = jnp.where(index < length, offset + index, width)
-        out = out.at[target].set(piece, mode="drop")
-        offset = offset + jnp.asarray(length, jnp.int32)
-    return out, jnp.minimum(offset, width)
-
-
-def without_segments(
-    plan: jax.Array,
-    plan_len: jax.Array,
-    open_token: int,
-    close_token: int,
-    after: int | None = None,
-) -> tuple[jax.Array, jax.Array]:
-    """An oracle plan with every ``open_token ... close_token`` segment removed (order kept).
-
-    ``after``: remove only the segments that come after the first ``after`` token (thinking
-    after the first ``<call>``, for an agent that may not think between calls).
-
-    With tools disabled the oracle plays its plan without ``<call> ... </call>``: its thinking
-    and its answer, written without the tool results that told it the answer. Imitating it is
-    the no-tool baseline of a supervised cold start (for a hidden answer: the answers'
-    marginal distribution). With a thinking budget too small for its ``<think> ... </think>``,
-    the oracle answers without thinking.
-    """
-    opens = jnp.cumsum(plan == open_token)
-    closes = jnp.cumsum(plan == close_token)
-    inside = opens - closes + (plan == close_token) > 0
-    if after is not None:
-        inside &= jnp.cumsum(plan == after) > 0
-    keep = ~inside & (jnp.arange(plan.shape[0]) < plan_len)
-    target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
-    kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
-    return kept, keep.sum().astype(jnp.int32)
-
-
-@struct.dataclass
-class Task:
-    """One task drawn by a task family's generator."""
-
-    prompt: jax.Array  # [P] int32, "<task> ... </task>" padded with <pad>
-    prompt_len: jax.Array  # int32
-    world: Any  # hidden state read by the tools and the verifier, never observed
-    plan: jax.Array  # [K] int32, the oracle's agent tokens in order
-    plan_len: jax.Array  # int32
-
-
-class Limits(NamedTuple):
-    """One task's grammar: legal tool names, argument and answer tokens, segment budgets."""
-
-    tool_mask: Any  # [VOCAB_SIZE] bool, the tool names legal after <call>
-    arg_mask: Any  # [VOCAB_SIZE] bool
-    answer_mask: Any  # [VOCAB_SIZE] bool
-    max_args: Any  # int: the harness closes </call> at this many arguments
-    max_answer: Any  # int: the harness closes </answer> at this many answer tokens
-
-
-class TaskFamily:
-    """What an environment supplies to the harness. Subclasses set the attributes and methods.
-
-    Attributes (static): ``prompt_width`` P, ``plan_width`` K, ``tools``, ``answer_mask`` and
-    ``arg_mask`` (boolean [VOCAB_SIZE] masks of the tokens legal inside ``<answer>`` and in tool
-    arguments), ``max_args`` and ``max_answer`` (segment budgets), ``default_max_len``. A
-    mixture narrows the masks and budgets to each task's own with ``limits``.
-    """
-
-    prompt_width: int
-    plan_width: int
-    tools: tuple[Tool, ...]
-    answer_mask: np.ndarray
-    arg_mask: np.ndarray
-    max_args: int
-    max_answer: int
-    default_max_len: int
-    default_think_budget: int = 0
-    oracle_modes: tuple[int, ...] = (0,)  # the oracle plans ``sample`` can write
-    exploit_oracle_mode: int | None = None  # the oracle_mode whose plan takes the leak's shortcut
-    num_turns: int = 1  # the most user turns an episode has (multi-turn: see ``next_turn``)
-
-    def default_task_params(self) -> Any:
-        """Traced difficulty parameters (a flax struct)."""
-        raise NotImplementedError
-
-    def sample(self, key: jax.Array, task_params: Any, split: jax.Array, oracle: jax.Array) -> Task:
-        """Draw a task from the train (split 0) or test (split 1) set; ``oracle`` picks a plan."""
-        raise NotImplementedError
-
-    def verify(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
-        """Whether the answer tokens solve the task (bool)."""
-        raise NotImplementedError
-
-    def useful_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
-        """Whether a tool call makes progress (earns the shaped ``tool_bonus``; bool)."""
-        raise NotImplementedError
-
-    def split_of(self, world: Any) -> jax.Array:
-        """The split (0 train, 1 test) a task belongs to, recomputed from its world."""
-        raise NotImplementedError
-
-    def turns(self, world: Any) -> jax.Array:
-        """The number of user turns of this episode, in [1, ``num_turns``] (int32)."""
-        return jnp.int32(self.num_turns)
-
-    def next_turn(self, world: Any, turn: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Multi-turn families: the message ``<task> ... </task>`` of turn ``turn`` >= 1.
-
-        Returns (tokens [prompt_width] padded with ``<pad>``, length).
-        """
-        raise NotImplementedError
-
-    def leaky_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
-        """Whether a tool call used a deliberate leak (leak variants only; bool)."""
-        return jnp.bool_(False)
-
-    def exploit(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
-        """Whether an answer passes only through a leak (e.g. hard-coded visible tests)."""
-        return jnp.bool_(False)
-
-    def limits(self, world: Any) -> Limits | None:
-        """This task's own grammar (``Limits``, traced; within the static masks and budgets).
-
-        None (every family but a mixture): the static ``tools``, ``arg_mask``, ``answer_mask``,
-        ``max_args`` and ``max_answer`` hold for every task. A mixture returns its sub-task's
-        family's, so each sub-task runs under exactly its own environment's grammar.
-        """
-        return None
 
 
 @struct.dataclass
@@ -317,10 +149,6 @@ class HarnessState(environment.EnvState):
     truncated: jax.Array  # bool, this step filled the transcript
 
 
-EPISODE_STATS = (
-    "success", "tool_calls", "tool_errors", "think_tokens", "answer_tokens", "length", "invalid",
-    "hacks", "retries", "wasted_calls", "effort",
-)  # fmt: skip
 NUM_EFFORT_LEVELS = len(tk.EFFORT_LEVELS)
 
 
@@ -410,7 +238,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             transcript=jnp.full((self.max_len,), tk.PAD, jnp.int32).at[0].set(task.prompt[0]),
             agent_written=jnp.zeros((self.max_len,), bool),
             length=jnp.int32(1),
-            phase=jnp.int32(PROMPT),
+            phase=jnp.int32(Phase.PROMPT),
             queue=queue,
             queue_len=queue_len,
             queue_pos=jnp.int32(1),
@@ -487,16 +315,16 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """The open segment is at its budget: the harness writes its closing token."""
         limits = self._limits(state)
         return (
-            ((state.phase == THINK) & (state.think_tokens >= state.think_budget))
-            | ((state.phase == CALL_ARGS) & (state.args_len >= limits.max_args))
-            | ((state.phase == ANSWER) & (state.answer_len >= limits.max_answer))
+            ((state.phase == Phase.THINK) & (state.think_tokens >= state.think_budget))
+            | ((state.phase == Phase.CALL_ARGS) & (state.args_len >= limits.max_args))
+            | ((state.phase == Phase.ANSWER) & (state.answer_len >= limits.max_answer))
         )
 
     def _forced_token(self, state: HarnessState, params: HarnessParams):
         """(token, is_forced) for the next position, regardless of the action."""
         from_queue = state.queue_pos < state.queue_len
         closing = jnp.select(
-            [state.phase == THINK, state.phase == CALL_ARGS],
+            [state.phase == Phase.THINK, state.phase == Phase.CALL_ARGS],
             [tk.THINK_CLOSE, tk.CALL_CLOSE],
             tk.ANSWER_CLOSE,
         )
@@ -505,7 +333,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             state.queue[jnp.clip(state.queue_pos, 0, self.queue_width - 1)],
             jnp.where(self._must_close(state, params), closing, tk.PAD),
         )
-        forced = from_queue | self._must_close(state, params) | (state.phase == DONE)
+        forced = from_queue | self._must_close(state, params) | (state.phase == Phase.DONE)
         return token.astype(jnp.int32), forced
 
     def legal_mask(self, state: HarnessState, params: HarnessParams) -> jax.Array:
@@ -526,10 +354,10 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         answer = write_at(jnp.asarray(limits.answer_mask), tk.ANSWER_CLOSE, state.answer_len > 0)
         effort = jnp.asarray(tk.id_mask(tk.EFFORT_LEVELS))
         agent_mask = jnp.select(
-            [phase == EFFORT, phase == THINK, phase == CALL_NAME, phase == CALL_ARGS,
-             phase >= ANSWER],
+            [phase == Phase.EFFORT, phase == Phase.THINK, phase == Phase.CALL_NAME,
+             phase == Phase.CALL_ARGS, phase == Phase.ANSWER],
             [effort, think, jnp.asarray(limits.tool_mask), args, answer],
-            idle,  # IDLE, and PROMPT (forced)
+            idle,  # Phase.IDLE, and Phase.PROMPT (forced)
         )  # fmt: skip
         token, forced = self._forced_token(state, params)
         return jnp.where(forced, vocab == token, agent_mask)
@@ -552,7 +380,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     # ------------------------------------------------------------------ step
     def step_env(self, key, state: HarnessState, action, params: HarnessParams):
         action = jnp.clip(jnp.asarray(action, jnp.int32), 0, tk.VOCAB_SIZE - 1)
-        was_done = state.phase == DONE
+        was_done = state.phase == Phase.DONE
         forced_token, forced = self._forced_token(state, params)
         invalid = ~forced & ~self.legal_mask(state, params)[action]
         token = jnp.where(forced, forced_token, action)
@@ -561,11 +389,11 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         new, reward = self._write(key, state, token, by_agent, params)
         new = new.replace(invalid=invalid, success=new.success & ~invalid)
         reward = jnp.where(invalid, 0.0, reward)
-        ended_now = (new.phase == DONE) | invalid
+        ended_now = (new.phase == Phase.DONE) | invalid
         truncated = ~ended_now & (new.length >= self.max_len)
         terminated = ended_now
         new = new.replace(
-            phase=jnp.where(terminated | truncated, DONE, new.phase),
+            phase=jnp.where(terminated | truncated, Phase.DONE, new.phase),
             terminated=terminated,
             truncated=truncated,
             time=state.time + 1,
@@ -584,25 +412,17 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def is_truncated(self, state: HarnessState, params: HarnessParams) -> jax.Array:
         return state.truncated
 
-    def step_no_reset(self, key, state: HarnessState, action, params: HarnessParams):
+    def step_without_reset(self, key, state: HarnessState, action, params: HarnessParams):
         """One step without auto-reset (a finished episode idles): the ``episodes`` batching."""
         obs, state, reward, terminated, info = self.step_env(key, state, action, params)
         return obs, state, reward, terminated, state.truncated, info
 
     def episode_info(self, state: HarnessState) -> dict[str, jax.Array]:
-        """Running episode statistics; read them on the step where the episode ends."""
+        """Running episode statistics (``stats.EPISODE_COUNTERS``); read them on the step
+        where the episode ends."""
         return {
-            "success": state.success.astype(jnp.float32),
-            "tool_calls": state.tool_calls.astype(jnp.float32),
-            "tool_errors": state.tool_errors.astype(jnp.float32),
-            "think_tokens": state.think_tokens.astype(jnp.float32),
-            "answer_tokens": state.answer_len.astype(jnp.float32),
-            "length": state.length.astype(jnp.float32),
-            "invalid": state.invalid.astype(jnp.float32),
-            "hacks": state.hacks.astype(jnp.float32),
-            "retries": state.retries.astype(jnp.float32),
-            "wasted_calls": state.tool_errors.astype(jnp.float32),  # calls whose status was not OK
-            "effort": state.effort.astype(jnp.float32),  # -1 without effort levels
+            stat.name: getattr(state, stat.state_field).astype(jnp.float32)
+            for stat in stats.EPISODE_COUNTERS
         }
 
     def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
@@ -611,70 +431,74 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         phase = state.phase
         position = jnp.clip(state.length, 0, self.max_len - 1)
         # A forced closing token also advances the oracle's plan, which lists every closing.
-        closing = (phase == THINK) | (phase == CALL_ARGS) | (phase == ANSWER)
+        closing = (phase == Phase.THINK) | (phase == Phase.CALL_ARGS) | (phase == Phase.ANSWER)
         s = state.replace(
             transcript=write_at(state.transcript, position, token),
             agent_written=write_at(state.agent_written, position, by_agent),
             length=state.length + 1,
             plan_pos=state.plan_pos + (by_agent | (closing & (token == self.oracle_action(state)))),
         )
-        # Forced tokens from the queue (prompt, tool result); back to IDLE once it drains.
-        in_queue = (phase == PROMPT) | (phase == RESULT)
+        # Forced tokens from the queue (prompt, tool result); back to Phase.IDLE once it drains.
+        in_queue = (phase == Phase.PROMPT) | (phase == Phase.RESULT)
         queue_pos = s.queue_pos + in_queue
         # After the first prompt, an agent that picks its effort level does so first.
-        picks_effort = self.effort & params.agent_effort & (phase == PROMPT) & (s.effort < 0)
+        picks_effort = self.effort & params.agent_effort & (phase == Phase.PROMPT) & (s.effort < 0)
         s = s.replace(
             queue_pos=queue_pos,
             phase=jnp.where(
-                in_queue & (queue_pos >= s.queue_len), jnp.where(picks_effort, EFFORT, IDLE), phase
+                in_queue & (queue_pos >= s.queue_len),
+                jnp.where(picks_effort, Phase.EFFORT, Phase.IDLE),
+                phase,
             ),
         )
-        # EFFORT: the chosen level sets the episode's thinking budget.
+        # Phase.EFFORT: the chosen level sets the episode's thinking budget.
         level = jnp.argmax(jnp.asarray(tk.ids(tk.EFFORT_LEVELS)) == token).astype(jnp.int32)
-        choosing = phase == EFFORT
+        choosing = phase == Phase.EFFORT
         budgets = jnp.asarray(params.effort_budgets, jnp.int32)
         s = s.replace(
             effort=jnp.where(choosing, level, s.effort),
             think_budget=jnp.where(choosing, budgets[level], s.think_budget),
-            phase=jnp.where(choosing, IDLE, s.phase),
+            phase=jnp.where(choosing, Phase.IDLE, s.phase),
         )
-        # IDLE: open a segment.
+        # Phase.IDLE: open a segment.
         opened = jnp.select(
             [token == tk.THINK_OPEN, token == tk.CALL_OPEN, token == tk.ANSWER_OPEN],
-            [THINK, CALL_NAME, ANSWER],
+            [Phase.THINK, Phase.CALL_NAME, Phase.ANSWER],
             phase,
         )
-        s = s.replace(phase=jnp.where(phase == IDLE, opened, s.phase))
-        # THINK: count, or close.
-        thinking = (phase == THINK) & (token != tk.THINK_CLOSE)
+        s = s.replace(phase=jnp.where(phase == Phase.IDLE, opened, s.phase))
+        # Phase.THINK: count, or close.
+        thinking = (phase == Phase.THINK) & (token != tk.THINK_CLOSE)
         s = s.replace(
             think_tokens=s.think_tokens + thinking,
-            phase=jnp.where((phase == THINK) & (token == tk.THINK_CLOSE), IDLE, s.phase),
+            phase=jnp.where(
+                (phase == Phase.THINK) & (token == tk.THINK_CLOSE), Phase.IDLE, s.phase
+            ),
         )
-        # CALL_NAME: pick the tool.
+        # Phase.CALL_NAME: pick the tool.
         tool = jnp.argmax(self.tool_ids == token).astype(jnp.int32)
         s = s.replace(
-            tool=jnp.where(phase == CALL_NAME, tool, s.tool),
-            args_len=jnp.where(phase == CALL_NAME, 0, s.args_len),
-            phase=jnp.where(phase == CALL_NAME, CALL_ARGS, s.phase),
+            tool=jnp.where(phase == Phase.CALL_NAME, tool, s.tool),
+            args_len=jnp.where(phase == Phase.CALL_NAME, 0, s.args_len),
+            phase=jnp.where(phase == Phase.CALL_NAME, Phase.CALL_ARGS, s.phase),
         )
-        # CALL_ARGS: collect arguments, or close and run the tool.
-        adding_arg = (phase == CALL_ARGS) & (token != tk.CALL_CLOSE)
+        # Phase.CALL_ARGS: collect arguments, or close and run the tool.
+        adding_arg = (phase == Phase.CALL_ARGS) & (token != tk.CALL_CLOSE)
         arg_slot = jnp.clip(s.args_len, 0, family.max_args - 1)
         s = s.replace(
             args=write_at(s.args, jnp.where(adding_arg, arg_slot, -1), token),
             args_len=s.args_len + adding_arg,
         )
-        calling = (phase == CALL_ARGS) & (token == tk.CALL_CLOSE)
+        calling = (phase == Phase.CALL_ARGS) & (token == tk.CALL_CLOSE)
         s, bonus = self._dispatch(key, s, calling, params)
-        # ANSWER: collect, or close and verify.
-        adding_answer = (phase == ANSWER) & (token != tk.ANSWER_CLOSE)
+        # Phase.ANSWER: collect, or close and verify.
+        adding_answer = (phase == Phase.ANSWER) & (token != tk.ANSWER_CLOSE)
         answer_slot = jnp.clip(s.answer_len, 0, family.max_answer - 1)
         s = s.replace(
             answer=write_at(s.answer, jnp.where(adding_answer, answer_slot, -1), token),
             answer_len=s.answer_len + adding_answer,
         )
-        answering = (phase == ANSWER) & (token == tk.ANSWER_CLOSE)
+        answering = (phase == Phase.ANSWER) & (token == tk.ANSWER_CLOSE)
         if family.num_turns > 1:
             s, answering = self._next_turn(s, answering)
         correct = family.verify(s.task.world, s.answer, s.answer_len)
@@ -682,7 +506,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         s = s.replace(
             hacks=s.hacks + exploited,
             success=jnp.where(answering, correct, s.success),
-            phase=jnp.where(answering, DONE, s.phase),
+            phase=jnp.where(answering, Phase.DONE, s.phase),
         )
         think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
         reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost
@@ -702,7 +526,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             queue=jnp.where(more, queue, s.queue),
             queue_len=jnp.where(more, length, s.queue_len).astype(jnp.int32),
             queue_pos=jnp.where(more, 0, s.queue_pos),
-            phase=jnp.where(more, PROMPT, s.phase),
+            phase=jnp.where(more, Phase.PROMPT, s.phase),
             turn=s.turn + more,
             answer=jnp.where(more, tk.PAD, s.answer),
             answer_len=jnp.where(more, 0, s.answer_len),
@@ -731,7 +555,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             queue=jnp.where(calling, result, s.queue),
             queue_len=jnp.where(calling, out.latency + out.length + 2, s.queue_len),
             queue_pos=jnp.where(calling, 0, s.queue_pos),
-            phase=jnp.where(calling, RESULT, s.phase),
+            phase=jnp.where(calling, Phase.RESULT, s.phase),
             tool_calls=s.tool_calls + calling,
             tool_errors=s.tool_errors + (calling & (out.status != OK)),
             retries=s.retries + (calling & s.last_failed),

@@ -3,14 +3,16 @@
 Two ways to batch episodes (DESIGN.md):
 
 - ``rollout_episodes`` (GRPO): every slot starts a fresh episode and runs to the transcript
-  limit; a slot whose episode ended idles. Slots ``g * G .. g * G + G - 1`` share a task.
+  limit; a slot whose episode ended idles. ``Trajectory.group`` names each row's task (the
+  ``G`` samples of a task are written next to each other, so minibatches can take whole
+  groups).
 - ``rollout_stream`` (PPO): a slot whose episode ended gets a fresh one at once (up to a
   quarter of the slots per step; a slot beyond that idles a step), so slots rarely idle; an
   episode cut at the rollout boundary continues in the next rollout. The transcript written
   before the rollout began is kept as ``context`` so the update sees the full history.
 
 A policy step is ``step(key, obs, env_state, carry) -> (action, log_prob, value, carry)``;
-the carry is the policy's own state (a transformer's KV cache).
+the carry is the policy's own state (a transformer's KV cache). Both return a ``Rollout``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from agentic_jax.harness import DONE, EPISODE_STATS, Harness, HarnessParams, Observation
+from agentic_jax import stats as stats_table
+from agentic_jax.harness import Harness, HarnessParams, HarnessState, Observation, Phase
 
 PolicyStep = Callable[
     [jax.Array, Observation, Any, Any], tuple[jax.Array, jax.Array, jax.Array, Any]
@@ -50,6 +53,31 @@ class Trajectory:
     dones: jax.Array  # [N, L] bool, an episode ended at this step
     context: jax.Array  # [N, C] int32, transcript before the rollout (C = 0 for episodes)
     context_len: jax.Array  # [N] int32, valid context tokens
+    group: jax.Array  # [N] int32, the task each row was sampled for (GRPO's group)
+
+    @property
+    def loss_mask(self) -> jax.Array:
+        """[N, L] bool: the agent's own tokens, the only ones a loss covers."""
+        return self.agent
+
+    @property
+    def value_mask(self) -> jax.Array:
+        """[N, L] bool: the steps of real episodes (not an idle slot), where values are fit."""
+        return self.segments >= 0
+
+
+@struct.dataclass
+class Rollout:
+    """What a rollout returns: the trajectory, its statistics (``stats.STATS`` names), the
+    bootstrap value of the observation after the last step (zero when every episode ran to
+    its end), and where every slot stands afterwards (a stream's carry; the finished
+    transcripts of ``episodes``)."""
+
+    trajectory: Trajectory
+    stats: dict[str, jax.Array]
+    last_value: jax.Array  # [N]
+    obs: Observation
+    env_state: HarnessState
 
 
 def forward_inputs(traj: Trajectory) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -72,7 +100,8 @@ def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, ja
     dones = traj.dones.astype(jnp.float32)
     count = dones.sum()
     denominator = jnp.maximum(count, 1.0)
-    stats = {key: (infos[key] * dones).sum() / denominator for key in EPISODE_STATS}
+    counters = (stat.name for stat in stats_table.EPISODE_COUNTERS)
+    stats = {name: (infos[name] * dones).sum() / denominator for name in counters}
     stats["reward"] = traj.rewards.sum() / denominator
     stats["task_reward"] = infos["task_reward"].sum() / denominator
     stats["episodes"] = count
@@ -81,9 +110,9 @@ def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, ja
     return stats
 
 
-def step_without_reset(env: Harness):
-    """The ``episodes`` batch step: every slot steps; a finished one idles (``phase == DONE``)."""
-    step = jax.vmap(env.step_no_reset, in_axes=(0, 0, 0, None))
+def episodes_batch_step(env: Harness):
+    """The ``episodes`` batch step: every slot steps; a finished one idles (``Phase.DONE``)."""
+    step = jax.vmap(env.step_without_reset, in_axes=(0, 0, 0, None))
 
     def step_batch(key, state, action, params):
         obs, state, reward, terminated, truncated, info = step(
@@ -100,22 +129,22 @@ def step_without_reset(env: Harness):
     return step_batch
 
 
-def step_with_resets(env: Harness, max_resets: int):
+def stream_batch_step(env: Harness, max_resets: int):
     """The ``stream`` batch step: step every slot, then reset up to ``max_resets`` finished ones.
 
     gymnax's ``step`` resets inside every environment at every step (under ``vmap`` both
     branches run), so a costly task sampler is paid ``N`` times per step. Here only
     ``max_resets`` fresh episodes are sampled per step and handed to the finished slots in
-    order; a finished slot beyond them idles in ``DONE`` and is reset on a later step.
+    order; a finished slot beyond them idles in ``Phase.DONE`` and is reset on a later step.
     ``info["reset"]`` marks the slots that start a new episode.
     """
-    step = step_without_reset(env)
+    step = episodes_batch_step(env)
 
     def step_batch(key, state, action, params):
         step_key, reset_key = jax.random.split(key)
         obs, state, reward, done, info = step(step_key, state, action, params)
         with jax.named_scope("fresh_episodes"):  # a profile's name for this part
-            finished = state.phase == DONE
+            finished = state.phase == Phase.DONE
             num_envs = finished.shape[0]
             # The first max_resets finished slots, in order (num_envs past the end: none).
             slots = jnp.nonzero(finished, size=max_resets, fill_value=num_envs)[0]
@@ -148,7 +177,7 @@ def _scan_steps(
         key_act, key_env = jax.random.split(step_key)
         action, log_prob, value, carry = policy_step(key_act, obs, state, carry)
         next_obs, next_state, reward, done, info = step_batch(key_env, state, action, env_params)
-        idle = state.phase == DONE
+        idle = state.phase == Phase.DONE
         record = {
             "tokens": obs.token,
             "positions": obs.position,
@@ -160,7 +189,9 @@ def _scan_steps(
             "values": value,
             "rewards": reward,
             "dones": done,
-            "infos": {k: info[k] for k in (*EPISODE_STATS, "task_reward")},
+            "infos": {
+                k: info[k] for k in (*(s.name for s in stats_table.EPISODE_COUNTERS), "task_reward")
+            },
         }
         return shard((next_obs, next_state, carry, segments + info["reset"])), record
 
@@ -170,9 +201,9 @@ def _scan_steps(
     return obs, state, carry, batch_major
 
 
-def _trajectory(records: dict, context: jax.Array, context_len: jax.Array) -> Trajectory:
+def _trajectory(records: dict, context: jax.Array, context_len: jax.Array, group) -> Trajectory:
     fields = {k: v for k, v in records.items() if k != "infos"}
-    return Trajectory(**fields, context=context, context_len=context_len)
+    return Trajectory(**fields, context=context, context_len=context_len, group=group)
 
 
 def rollout_episodes(
@@ -184,25 +215,32 @@ def rollout_episodes(
     num_tasks: int,
     group_size: int = 1,
     shard: Shard = no_sharding,
-) -> tuple[Trajectory, dict[str, jax.Array], Any]:
-    """``num_tasks x group_size`` fresh episodes, each run to the transcript limit.
+) -> Rollout:
+    """``num_tasks x group_size`` fresh episodes, each run to the transcript limit: the
+    ``group_size`` samples of task ``g`` are rows ``g * group_size ...`` with ``group`` g.
 
-    Returns the trajectory, episode statistics and the final environment states (whose
-    ``transcript`` holds each finished episode).
+    The final environment states' ``transcript`` holds each finished episode.
     """
     key_reset, key_steps = jax.random.split(key)
     task_keys = jax.random.split(key_reset, num_tasks)
     reset_keys = jnp.repeat(task_keys, group_size, axis=0)
+    group = jnp.repeat(jnp.arange(num_tasks, dtype=jnp.int32), group_size)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
     num_envs = num_tasks * group_size
     segments = jnp.zeros(num_envs, jnp.int32)
-    _, state, _, records = _scan_steps(
-        step_without_reset(env), env_params, policy_step, policy_carry, obs, state, key_steps,
+    obs, state, _, records = _scan_steps(
+        episodes_batch_step(env), env_params, policy_step, policy_carry, obs, state, key_steps,
         env.max_len - 1, segments, shard,
     )  # fmt: skip
     empty = jnp.zeros((num_envs, 0), jnp.int32)
-    traj = _trajectory(records, empty, jnp.zeros(num_envs, jnp.int32))
-    return traj, episode_stats(traj, records["infos"]), state
+    traj = _trajectory(records, empty, jnp.zeros(num_envs, jnp.int32), group)
+    return Rollout(
+        trajectory=traj,
+        stats=episode_stats(traj, records["infos"]),
+        last_value=jnp.zeros(num_envs, jnp.float32),
+        obs=obs,
+        env_state=state,
+    )
 
 
 def rollout_stream(
@@ -211,29 +249,31 @@ def rollout_stream(
     policy_step: PolicyStep,
     policy_carry: Any,
     obs: Observation,
-    state: Any,
+    state: HarnessState,
     key: jax.Array,
     num_steps: int,
     shard: Shard = no_sharding,
-) -> tuple[Observation, Any, Any, Trajectory, dict[str, jax.Array]]:
-    """``num_steps`` steps of auto-resetting environments; returns the carry to continue from."""
+) -> Rollout:
+    """``num_steps`` steps of auto-resetting environments, from the carry ``(obs, state)``;
+    the returned ``Rollout`` holds the carry to continue from and the value to bootstrap
+    the episodes cut at the boundary (the policy step's value of the last observation)."""
     context, context_len = state.transcript, obs.position
-    segments = jnp.zeros(obs.token.shape[0], jnp.int32)
-    step_batch = step_with_resets(env, default_max_resets(obs.token.shape[0]))
+    num_envs = obs.token.shape[0]
+    segments = jnp.zeros(num_envs, jnp.int32)
+    step_batch = stream_batch_step(env, default_max_resets(num_envs))
     obs, state, carry, records = _scan_steps(
-        step_batch,
-        env_params,
-        policy_step,
-        policy_carry,
-        obs,
-        state,
-        key,
-        num_steps,
-        segments,
+        step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments,
         shard,
+    )  # fmt: skip
+    _, _, last_value, _ = policy_step(jax.random.fold_in(key, num_steps), obs, state, carry)
+    traj = _trajectory(records, context, context_len, jnp.arange(num_envs, dtype=jnp.int32))
+    return Rollout(
+        trajectory=traj,
+        stats=episode_stats(traj, records["infos"]),
+        last_value=last_value,
+        obs=obs,
+        env_state=state,
     )
-    traj = _trajectory(records, context, context_len)
-    return obs, state, carry, traj, episode_stats(traj, records["infos"])
 
 
 def oracle_step(env: Harness) -> PolicyStep:

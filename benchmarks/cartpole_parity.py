@@ -23,7 +23,7 @@ from results import record, section
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.trainer import make_train
+from agentic_jax.train.loop import make_train
 
 
 def timed(fn, arg, repeats: int):

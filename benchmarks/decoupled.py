@@ -16,8 +16,8 @@ python benchmarks/decoupled.py --corrections [--no-record]
    device they add up; an actor and a learner on two devices, k >= 1 apart, overlap them,
    so per update the bound is the longer phase instead of the sum.
 
-``--overlap``: the actor and the learner measured, not bounded: ``Trainer.collect`` and
-``Trainer.learn`` of the k = 1 config, in turn on one device, then pipelined on two (the
+``--overlap``: the actor and the learner measured, not bounded: ``update.collect`` and
+``update.learn`` of the k = 1 config, in turn on one device, then pipelined on two (the
 actor rolls out with the parameters of update t - 1 while the learner runs update t). On a
 CPU with one device it reruns itself with ``--xla_force_host_platform_device_count=2``.
 
@@ -46,8 +46,9 @@ from agentic_jax.cli import resolve_config
 from agentic_jax.models import TransformerPolicy
 from agentic_jax.rollout import oracle_step, rollout_episodes, rollout_stream
 from agentic_jax.train import config as config_lib
-from agentic_jax.train import run
-from agentic_jax.train.trainer import build_trainer
+from agentic_jax.train import loop, update
+from agentic_jax.train.saved import load_run
+from agentic_jax.train.setup import build
 
 SLOTS = 1024
 PLOT = Path(__file__).with_name("decoupled.png")
@@ -72,14 +73,14 @@ def slot_row(name, env, params, step, cache_for, level: str) -> str:
     episodes = jax.jit(
         lambda k: rollout_episodes(env, params, step, cache_for(None, None), k, SLOTS)
     )
-    _, _, final = episodes(key)
+    final = episodes(key).env_state
     lengths = np.asarray(final.length)
     episodes_rate = 1000 / lengths.max()  # every slot finishes one episode per batch
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, SLOTS), params)
     steps = 8 * env.max_len
     stream = jax.jit(lambda o, s, k: rollout_stream(
         env, params, step, cache_for(s.transcript, o.position), o, s, k, steps))  # fmt: skip
-    *_, stream_stats = stream(obs, state, key)
+    stream_stats = stream(obs, state, key).stats
     stream_rate = 1000 * float(stream_stats["episodes"]) / (SLOTS * steps)
     return (
         f"| {name} | {level} | {lengths.mean():.1f} / {lengths.max()} | {episodes_rate:.1f} "
@@ -98,17 +99,18 @@ def slot_utilisation(trained_run: Path) -> list[str]:
         )
         lines.append(slot_row("oracle", env, params, oracle_step(env), lambda t, p: None, label))
         print(lines[-1], flush=True)
-    config, trainer, state = run.load_run(trained_run)
+    config, setup, state = load_run(trained_run)
+    actor = setup.actor
     weights = jax.tree.map(lambda x: x[0], state.params)
 
     def cache_for(transcript, position):
         if transcript is None:
-            return trainer.empty_cache(SLOTS)
-        return trainer.model.apply(weights, transcript, position, method=TransformerPolicy.prefill)
+            return actor.model.init_cache(SLOTS)
+        return actor.model.apply(weights, transcript, position, method=TransformerPolicy.prefill)
 
     level = "training level (api 2-4, backup 8)"
-    lines.append(slot_row("trained (k = 0), sampling", trainer.env, trainer.env_params,
-                          trainer.policy_step(weights), cache_for, level))  # fmt: skip
+    lines.append(slot_row("trained (k = 0), sampling", actor.env, actor.env_params,
+                          actor.policy_step(weights), cache_for, level))  # fmt: skip
     print(lines[-1], flush=True)
     return lines
 
@@ -129,7 +131,7 @@ def learning(
         config = config_lib.load(
             resolve_config("flakyapi_decoupled"), [*overrides, "logging.tensorboard=false"]
         )
-        rows = run.train(config, out / f"k{k}_{correction}", overwrite=True)
+        rows = loop.train(config, out / f"k{k}_{correction}", overwrite=True)
         curves[f"k = {k}, {correction}" if k else "k = 0"] = rows
         rl = [r for r in rows if r["stage"] == "rl"]
         by_update = ", ".join(f"{r['update']}: {r['train/success']:.2f}" for r in rl[::2])
@@ -145,13 +147,13 @@ def learning(
 
 def phase_times(repeats: int = 3) -> list[str]:
     config = config_lib.load(resolve_config("flakyapi_decoupled"))
-    trainer = build_trainer(config)
-    rl_stage = len(trainer.stages) - 1
-    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), rl_stage)
-    rollout_s = best_time(lambda s: trainer.collect(s, s.key, s.params), state, repeats)
-    update_s = best_time(lambda s: trainer.rl_update(s, rl_stage), state, repeats)
+    setup = build(config)
+    rl_stage = len(setup.stages) - 1
+    state = update.start_stage(setup, update.init(setup, jax.random.PRNGKey(0)), rl_stage)
+    rollout_s = best_time(lambda s: update.collect(setup, s, s.key, s.params), state, repeats)
+    update_s = best_time(lambda s: update.rl_update(setup, rl_stage, s), state, repeats)
     learn_s = max(update_s - rollout_s, 0.0)
-    tokens = trainer.num_envs * (trainer.env.max_len - 1)
+    tokens = setup.num_envs * (setup.actor.env.max_len - 1)
     return [
         "| phase | seconds per update |",
         "|---|---:|",
@@ -196,16 +198,21 @@ def overlap_seconds(updates: int = OVERLAP_UPDATES) -> dict[str, float]:
     config = config_lib.load(
         resolve_config("flakyapi_decoupled"), ["rollout.staleness=1", "devices=1"]
     )
-    trainer = build_trainer(config)
-    stage = len(trainer.stages) - 1
-    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage)
-    collect = jax.jit(lambda s, key, params: trainer.collect(s, key, params)[1:])
-    learn = jax.jit(lambda s, rollout, key: trainer.learn(s, rollout, key, stage)[0])
+    setup = build(config)
+    stage = len(setup.stages) - 1
+    state = update.start_stage(setup, update.init(setup, jax.random.PRNGKey(0)), stage)
+
+    @jax.jit
+    def collect(state, key, params):  # what the learner reads: no final environment states
+        rollout = update.collect(setup, state, key, params)[1]
+        return rollout.replace(obs=None, env_state=None)
+
+    learn = jax.jit(lambda s, rollout, key: update.learn(setup, s, rollout, key, stage)[0])
     devices = jax.devices()[:2]
     pairs = {"in_turn": (devices[0], devices[0])}
     if len(devices) == 2:
         pairs["overlapped"] = tuple(devices)
-    out = {"tokens": trainer.num_envs * (trainer.env.max_len - 1)}
+    out = {"tokens": setup.num_envs * (setup.actor.env.max_len - 1)}
     for name, (actor, learner) in pairs.items():
         pipeline_seconds(collect, learn, state, actor, learner, 1)  # compile on these devices
         best = min(
@@ -224,7 +231,7 @@ def overlap_table(alone: dict[str, float], split: dict[str, float]) -> list[str]
     rows.append(("two devices, overlapped", overlapped))
     lines = [
         f"{OVERLAP_UPDATES} GRPO updates of `configs/flakyapi_decoupled.yaml` with k = 1 "
-        "(`Trainer.collect` and `Trainer.learn`):",
+        "(`update.collect` and `update.learn`):",
         "",
         "| actor and learner | seconds per update | tokens/s |",
         "|---|---:|---:|",

@@ -7,7 +7,7 @@ python benchmarks/env_throughput.py [--envs KBLookup-v0 ...] [--sizes 1 256 4096
 Each measurement is one jitted ``lax.scan`` of auto-resetting steps over a batch, timed
 after compilation, best of 3. gymnax's environments step as a PureJaxRL loop steps them,
 ``vmap(env.step)``, which resets inside every environment at every step. Ours step as the
-``stream`` rollout does (``rollout.step_with_resets``): one batch step, then fresh episodes
+``stream`` rollout does (``rollout.stream_batch_step``): one batch step, then fresh episodes
 for at most a quarter of the slots; the column "vmap(env.step)" gives ours stepped the
 gymnax way too. Actions: a uniform random legal token (``rollout.sample_legal``) for ours,
 ``action_space.sample`` for gymnax's. Memory per episode is the carry (observation + state)
@@ -32,12 +32,12 @@ import jax.numpy as jnp
 from results import environment_line, record
 
 from agentic_jax import envs
-from agentic_jax.harness import DONE, Harness
+from agentic_jax.harness import Harness, Phase
 from agentic_jax.rollout import (
     default_max_resets,
+    episodes_batch_step,
     sample_legal,
-    step_with_resets,
-    step_without_reset,
+    stream_batch_step,
 )
 
 PEERS = ("CartPole-v1", "Catch-bsuite")
@@ -59,10 +59,10 @@ def random_actions(env, key, obs, num_envs: int, policy: str = "random"):
 def batch_step(env, num_envs: int, gymnax_style: bool, resets: bool = True):
     """``step(key, state, action, params) -> (obs, state, reward)`` for the whole batch."""
     if isinstance(env, Harness) and not resets:
-        step = step_without_reset(env)
+        step = episodes_batch_step(env)
         return lambda key, state, action, params: step(key, state, action, params)[:3]
     if isinstance(env, Harness) and not gymnax_style:
-        step = step_with_resets(env, default_max_resets(num_envs))
+        step = stream_batch_step(env, default_max_resets(num_envs))
         return lambda key, state, action, params: step(key, state, action, params)[:3]
     vmapped = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     return lambda key, state, action, params: vmapped(
@@ -74,7 +74,7 @@ def make_rollout(env, params, num_envs: int, num_steps: int, gymnax_style=False,
                  policy="random"):  # fmt: skip
     """``rollout(key) -> ((total reward, real steps), final carry)``: ``num_steps``
     auto-resetting batch steps. A real step is one taken by a slot whose episode is running
-    (ours: not ``DONE``, waiting for a fresh episode); every gymnax step is real."""
+    (ours: not ``Phase.DONE``, waiting for a fresh episode); every gymnax step is real."""
     step = batch_step(env, num_envs, gymnax_style, resets)
 
     def rollout(key):
@@ -86,7 +86,7 @@ def make_rollout(env, params, num_envs: int, num_steps: int, gymnax_style=False,
             act_key, env_key = jax.random.split(step_key)
             with jax.named_scope("policy"):
                 action = random_actions(env, act_key, obs, num_envs, policy)
-            running = state.phase != DONE if isinstance(env, Harness) else True
+            running = state.phase != Phase.DONE if isinstance(env, Harness) else True
             real = real + jnp.sum(jnp.broadcast_to(running, (num_envs,)))
             obs, state, reward = step(env_key, state, action, params)
             return (obs, state, total + reward.sum(), real), None
@@ -119,7 +119,7 @@ def measure(env_id: str, num_envs: int, repeats: int = 3, **variant) -> dict:
     return {
         "env": env_id,
         "num_envs": num_envs,
-        "steps_per_s": int(real) / best,  # real steps: a slot waiting in DONE is not one
+        "steps_per_s": int(real) / best,  # real steps: a slot waiting in Phase.DONE is not one
         "slot_steps_per_s": num_envs * num_steps / best,
         "utilisation": int(real) / (num_envs * num_steps),
         "carry_bytes": carry_bytes,

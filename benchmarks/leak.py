@@ -21,7 +21,7 @@ from results import environment_line, record
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import read_metrics
 from agentic_jax.train import config as config_lib
-from agentic_jax.train import run
+from agentic_jax.train import loop
 
 COLUMNS = (
     ("train/success", "train success"),
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.runs) / "_".join([path.stem, *args.set])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    rows = run.train(config, run_dir, overwrite=True)
+    rows = loop.train(config, run_dir, overwrite=True)
     if not args.no_record:
         draw(rows, plot, f"{path.stem}: trained where it leaks")
     record(leak_section(path.stem, command, rows, plot), args.no_record)

@@ -23,7 +23,7 @@ from results import environment_line, record
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
-from agentic_jax.train import run
+from agentic_jax.train import loop
 
 
 def first_reaching(rows: list[dict], threshold: float) -> str:
@@ -106,7 +106,7 @@ def train_and_record(name: str, overrides: list[str], command: str, args) -> lis
     run_dir = Path(args.runs) / title.replace(" ", "_")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    rows = run.train(config, run_dir, overwrite=True)
+    rows = loop.train(config, run_dir, overwrite=True)
     record(curve_section(title, command, rows), args.no_record)
     return rows
 

@@ -23,7 +23,8 @@ from results import best_time, record, section  # noqa: E402
 
 from agentic_jax.cli import resolve_config  # noqa: E402
 from agentic_jax.train import config as config_lib  # noqa: E402
-from agentic_jax.train.trainer import build_trainer  # noqa: E402
+from agentic_jax.train import update  # noqa: E402
+from agentic_jax.train.setup import build  # noqa: E402
 
 
 def update_seconds(devices: int, num_tasks: int, repeats: int = 3) -> tuple[float, int]:
@@ -31,11 +32,11 @@ def update_seconds(devices: int, num_tasks: int, repeats: int = 3) -> tuple[floa
         resolve_config("default"),
         [f"rollout.num_tasks={num_tasks}", "sft.updates=0", f"devices={devices}"],
     )
-    trainer = build_trainer(config)
-    stage = len(trainer.stages) - 1
-    state = trainer.place(trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage))
-    seconds = best_time(lambda s: trainer.rl_update(s, stage)[0], state, repeats)
-    return seconds, trainer.num_envs * (trainer.env.max_len - 1)
+    setup = build(config)
+    stage = len(setup.stages) - 1
+    state = setup.place(update.start_stage(setup, update.init(setup, jax.random.PRNGKey(0)), stage))
+    seconds = best_time(lambda s: update.rl_update(setup, stage, s)[0], state, repeats)
+    return seconds, setup.num_envs * (setup.actor.env.max_len - 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import yaml
 from results import environment_line, record
 
 from agentic_jax.cli import resolve_config
-from agentic_jax.train import run, sweep
+from agentic_jax.train import loop, sweep
 
 AXES = ["algo.lr=3e-4,1e-3,3e-3,1e-2", "seed=0:2"]
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     alone = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, setting in enumerate(settings):
-            rows = run.train(setting.config, Path(tmp) / str(i), overwrite=True)
+            rows = loop.train(setting.config, Path(tmp) / str(i), overwrite=True)
             alone.append(rows[-1]["eval/success"])
     sequential_s = time.perf_counter() - start
     lines = ["| setting | vmapped: final held-out success | sequential |", "|---|---:|---:|"]

@@ -25,7 +25,7 @@ from results import environment_line, record
 from agentic_jax import tokens as tk
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
-from agentic_jax.train import run
+from agentic_jax.train import loop
 
 HERE = Path(__file__).parent
 
@@ -36,7 +36,7 @@ def train(name: str, overrides: list[str], runs: Path, command: str) -> tuple[Pa
     run_dir = runs / "_".join([path.stem, *overrides]).replace("/", "-").replace(" ", "")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "command.txt").write_text(command + "\n")
-    return run_dir, run.train(config, run_dir, overwrite=True)
+    return run_dir, loop.train(config, run_dir, overwrite=True)
 
 
 def budgets_of(config_name: str) -> list[int]:

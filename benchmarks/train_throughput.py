@@ -27,7 +27,8 @@ from results import best_time, record, section
 from agentic_jax.cli import resolve_config
 from agentic_jax.rollout import random_step, rollout_episodes
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.trainer import build_trainer
+from agentic_jax.train import update
+from agentic_jax.train.setup import build
 
 
 def matmul_ceiling(n: int = 2048) -> float:
@@ -47,22 +48,21 @@ def measure(num_tasks: int) -> dict:
     config = config_lib.load(
         resolve_config("default"), [f"rollout.num_tasks={num_tasks}", "sft.updates=0"]
     )
-    trainer = build_trainer(config)
-    stage = len(trainer.stages) - 1
-    state = trainer.start_stage(trainer.init(jax.random.PRNGKey(0)), stage)
-    update_s = best_time(lambda s: trainer.rl_update(s, stage)[0], state)
-    n, steps = trainer.num_envs, trainer.env.max_len - 1
+    setup = build(config)
+    env = setup.actor.env
+    stage = len(setup.stages) - 1
+    state = update.start_stage(setup, update.init(setup, jax.random.PRNGKey(0)), stage)
+    update_s = best_time(lambda s: update.rl_update(setup, stage, s)[0], state)
+    n, steps = setup.num_envs, env.max_len - 1
     env_s = best_time(
-        lambda s: rollout_episodes(
-            trainer.env, s.env_params, random_step, None, s.key, num_tasks, 8
-        )[1],
+        lambda s: rollout_episodes(env, s.env_params, random_step, None, s.key, num_tasks, 8).stats,
         state,
     )
     m = config.model
-    attention = 4 * m.n_layers * trainer.env.max_len * m.d_model
+    attention = 4 * m.n_layers * env.max_len * m.d_model
     forward_per_token = 2 * dense_params(state.params) + attention
     flops = n * steps * forward_per_token * (1 + 3 * config.algo.update_epochs)
-    _, metrics = jax.jit(lambda s: trainer.rl_update(s, stage))(state)
+    _, metrics = jax.jit(lambda s: update.rl_update(setup, stage, s))(state)
     return {
         "episodes": n,
         "update_s": update_s,

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import gymnax
 
-from agentic_jax.harness import Harness, HarnessParams, TaskFamily
+from agentic_jax.harness import Harness, HarnessParams
+from agentic_jax.task import TaskFamily
 
 from .arithmetic import Arithmetic
 from .codesynth import CodeSynth
@@ -100,6 +101,11 @@ def registered_envs() -> list[str]:
     return list(REGISTRY)
 
 
+def gymnax_ids() -> list[str]:
+    """gymnax's own environment ids, which ``make`` passes through to ``gymnax.make``."""
+    return list(gymnax.registered_envs)
+
+
 def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
     if isinstance(default, tuple):  # a fixed-length vector, e.g. effort_budgets
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
@@ -177,6 +183,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
 __all__ = [
     "REGISTRY",
     "EnvSpec",
+    "gymnax_ids",
     "make",
     "registered_envs",
     "static_overrides",

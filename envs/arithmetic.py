@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import calculator
 from agentic_jax.tools.calculator import OPERATOR_IDS, apply_op, int_to_tokens
 

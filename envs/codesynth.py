@@ -60,7 +60,7 @@ import numpy as np
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import Task, TaskFamily, Tool
+from agentic_jax.task import Task, TaskFamily, Tool
 from agentic_jax.tools import sandbox
 
 DOMAIN = 10  # inputs 0..9

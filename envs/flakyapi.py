@@ -50,7 +50,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import flaky_api
 from agentic_jax.tools.flaky_api import FIELD_IDS, NAME_IDS, RESULT_WIDTH, Service
 

@@ -34,8 +34,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import OK, Task, TaskFamily, Tool, pack, tool_output
+from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import kb_search
+from agentic_jax.tools.base import OK, tool_output
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, RELATION_IDS, VALUE_IDS
 
 NUM_NAMES = len(tk.ENTITY_NAMES)

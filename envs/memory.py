@@ -44,7 +44,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import memory
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, VALUE_IDS
 

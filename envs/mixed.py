@@ -64,7 +64,8 @@ import numpy as np
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, Limits, Task, TaskFamily, Tool, pack, tool_output
+from agentic_jax.task import Limits, Task, TaskFamily, Tool, pack
+from agentic_jax.tools.base import ERROR, tool_output
 
 from .arithmetic import Arithmetic, ArithmeticParams
 from .codesynth import CodeParams, CodeSynth

@@ -39,7 +39,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, Task, TaskFamily, Tool, pack, tool_output
+from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.tools.base import ERROR, OK, tool_output
 
 HELD_OUT_MODULUS = 7
 MAX_WIDTH = 8

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import browser
 from agentic_jax.tools.browser import ATTRIBUTE_IDS, LINK_LABEL_IDS, LINK_LABELS, LOG, VALUE_IDS
 

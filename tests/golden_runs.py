@@ -54,7 +54,9 @@ def _config(name: str, overrides: list[str]):
 
     raw = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
     if name == "qwen3_pipeline":  # list items are set in place (overrides address dicts)
-        stages = {o.split("=")[0]: int(o.split("=")[1]) for o in overrides if o.startswith("stages.")}
+        stages = {
+            o.split("=")[0]: int(o.split("=")[1]) for o in overrides if o.startswith("stages.")
+        }
         for key, updates in stages.items():
             raw["stages"][int(key.split(".")[1])]["updates"] = updates
         overrides = [o for o in overrides if not o.startswith("stages.")]
@@ -68,17 +70,17 @@ def learning_fields(row: dict) -> dict:
 def _train(config, run_dir: Path) -> list[dict]:
     from rich.console import Console
 
-    from agentic_jax.train import run
+    from agentic_jax.train import loop
 
-    return run.train(config, run_dir, Console(quiet=True))
+    return loop.train(config, run_dir, Console(quiet=True))
 
 
 def _resume(run_dir: Path) -> list[dict]:
     from rich.console import Console
 
-    from agentic_jax.train import run
+    from agentic_jax.train import loop
 
-    return run.resume(run_dir, None, Console(quiet=True))
+    return loop.resume(run_dir, None, Console(quiet=True))
 
 
 def _sweep(base_name: str, items: list[str], out: Path) -> list[dict]:

@@ -7,10 +7,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
 
-from agentic_jax import algos
+from agentic_jax.algos import corrections, grpo, kl, masked, ppo, sft
+from agentic_jax.algos.policy import PolicyOutputs
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@struct.dataclass
+class SimpleTrajectory:
+    actions: jax.Array
+    loss_mask: jax.Array
 
 
 # ---------------------------------------------------------------------------- advantages
@@ -22,7 +30,7 @@ def test_gae_by_hand_with_episode_ends():
     values = jnp.array([[0.5, 0.5], [1.0, 0.5], [0.2, 0.5]])
     dones = jnp.array([[False, False], [True, False], [False, True]])
     last_value = jnp.array([0.4, 100.0])
-    advantages, returns = algos.gae(rewards, values, dones, last_value, 0.9, 0.8)
+    advantages, returns = ppo.gae(rewards, values, dones, last_value, 0.9, 0.8)
     # env 0: a2 = 0.5 + 0.9*0.4 - 0.2 = 0.66;  a1 = 2 - 1 = 1 (done: no bootstrap, no carry)
     #        a0 = (1 + 0.9*1 - 0.5) + 0.72*1 = 2.12
     # env 1: a2 = 1 - 0.5 = 0.5;  a1 = (1 + 0.45 - 0.5) + 0.72*0.5 = 1.31
@@ -36,16 +44,27 @@ def test_gae_by_hand_with_episode_ends():
 def test_grpo_advantages_with_and_without_std():
     rewards = jnp.array([[1.0, 0.0, 0.0], [3.0, 1.0, 2.0]])
     centred = np.array([[2 / 3, -1 / 3, -1 / 3], [1.0, -1.0, 0.0]])
-    plain = algos.grpo_advantages(rewards, normalize_std=False)
+    group = jnp.array([[0, 0, 0], [1, 1, 1]])
+
+    def advantages(rewards, normalize_std=True):  # [B, G] groups as the flat episode axis
+        flat = grpo.grpo_advantages(rewards.reshape(-1), group.reshape(-1), 2, normalize_std)
+        return flat.reshape(rewards.shape)
+
+    plain = advantages(rewards, normalize_std=False)
     np.testing.assert_allclose(plain, centred, atol=1e-6)
     # Population std (ddof=0): sqrt(2/9) and sqrt(2/3) (the sample std of row 1 would be 1).
     std = np.array([[math.sqrt(2 / 9)], [math.sqrt(2 / 3)]])
     np.testing.assert_allclose(
-        algos.grpo_advantages(rewards, normalize_std=True), centred / (std + 1e-6), rtol=1e-5
+        advantages(rewards, normalize_std=True), centred / (std + 1e-6), rtol=1e-5
     )
     # A group with equal rewards teaches nothing, and is not NaN.
-    solved = algos.grpo_advantages(jnp.full((1, 4), 2.0))
-    np.testing.assert_array_equal(solved, np.zeros((1, 4)))
+    solved = grpo.grpo_advantages(jnp.full(4, 2.0), jnp.zeros(4, jnp.int32), 1)
+    np.testing.assert_array_equal(solved, np.zeros(4))
+    # Groups are named, not ordered: interleaved rows give the same advantages.
+    shuffled = jnp.array([3.0, 1.0, 1.0, 0.0, 0.0, 2.0])
+    ids = jnp.array([1, 0, 1, 0, 0, 1])
+    expected = advantages(rewards, normalize_std=False).reshape(-1)[jnp.array([3, 0, 4, 1, 2, 5])]
+    np.testing.assert_allclose(grpo.grpo_advantages(shuffled, ids, 2, False), expected, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- policy loss
@@ -60,13 +79,13 @@ def _four_clip_cases():
 def test_clipped_policy_loss_clips_each_side():
     log_probs, old, advantages = _four_clip_cases()
     mask = jnp.ones((1, 4))
-    loss, stats = algos.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
+    loss, stats = corrections.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
     # min(r*A, clip(r, 0.8, 1.3)*A): 1.3 (clipped high), -1.5, 0.5, -0.8 (clipped low)
     per_token = -np.array([1.3, -1.5, 0.5, -0.8])
     np.testing.assert_allclose(loss, per_token.mean(), rtol=1e-6)
     for i in range(4):  # each token alone (one-hot mask), so no two errors can cancel
         alone = jnp.zeros((1, 4)).at[0, i].set(1.0)
-        loss_i, _ = algos.clipped_policy_loss(log_probs, old, advantages, alone, 0.2, 0.3)
+        loss_i, _ = corrections.clipped_policy_loss(log_probs, old, advantages, alone, 0.2, 0.3)
         np.testing.assert_allclose(loss_i, per_token[i], rtol=1e-6)
     np.testing.assert_allclose(stats["clip_frac"], 0.5)
     kl = np.mean(2 * [0.5 - np.log(1.5)] + 2 * [-0.5 - np.log(0.5)])
@@ -74,7 +93,7 @@ def test_clipped_policy_loss_clips_each_side():
 
     # Clipped tokens pass no gradient; the others get d(-r*A)/dlogp = -r*A / 4.
     def loss_of(lp):
-        return algos.clipped_policy_loss(lp, old, advantages, mask, 0.2, 0.3)[0]
+        return corrections.clipped_policy_loss(lp, old, advantages, mask, 0.2, 0.3)[0]
 
     grads = jax.grad(loss_of)(log_probs)
     np.testing.assert_allclose(grads, [[0.0, 1.5 / 4, -0.5 / 4, 0.0]], atol=1e-6)
@@ -84,18 +103,20 @@ def test_clipped_policy_loss_uses_mask_and_mode():
     log_probs, old, advantages = _four_clip_cases()
     mask = jnp.array([[1.0, 0.0, 1.0, 1.0]])  # drop the second token
     # Per-token losses on kept tokens: -1.3, -0.5, 0.8 -> sum -1.0; clipped: tokens 0 and 3.
-    loss, stats = algos.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
+    loss, stats = corrections.clipped_policy_loss(log_probs, old, advantages, mask, 0.2, 0.3)
     np.testing.assert_allclose(loss, -1.0 / 3, rtol=1e-6)
     np.testing.assert_allclose(stats["clip_frac"], 2 / 3, rtol=1e-6)
     kl = (0.5 - math.log(1.5) + 2 * (-0.5 - math.log(0.5))) / 3  # (r - 1) - log r
     np.testing.assert_allclose(stats["approx_kl"], kl, rtol=1e-5)
-    constant, _ = algos.clipped_policy_loss(
+    constant, _ = corrections.clipped_policy_loss(
         log_probs, old, advantages, mask, 0.2, 0.3, mode="constant", max_len=5
     )
     np.testing.assert_allclose(constant, -1.0 / 5, rtol=1e-6)
     # At ratio 1 nothing is clipped and the loss is -mean(A).
     zero = jnp.zeros((1, 4))
-    loss, stats = algos.clipped_policy_loss(zero, zero, advantages, jnp.ones((1, 4)), 0.2, 0.2)
+    loss, stats = corrections.clipped_policy_loss(
+        zero, zero, advantages, jnp.ones((1, 4)), 0.2, 0.2
+    )
     assert float(loss) == pytest.approx(0.0, abs=1e-7)
     assert float(stats["clip_frac"]) == 0.0
     assert float(stats["approx_kl"]) == pytest.approx(0.0, abs=1e-7)
@@ -107,60 +128,60 @@ def test_aggregation_modes_on_a_ragged_mask(mask_dtype):
     values = jnp.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0], [9.0, 9.0, 9.0]])
     mask = jnp.array([[1, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=mask_dtype)
     # Masked tokens: 1, 2, 3 (sequence mean 2) and 4 (sequence mean 4); the 9s never count.
-    assert float(algos.aggregate(values, mask, "token")) == pytest.approx(10 / 4)
-    assert float(algos.aggregate(values, mask, "sequence")) == pytest.approx((2.0 + 4.0) / 2)
-    assert float(algos.aggregate(values, mask, "constant", max_len=5)) == pytest.approx(10 / 15)
+    assert float(masked.aggregate(values, mask, "token")) == pytest.approx(10 / 4)
+    assert float(masked.aggregate(values, mask, "sequence")) == pytest.approx((2.0 + 4.0) / 2)
+    assert float(masked.aggregate(values, mask, "constant", max_len=5)) == pytest.approx(10 / 15)
     empty = jnp.zeros_like(mask)
     for mode in ("token", "sequence"):
-        assert float(algos.aggregate(values, empty, mode)) == 0.0
+        assert float(masked.aggregate(values, empty, mode)) == 0.0
 
 
 def test_bad_option_strings_raise():
     values, mask = jnp.ones((2, 3)), jnp.ones((2, 3))
     with pytest.raises(ValueError, match="needs max_len"):
-        algos.aggregate(values, mask, "constant")
+        masked.aggregate(values, mask, "constant")
     with pytest.raises(ValueError, match=r"'mean'.*valid: token, sequence, constant"):
-        algos.aggregate(values, mask, "mean")
+        masked.aggregate(values, mask, "mean")
     with pytest.raises(ValueError, match=r"'mean'.*valid: token, sequence, constant"):
-        algos.clipped_policy_loss(values, values, values, mask, 0.2, 0.2, mode="mean")
+        corrections.clipped_policy_loss(values, values, values, mask, 0.2, 0.2, mode="mean")
     with pytest.raises(ValueError, match=r"'k4'.*valid: k1, k2, k3"):
-        algos.kl_penalty(values, values, "k4")
+        kl.kl_penalty(values, values, "k4")
 
 
 # ---------------------------------------------------------------------------- KL
 def test_kl_estimators_at_a_known_point():
     logp, ref = jnp.log(jnp.array(0.5)), jnp.log(jnp.array(0.25))
-    assert float(algos.kl_penalty(logp, ref, "k1")) == pytest.approx(math.log(2))
-    assert float(algos.kl_penalty(logp, ref, "k2")) == pytest.approx(0.5 * math.log(2) ** 2)
-    assert float(algos.kl_penalty(logp, ref, "k3")) == pytest.approx(0.5 + math.log(2) - 1)
+    assert float(kl.kl_penalty(logp, ref, "k1")) == pytest.approx(math.log(2))
+    assert float(kl.kl_penalty(logp, ref, "k2")) == pytest.approx(0.5 * math.log(2) ** 2)
+    assert float(kl.kl_penalty(logp, ref, "k3")) == pytest.approx(0.5 + math.log(2) - 1)
 
     x = jax.random.normal(jax.random.PRNGKey(0), (100,))
-    assert bool(jnp.all(algos.kl_penalty(x, -x, "k3") >= 0))
+    assert bool(jnp.all(kl.kl_penalty(x, -x, "k3") >= 0))
     for estimator in ("k1", "k2", "k3"):
-        np.testing.assert_allclose(algos.kl_penalty(x, x, estimator), 0.0, atol=1e-6)
+        np.testing.assert_allclose(kl.kl_penalty(x, x, estimator), 0.0, atol=1e-6)
 
 
 def test_k1_and_k3_are_unbiased_in_expectation():
     pi, ref = jnp.array([0.5, 0.25, 0.25]), jnp.array([0.25, 0.25, 0.5])
-    kl = 0.5 * math.log(2) + 0.25 * math.log(0.5)  # sum pi log(pi / ref) = 0.25 log 2
+    exact = 0.5 * math.log(2) + 0.25 * math.log(0.5)  # sum pi log(pi / ref) = 0.25 log 2
     for estimator in ("k1", "k3"):
-        estimate = jnp.sum(pi * algos.kl_penalty(jnp.log(pi), jnp.log(ref), estimator))
-        assert float(estimate) == pytest.approx(kl, rel=1e-5)
+        estimate = jnp.sum(pi * kl.kl_penalty(jnp.log(pi), jnp.log(ref), estimator))
+        assert float(estimate) == pytest.approx(exact, rel=1e-5)
 
 
 # ---------------------------------------------------------------------------- distributions
 def test_masked_log_softmax_and_token_log_prob():
     logits = jnp.array([[3.0, -1.0, 0.5, 2.0]])
     mask = jnp.array([[True, False, True, True]])
-    log_probs = algos.masked_log_softmax(logits, mask)
+    log_probs = masked.masked_log_softmax(logits, mask)
     assert float(jnp.exp(log_probs[0, 1])) == 0.0
     assert bool(jnp.all(jnp.isfinite(log_probs)))
     np.testing.assert_allclose(jnp.exp(log_probs).sum(), 1.0, rtol=1e-6)
-    chosen = algos.token_log_prob(logits, mask, jnp.array([2]))
+    chosen = masked.token_log_prob(logits, mask, jnp.array([2]))
     expected = 0.5 - math.log(math.exp(3.0) + math.exp(0.5) + math.exp(2.0))
     assert float(chosen[0]) == pytest.approx(expected, rel=1e-5)
     # An all-False mask row counts as all legal (no NaN).
-    empty = algos.masked_log_softmax(logits, jnp.zeros((1, 4), bool))
+    empty = masked.masked_log_softmax(logits, jnp.zeros((1, 4), bool))
     np.testing.assert_allclose(empty, jax.nn.log_softmax(logits), rtol=1e-6)
 
 
@@ -168,12 +189,12 @@ def test_masked_entropy():
     mask = jnp.array([[True, False, True, True], [False, False, False, False]])
     # Uniform over the legal tokens: log 3; an all-False row is all legal: log 4.
     np.testing.assert_allclose(
-        algos.masked_entropy(jnp.zeros((2, 4)), mask), [math.log(3), math.log(4)], rtol=1e-5
+        masked.masked_entropy(jnp.zeros((2, 4)), mask), [math.log(3), math.log(4)], rtol=1e-5
     )
     # Non-uniform: the big logit on the illegal token must not matter.
     logits = jnp.array([[0.0, 50.0, math.log(2.0), math.log(5.0)]])
     p = np.array([1.0, 2.0, 5.0]) / 8.0
-    assert float(algos.masked_entropy(logits, mask[:1])[0]) == pytest.approx(
+    assert float(masked.masked_entropy(logits, mask[:1])[0]) == pytest.approx(
         -np.sum(p * np.log(p)), rel=1e-5
     )
 
@@ -182,14 +203,14 @@ def test_entropy_bonus_floor():
     entropy = jnp.array([[0.1, 0.5, 2.0, 9.0]])
     mask = jnp.array([[True, True, True, False]])
     # No floor: the token mean over the mask, (0.1 + 0.5 + 2.0) / 3.
-    assert float(algos.entropy_bonus(entropy, mask, 0.0)) == pytest.approx(2.6 / 3, rel=1e-6)
+    assert float(masked.entropy_bonus(entropy, mask, 0.0)) == pytest.approx(2.6 / 3, rel=1e-6)
     # Floor 0.3: min(H, 0.3) per token, (0.1 + 0.3 + 0.3) / 3.
-    assert float(algos.entropy_bonus(entropy, mask, 0.3)) == pytest.approx(0.7 / 3, rel=1e-6)
+    assert float(masked.entropy_bonus(entropy, mask, 0.3)) == pytest.approx(0.7 / 3, rel=1e-6)
     # Only tokens below the floor get a gradient.
-    grad = jax.grad(lambda h: algos.entropy_bonus(h, mask, 0.3))(entropy)
+    grad = jax.grad(lambda h: masked.entropy_bonus(h, mask, 0.3))(entropy)
     np.testing.assert_allclose(grad, [[1 / 3, 0.0, 0.0, 0.0]], rtol=1e-6)
     with pytest.raises(ValueError, match="floor"):
-        algos.entropy_bonus(entropy, mask, -1.0)
+        masked.entropy_bonus(entropy, mask, -1.0)
 
 
 def test_gradients_are_finite_with_masks():
@@ -198,14 +219,14 @@ def test_gradients_are_finite_with_masks():
     tokens = jnp.array([1, 4, 3])  # the first is an illegal token
 
     def objective(x):
-        return algos.masked_entropy(x, mask).sum() + algos.token_log_prob(x, mask, tokens).sum()
+        return masked.masked_entropy(x, mask).sum() + masked.token_log_prob(x, mask, tokens).sum()
 
     value, grads = jax.value_and_grad(objective)(logits)
     assert bool(jnp.isfinite(value))
     assert bool(jnp.all(jnp.isfinite(grads)))
     # A single legal token: entropy 0 and log-prob 0, whatever the logits.
-    assert float(algos.masked_entropy(logits, mask)[2]) == pytest.approx(0.0, abs=1e-6)
-    assert float(algos.token_log_prob(logits, mask, tokens)[2]) == pytest.approx(0.0, abs=1e-6)
+    assert float(masked.masked_entropy(logits, mask)[2]) == pytest.approx(0.0, abs=1e-6)
+    assert float(masked.token_log_prob(logits, mask, tokens)[2]) == pytest.approx(0.0, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------- SFT and value
@@ -215,10 +236,16 @@ def test_sft_loss_ignores_masked_positions():
     targets = jnp.array([[0, 1, 3]])
     mask = jnp.array([[True, False, True]])
     expected = (math.log(2) + math.log(4)) / 2
-    assert float(algos.sft_loss(logits, legal, targets, mask)) == pytest.approx(expected)
+    trajectory = SimpleTrajectory(actions=targets, loss_mask=mask)
+
+    def evaluate(logits, trajectory):  # the "parameters" are the logits themselves
+        log_probs = masked.token_log_prob(logits, legal, trajectory.actions)
+        return PolicyOutputs(log_probs=log_probs, entropy=log_probs, values=log_probs)
+
+    assert float(sft.loss(logits, evaluate, trajectory)) == pytest.approx(expected)
     changed = logits.at[0, 1].set(jnp.array([9.0, -9.0, 0.0, 0.0]))  # a masked position
-    assert float(algos.sft_loss(changed, legal, targets, mask)) == pytest.approx(expected)
-    grads = jax.grad(algos.sft_loss)(changed, legal, targets, mask)
+    assert float(sft.loss(changed, evaluate, trajectory)) == pytest.approx(expected)
+    grads = jax.grad(sft.loss)(changed, evaluate, trajectory)
     np.testing.assert_array_equal(grads[0, 1], np.zeros(4))
 
 
@@ -229,15 +256,13 @@ def test_value_loss_clipped_and_unclipped():
     mask = jnp.array([[1.0, 1.0, 1.0, 0.0]])  # the last (huge-error) token is masked out
     # Unclipped: 0.5 * mean(1, 1, 1) = 0.5
     for no_clip in (None, 0.0, -1.0):
-        loss = algos.clipped_value_loss(values, old, returns, mask, no_clip)
+        loss = ppo.clipped_value_loss(values, old, returns, mask, no_clip)
         assert float(loss) == pytest.approx(0.5)
     # eps 0.5: clipped values 1.5, 0, 1.5 -> squared errors 2.25, 1, 0.25;
     # elementwise max with (1, 1, 1) -> 2.25, 1, 1.
     expected = 0.5 * (2.25 + 1.0 + 1.0) / 3
-    assert float(algos.clipped_value_loss(values, old, returns, mask, 0.5)) == pytest.approx(
-        expected
-    )
-    traced = jax.jit(algos.clipped_value_loss)(values, old, returns, mask, jnp.float32(0.5))
+    assert float(ppo.clipped_value_loss(values, old, returns, mask, 0.5)) == pytest.approx(expected)
+    traced = jax.jit(ppo.clipped_value_loss)(values, old, returns, mask, jnp.float32(0.5))
     assert float(traced) == pytest.approx(expected)
 
 
@@ -249,22 +274,25 @@ def test_losses_jit_and_vmap():
 
     def loss(lp, adv, m):
         zeros = jnp.zeros_like(lp)
-        return algos.clipped_policy_loss(lp, zeros, adv, m, 0.2, 0.28, mode="sequence")[0]
+        return corrections.clipped_policy_loss(lp, zeros, adv, m, 0.2, 0.28, mode="sequence")[0]
 
     batched = jax.jit(jax.vmap(loss))(log_probs, advantages, mask)
     single = [loss(log_probs[i], advantages[i], mask[i]) for i in range(4)]
     np.testing.assert_allclose(batched, single, rtol=1e-5)
 
-    token_mean = jax.jit(functools.partial(algos.aggregate, mode="token"))
+    token_mean = jax.jit(functools.partial(masked.aggregate, mode="token"))
     assert float(token_mean(jnp.ones((2, 3)), jnp.ones((2, 3)))) == pytest.approx(1.0)
 
-    rewards = jnp.array([[[1.0, 0.0]], [[0.0, 0.0]]])
-    grouped = jax.jit(jax.vmap(algos.grpo_advantages))(rewards)
-    np.testing.assert_allclose(grouped[:, 0, 0], [0.5 / (0.5 + 1e-6), 0.0], rtol=1e-5)
+    rewards = jnp.array([[1.0, 0.0], [0.0, 0.0]])
+    group = jnp.zeros(2, jnp.int32)
+    grouped = jax.jit(jax.vmap(grpo.grpo_advantages, in_axes=(0, None, None)), static_argnums=2)(
+        rewards, group, 1
+    )
+    np.testing.assert_allclose(grouped[:, 0], [0.5 / (0.5 + 1e-6), 0.0], rtol=1e-5)
 
 
 def test_gae_jit_and_vmap():
-    gae = jax.jit(algos.gae)  # gamma and lambda may be traced
+    gae = jax.jit(ppo.gae)  # gamma and lambda may be traced
     adv, ret = gae(
         jnp.ones((3, 2)), jnp.zeros((3, 2)), jnp.zeros((3, 2), bool), jnp.zeros(2), 1.0, 1.0
     )
@@ -275,9 +303,9 @@ def test_gae_jit_and_vmap():
     values = jax.random.normal(jax.random.PRNGKey(3), (2, 4, 3))
     dones = jax.random.bernoulli(jax.random.PRNGKey(4), 0.3, (2, 4, 3))
     last = jnp.ones((2, 3))
-    batched, _ = jax.vmap(algos.gae, in_axes=(0, 0, 0, 0, None, None))(
+    batched, _ = jax.vmap(ppo.gae, in_axes=(0, 0, 0, 0, None, None))(
         rewards, values, dones, last, 0.99, 0.95
     )
     for i in range(2):
-        single, _ = algos.gae(rewards[i], values[i], dones[i], last[i], 0.99, 0.95)
+        single, _ = ppo.gae(rewards[i], values[i], dones[i], last[i], 0.99, 0.95)
         np.testing.assert_allclose(batched[i], single, rtol=1e-5)

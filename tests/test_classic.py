@@ -9,7 +9,8 @@ import pytest
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.trainer import build_trainer, make_train
+from agentic_jax.train.loop import make_train
+from agentic_jax.train.setup import build
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import purejaxrl_ppo  # noqa: E402
@@ -56,9 +57,9 @@ def test_cartpole_learns_like_the_reference(both_returns):
 def test_gymnax_config_errors(overrides, message):
     config = config_lib.load(resolve_config("cartpole_ppo"), overrides)
     with pytest.raises(ValueError, match=message):
-        build_trainer(config)
+        build(config)
 
 
 def test_mlp_on_a_token_environment_is_an_error():
     with pytest.raises(ValueError, match="model.kind=transformer"):
-        build_trainer(config_lib.load(None, ["model.kind=mlp"]))
+        build(config_lib.load(None, ["model.kind=mlp"]))

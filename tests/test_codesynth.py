@@ -17,8 +17,8 @@ from agentic_jax.envs.codesynth import (
     hidden_mask,
     program_tokens,
 )
-from agentic_jax.harness import ERROR, OK
 from agentic_jax.tools import sandbox
+from agentic_jax.tools.base import ERROR, OK
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -9,7 +9,7 @@ import pytest
 
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
-from agentic_jax.harness import EFFORT, THINK
+from agentic_jax.harness import Phase
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,7 +28,8 @@ def one_hot(level):
 @functools.partial(jax.jit, static_argnames=("oracle",))
 def play(params, key, oracle=True):
     policy = oracle_step(ENV) if oracle else random_step
-    return rollout_episodes(ENV, params, policy, None, key, 128)
+    rollout = rollout_episodes(ENV, params, policy, None, key, 128)
+    return rollout.trajectory, rollout.stats, rollout.env_state
 
 
 def test_fixed_level_is_written_after_the_prompt_and_sets_the_budget():
@@ -73,16 +74,16 @@ def test_sampled_levels_follow_the_distribution():
 def test_adaptive_effort_is_the_agents_first_action():
     params = PARAMS.replace(agent_effort=True)
     obs, state = ENV.reset(jax.random.PRNGKey(0), params)
-    step = jax.jit(ENV.step_no_reset)
+    step = jax.jit(ENV.step_without_reset)
     while bool(~obs.agent_turn):  # the prompt, then <effort>, are forced
         obs, state, *_ = step(jax.random.PRNGKey(1), state, 0, params)
-    assert int(state.phase) == EFFORT and int(obs.token) == tk.EFFORT
+    assert int(state.phase) == Phase.EFFORT and int(obs.token) == tk.EFFORT
     legal = np.flatnonzero(np.asarray(obs.legal_mask))
     assert sorted(legal.tolist()) == sorted(LEVEL_IDS)
     obs, state, *_ = step(jax.random.PRNGKey(1), state, LEVEL_IDS[2], params)  # mid
     assert int(state.effort) == 2 and int(state.think_budget) == BUDGETS[2]
     obs, state, *_ = step(jax.random.PRNGKey(1), state, tk.THINK_OPEN, params)
-    assert int(state.phase) == THINK
+    assert int(state.phase) == Phase.THINK
     # A non-level token at the effort choice is illegal: the episode ends, unrewarded.
     obs, state = ENV.reset(jax.random.PRNGKey(0), params)
     while bool(~obs.agent_turn):
@@ -116,7 +117,7 @@ def test_effort_overrides_are_checked():
     assert ENV.max_len == env.max_len + 2  # room for <effort> LEVEL
     # Without effort=True nothing is written and the plain think_budget applies.
     plain, params = make("Arithmetic-v0", tools_enabled=False, oracle_mode=1)
-    _, stats, final = rollout_episodes(plain, params, oracle_step(plain), None,
-                                       jax.random.PRNGKey(8), 16)  # fmt: skip
+    rollout = rollout_episodes(plain, params, oracle_step(plain), None, jax.random.PRNGKey(8), 16)
+    stats, final = rollout.stats, rollout.env_state
     assert float(stats["effort"]) == -1.0 and not bool(jnp.any(final.transcript == tk.EFFORT))
     assert float(stats["success"]) == 1.0 and float(stats["think_tokens"]) > 0

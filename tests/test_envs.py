@@ -10,8 +10,9 @@ import pytest
 
 from agentic_jax import tokens as tk
 from agentic_jax.envs import REGISTRY, make, registered_envs
-from agentic_jax.harness import DONE, Harness, without_segments
+from agentic_jax.harness import Harness, Phase
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
+from agentic_jax.task import without_segments
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -63,7 +64,8 @@ def _play(env, params, use_oracle, key):
         zeros = jnp.zeros(action.shape, jnp.float32)
         return action, zeros, zeros, carry
 
-    return rollout_episodes(env, params, step, None, key, EPISODES)
+    rollout = rollout_episodes(env, params, step, None, key, EPISODES)
+    return rollout.trajectory, rollout.stats, rollout.env_state
 
 
 def play(env, params, policy, key):
@@ -83,7 +85,7 @@ def reset(env, key, params):
 @functools.partial(jax.jit, static_argnames=("env",))
 def step(env, key, state, action, params):
     """One step without auto-reset, compiled once per environment."""
-    return env.step_no_reset(key, state, action, params)
+    return env.step_without_reset(key, state, action, params)
 
 
 def with_overrides(env_id, **overrides):
@@ -103,7 +105,7 @@ def test_oracle_solves_every_task(env_id, overrides, modes):
             assert float(stats["success"]) == 1.0, (env_id, overrides, mode, split)
             assert float(stats["episodes"]) == EPISODES
             assert float(stats["invalid"]) == 0.0
-            assert bool(jnp.all(final.phase == DONE))
+            assert bool(jnp.all(final.phase == Phase.DONE))
 
 
 @pytest.mark.parametrize("env_id", [_marked(env_id) for env_id in registered_envs()])

@@ -10,8 +10,8 @@ import pytest
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
 from agentic_jax.envs.flakyapi import FlakyAPI, held_out
-from agentic_jax.harness import ERROR, OK, TIMEOUT
 from agentic_jax.tools import flaky_api
+from agentic_jax.tools.base import ERROR, OK, TIMEOUT
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -149,7 +149,7 @@ def play(params, plan, keys):
 
         def body(state, step_key):
             action = ENV.oracle_action(state)
-            _, state, *_ = ENV.step_no_reset(step_key, state, action, params)
+            _, state, *_ = ENV.step_without_reset(step_key, state, action, params)
             return state, None
 
         state, _ = jax.lax.scan(body, state, jax.random.split(k_steps, ENV.max_len - 1))

@@ -8,9 +8,10 @@ from jax.flatten_util import ravel_pytree
 
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
-from agentic_jax.harness import DONE, ERROR, OK, PROMPT
+from agentic_jax.harness import Phase
 from agentic_jax.models import TransformerPolicy
 from agentic_jax.tools import memory
+from agentic_jax.tools.base import ERROR, OK
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -83,7 +84,7 @@ def test_read_argument_count():
 
 # ------------------------------------------------------------------ the environment
 ENV, PARAMS = make("Memory-v0", num_facts=1, num_fillers=1)  # 3 turns: fact, filler, question
-step = jax.jit(ENV.step_no_reset)
+step = jax.jit(ENV.step_without_reset)
 reset = jax.jit(ENV.reset)
 
 
@@ -92,7 +93,7 @@ def play(actions, key=0, params=PARAMS):
     obs, state = reset(jax.random.PRNGKey(key), params)
     actions = list(actions)
     records = []
-    while int(state.phase) != DONE and (actions or not bool(obs.agent_turn)):
+    while int(state.phase) != Phase.DONE and (actions or not bool(obs.agent_turn)):
         action = tk.token_id(actions.pop(0)) if bool(obs.agent_turn) else tk.PAD
         obs, state, reward, terminated, truncated, info = step(
             jax.random.PRNGKey(0), state, action, params
@@ -111,7 +112,7 @@ def test_multi_turn_episode_verifies_only_the_last_answer():
     assert tk.decode(state.task.prompt) == f"<task> {name} {attribute} {value} </task>"
     # Answering the value in the first turn is not verified and does not end the episode.
     records, state = play(["<answer>", value, "<answer>", "ok", "<answer>", value])
-    assert int(state.phase) == DONE and bool(state.success) and int(state.turn) == 2
+    assert int(state.phase) == Phase.DONE and bool(state.success) and int(state.turn) == 2
     rewards = [r for _, _, r, _ in records]
     assert sum(rewards) == 1.0 and records[-1][2] == 1.0 and records[-1][3]
     assert [t for *_, t in records].count(True) == 1  # terminated once, at the last answer
@@ -137,7 +138,7 @@ def test_next_turn_is_queued_as_forced_prompt_tokens():
     obs, state, reward, terminated, _, info = step(jax.random.PRNGKey(0), state, 0, PARAMS)
     assert int(obs.token) == tk.ANSWER_CLOSE and not bool(info["agent_step"])
     assert float(reward) == 0.0 and not bool(terminated)
-    assert int(state.phase) == PROMPT and int(state.turn) == 1 and int(state.answer_len) == 0
+    assert int(state.phase) == Phase.PROMPT and int(state.turn) == 1 and int(state.answer_len) == 0
     assert not bool(obs.agent_turn)
     message, length = ENV.family.next_turn(state.task.world, 1)
     written = []
@@ -152,7 +153,7 @@ def test_wrong_last_answer_fails():
     value = fact_words(state)[2]
     wrong = next(v for v in tk.VALUES if v != value)
     records, state = play(["<answer>", "ok", "<answer>", "ok", "<answer>", wrong])
-    assert int(state.phase) == DONE and not bool(state.success)
+    assert int(state.phase) == Phase.DONE and not bool(state.success)
     assert sum(r for _, _, r, _ in records) == 0.0
 
 

@@ -18,8 +18,9 @@ import pytest
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
 from agentic_jax.envs.mixed import DEFAULT_INCLUDE, FAMILIES, Mixed
-from agentic_jax.harness import ANSWER, CALL_ARGS, CALL_NAME, ERROR, OK
+from agentic_jax.harness import Phase
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
+from agentic_jax.tools.base import ERROR, OK
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,7 +41,8 @@ def play(env, params, use_oracle, key):
         zeros = jnp.zeros(action.shape, jnp.float32)
         return action, zeros, zeros, carry
 
-    return rollout_episodes(env, params, step, None, key, EPISODES)
+    rollout = rollout_episodes(env, params, step, None, key, EPISODES)
+    return rollout.trajectory, rollout.stats, rollout.env_state
 
 
 def with_weights(split=0, **weights):
@@ -149,11 +151,11 @@ def test_each_task_keeps_its_own_grammar():
 
     max_args = jnp.asarray([f.max_args for f in MIXED.families])[kind]
     max_answer = jnp.asarray([f.max_answer for f in MIXED.families])[kind]
-    tool_masks = masks(CALL_NAME)
-    at_budget = masks(CALL_ARGS, args_len=max_args)
-    answer_full = masks(ANSWER, answer_len=max_answer)
-    one_arg = masks(CALL_ARGS, args_len=jnp.ones(kind.shape, jnp.int32))
-    one_answer = masks(ANSWER, answer_len=jnp.zeros(kind.shape, jnp.int32))
+    tool_masks = masks(Phase.CALL_NAME)
+    at_budget = masks(Phase.CALL_ARGS, args_len=max_args)
+    answer_full = masks(Phase.ANSWER, answer_len=max_answer)
+    one_arg = masks(Phase.CALL_ARGS, args_len=jnp.ones(kind.shape, jnp.int32))
+    one_answer = masks(Phase.ANSWER, answer_len=jnp.zeros(kind.shape, jnp.int32))
     for row in range(kind.shape[0]):
         family = MIXED.families[kind[row]]
         assert tk.decode(np.flatnonzero(tool_masks[row])) == " ".join(t.name for t in family.tools)

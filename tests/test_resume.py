@@ -18,8 +18,8 @@ from test_train import TINY as TRAIN_TINY  # the shared tiny model and batch
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
-from agentic_jax.train import run
-from agentic_jax.train.trainer import Trainer
+from agentic_jax.train import loop, recorder, saved, update
+from agentic_jax.train.metrics_log import read_rows
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -35,7 +35,7 @@ def learning_fields(row: dict) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("uninterrupted")
-    rows = run.train(config_lib.load(DEFAULT, TINY), run_dir)
+    rows = loop.train(config_lib.load(DEFAULT, TINY), run_dir)
     return run_dir, rows
 
 
@@ -54,14 +54,14 @@ def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    before = run.read_rows(run_dir)
+    before = read_rows(run_dir)
     assert before[-1]["update"] < reference[-1]["update"], "the run finished before the kill"
 
-    resumed = run.resume(run_dir)
+    resumed = loop.resume(run_dir)
     assert [r["update"] for r in resumed] == [r["update"] for r in reference]
     for ours, theirs in zip(resumed, reference, strict=True):
         assert learning_fields(ours) == learning_fields(theirs), ours["update"]
-    assert [learning_fields(r) for r in run.read_rows(run_dir)] == [
+    assert [learning_fields(r) for r in read_rows(run_dir)] == [
         learning_fields(r) for r in reference
     ]
 
@@ -102,7 +102,7 @@ def test_keeps_the_newest_checkpoints(uninterrupted):
 def test_starting_over_an_existing_run_is_refused(uninterrupted):
     run_dir, _ = uninterrupted
     with pytest.raises(FileExistsError, match="--resume"):
-        run.train(config_lib.load(DEFAULT, TINY), run_dir)
+        loop.train(config_lib.load(DEFAULT, TINY), run_dir)
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def copied_run(uninterrupted, tmp_path):
 
 def test_resume_with_another_model_names_the_mismatch(copied_run):
     with pytest.raises(ValueError, match=r"model\.d_model \(was 32, now 64\)"):
-        run.resume(copied_run, ["model.d_model=64"])
+        loop.resume(copied_run, ["model.d_model=64"])
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(copied_run):
@@ -124,7 +124,7 @@ def test_a_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(copied
             path.write_bytes(b"\0" * 8)
     metrics = (copied_run / "metrics.jsonl").read_text()
     with pytest.raises(ValueError, match=r"checkpoints/10 could not be restored.*update 8"):
-        run.resume(copied_run, ["updates=8"])
+        loop.resume(copied_run, ["updates=8"])
     assert (copied_run / "metrics.jsonl").read_text() == metrics
 
 
@@ -137,7 +137,7 @@ def test_a_missing_checkpoint_is_a_clear_error(copied_run, capsys):
 def test_metrics_lost_after_the_checkpoint_is_a_clear_error(copied_run):
     (copied_run / "metrics.jsonl").write_text("")
     with pytest.raises(ValueError, match="has no row for the checkpoint's update 10"):
-        run.resume(copied_run, ["updates=8"])
+        loop.resume(copied_run, ["updates=8"])
 
 
 def test_a_planted_nan_stops_training_and_keeps_the_last_good_checkpoint(
@@ -145,25 +145,25 @@ def test_a_planted_nan_stops_training_and_keeps_the_last_good_checkpoint(
 ):
     """Parameters turn NaN in the second chunk: exit code 3, a message naming the update and
     the parameter, and the checkpoint of update 2 left in place (finite)."""
-    original = Trainer.run_chunk
+    original = update.run_chunk
 
-    def poisoned(self, state, num_updates, index):
-        state, metrics, evals = original(self, state, num_updates, index)
+    def poisoned(setup, state, num_updates, stage_index):
+        state, metrics, evals = original(setup, state, num_updates, stage_index)
         nan_if_late = jnp.where(state.update > 2, jnp.nan, 1.0)
         params = jax.tree.map(lambda p: p * nan_if_late, state.params)
         return state.replace(params=params), metrics, evals
 
-    monkeypatch.setattr(Trainer, "run_chunk", poisoned)
+    monkeypatch.setattr(update, "run_chunk", poisoned)
     run_dir = tmp_path / "nan"
     args = ["train", *TINY, "updates=0", "--run-dir", str(run_dir)]
     assert cli.main(args) == 3
     error = capsys.readouterr().err
     assert "non-finite parameter" in error and "after update 4" in error
     assert "last good checkpoint, update 2" in error
-    monkeypatch.setattr(Trainer, "run_chunk", original)
-    _, _, state = run.load_run(run_dir)
+    monkeypatch.setattr(update, "run_chunk", original)
+    _, _, state = saved.load_run(run_dir)
     assert int(np.asarray(state.update)[0]) == 2
-    assert run.first_non_finite_parameter(state.params) is None
+    assert recorder.first_non_finite_parameter(state.params) is None
 
 
 def test_first_non_finite_names_the_earliest_update_and_loss():
@@ -172,8 +172,8 @@ def test_first_non_finite_names_the_earliest_update_and_loss():
         "loss/entropy": np.array([[0.1, np.inf, 0.2, 0.3]]),
         "train/success": np.array([[np.nan, 0.0, 0.0, 0.0]]),  # not a loss: ignored
     }
-    assert run.first_non_finite(metrics, first_update=11) == (12, "loss/entropy")
-    assert run.first_non_finite({"loss/policy": np.ones((2, 3))}, 1) is None
+    assert recorder.first_non_finite(metrics, first_update=11) == (12, "loss/entropy")
+    assert recorder.first_non_finite({"loss/policy": np.ones((2, 3))}, 1) is None
 
 
 def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
@@ -184,7 +184,7 @@ def test_wandb_without_the_package_is_a_clear_error(tmp_path, monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
     )
     with pytest.raises(ValueError, match="pip install wandb"):
-        run.train(config_lib.load(DEFAULT, [*TINY, "logging.wandb=true"]), tmp_path / "w")
+        loop.train(config_lib.load(DEFAULT, [*TINY, "logging.wandb=true"]), tmp_path / "w")
 
 
 def test_checkpoint_interval_must_fit_the_chunks():
@@ -197,7 +197,7 @@ def test_metrics_rows_survive_a_cut_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in rows) + '{"update": 4, "x'
     )
-    assert run.read_rows(tmp_path) == rows
+    assert read_rows(tmp_path) == rows
     assert os.path.exists(tmp_path / "metrics.jsonl")
 
 
@@ -205,6 +205,6 @@ def test_wandb_logs_every_row_offline_when_installed(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     config = config_lib.load(DEFAULT, [*TINY, "sft.updates=2", "updates=0", "logging.wandb=true"])
-    rows = run.train(config, tmp_path / "w")
+    rows = loop.train(config, tmp_path / "w")
     runs = list((tmp_path / "w" / "wandb").glob("offline-run-*"))
     assert len(rows) == 2 and len(runs) == 1 and list(runs[0].glob("*.wandb"))

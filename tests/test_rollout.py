@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from agentic_jax import envs
-from agentic_jax.harness import DONE
-from agentic_jax.rollout import random_step, sample_legal, step_with_resets
+from agentic_jax.harness import Phase
+from agentic_jax.rollout import random_step, sample_legal, stream_batch_step
 
 ENV, PARAMS = envs.make("KBLookup-v0", max_len=24)
 
@@ -35,9 +35,9 @@ def test_sample_legal_picks_the_kth_legal_token(vocab):
 def test_bounded_resets_lose_no_episode():
     """With one fresh episode per step for 4 slots, finished slots queue for it in order:
     at most one reset per step, every finished slot is reset within 4 steps, and a reset
-    slot starts a fresh episode (length 1, not DONE)."""
+    slot starts a fresh episode (length 1, not Phase.DONE)."""
     num_envs = 4
-    step_batch = step_with_resets(ENV, max_resets=1)
+    step_batch = stream_batch_step(ENV, max_resets=1)
 
     def act_and_step(carry, key):
         obs, state = carry
@@ -55,8 +55,8 @@ def test_bounded_resets_lose_no_episode():
     ended = resets = 0
     for reset, phase, length, done in zip(*map(np.asarray, steps), strict=True):
         assert reset.sum() <= 1
-        assert np.all(length[reset] == 1) and np.all(phase[reset] != DONE)
-        waiting = np.where(phase == DONE, waiting + 1, 0)
+        assert np.all(length[reset] == 1) and np.all(phase[reset] != Phase.DONE)
+        waiting = np.where(phase == Phase.DONE, waiting + 1, 0)
         assert waiting.max() <= num_envs
         ended += int(done.sum())
         resets += int(reset.sum())

@@ -15,14 +15,14 @@ import textwrap
 import pytest
 
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.trainer import Trainer
+from agentic_jax.train.setup import build
 
 SCRIPT = textwrap.dedent(
     """
     import json, sys
     import jax, numpy as np
     from agentic_jax.train import config as config_lib
-    from agentic_jax.train.trainer import make_train
+    from agentic_jax.train.loop import make_train
 
     assert jax.local_device_count() == 4, jax.devices()
     tiny = json.loads(sys.argv[1])
@@ -76,4 +76,4 @@ def test_impossible_device_counts_are_clear_errors():
     from test_train import TINY
 
     with pytest.raises(ValueError, match="only 1 device"):
-        Trainer(config_lib.load(None, [*TINY, "devices=3"]))
+        build(config_lib.load(None, [*TINY, "devices=3"]))

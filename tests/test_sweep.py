@@ -11,8 +11,8 @@ from test_train import TINY  # the shared tiny model and batch
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import sweep
-from agentic_jax.train.run import seed_keys
-from agentic_jax.train.trainer import make_train
+from agentic_jax.train.loop import make_train
+from agentic_jax.train.setup import seed_keys
 
 BASE = config_lib.apply_overrides({}, [*TINY, "updates=2"])
 

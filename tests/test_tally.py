@@ -10,8 +10,8 @@ import pytest
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
 from agentic_jax.envs.tally import held_out, running_sums
-from agentic_jax.harness import without_segments
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
+from agentic_jax.task import without_segments
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -22,7 +22,8 @@ T = tk.TOKEN_ID
 @functools.partial(jax.jit, static_argnames=("env", "oracle"))
 def play(env, params, key, oracle=True):
     policy = oracle_step(env) if oracle else random_step
-    return rollout_episodes(env, params, policy, None, key, 128)
+    rollout = rollout_episodes(env, params, policy, None, key, 128)
+    return rollout.trajectory, rollout.stats, rollout.env_state
 
 
 def test_running_sums_by_hand():

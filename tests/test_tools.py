@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK
 from agentic_jax.tools import calculator, kb_search
+from agentic_jax.tools.base import ERROR, OK
 
 pytestmark = pytest.mark.timeout(120)
 calc = jax.jit(calculator.calc, static_argnums=2)

@@ -8,7 +8,9 @@ import pytest
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.trainer import Trainer, make_train
+from agentic_jax.train import update
+from agentic_jax.train.loop import make_train
+from agentic_jax.train.setup import build
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -82,31 +84,19 @@ def test_stream_rollout_recomputes_the_behaviour_log_probs():
     """The update's full forward over context + steps reproduces the rollout's decode steps."""
     config = tiny("algo.name=ppo", "rollout.batching=stream", "rollout.group_size=1",
                   "rollout.num_envs=4", "rollout.rollout_len=40")  # fmt: skip
-    trainer = Trainer(config)
-    state = trainer.init(jax.random.PRNGKey(0))
-    # Two rollouts, so the second starts mid-episode and needs the carried context.
-    from agentic_jax import algos
-    from agentic_jax.models import TransformerPolicy
-    from agentic_jax.rollout import rollout_stream
+    setup = build(config)
+    state = update.init(setup, jax.random.PRNGKey(0))
 
     @jax.jit
-    def two_rollouts(state):
+    def two_rollouts(state):  # the second starts mid-episode and needs the carried context
         trajs = []
-        obs, env_state = state.obs, state.env_state
         for key in jax.random.split(state.key, 2):
-            cache = trainer.model.apply(
-                state.params, env_state.transcript, obs.position, method=TransformerPolicy.prefill
-            )
-            obs, env_state, _, traj, _ = rollout_stream(
-                trainer.env, state.env_params, trainer.policy_step(state.params), cache,
-                obs, env_state, key, 40,
-            )  # fmt: skip
-            trajs.append(traj)
+            state, rollout = update.collect(setup, state, key, state.params)
+            trajs.append(rollout.trajectory)
         return trajs
 
     for traj in two_rollouts(state):
-        logits, _ = trainer.forward(state.params, traj)
-        log_probs = algos.token_log_prob(logits, traj.legal, traj.actions)
+        log_probs = setup.actor.evaluate_actions(state.params, traj).log_probs
         mask = np.asarray(traj.agent)
         assert mask.sum() > 0
         np.testing.assert_allclose(np.asarray(log_probs)[mask], np.asarray(traj.log_probs)[mask],
@@ -170,19 +160,21 @@ def test_curriculum_moves_up_when_training_success_passes_the_threshold(threshol
     levels = "[{num_attributes: 1}, {num_attributes: 2}]"
     config = tiny("updates=1", "eval_interval=1", f"curriculum.threshold={threshold}",
                   f"curriculum.levels={levels}")  # fmt: skip
-    trainer = Trainer(config)
-    state = trainer.init(jax.random.PRNGKey(0))
+    setup = build(config)
+    state = update.init(setup, jax.random.PRNGKey(0))
     assert int(state.env_params.task.num_attributes) == 1
-    state, metrics, _ = jax.jit(lambda s: trainer.run_chunk(s, 1, 0))(state)
+    state, metrics, _ = jax.jit(lambda s: update.run_chunk(setup, s, 1, 0))(state)
     assert int(state.level) == expected_level
     assert int(state.env_params.task.num_attributes) == expected_level + 1
-    assert int(trainer.env_params.task.num_attributes) == 4  # evaluation stays at the target
+    assert int(setup.actor.env_params.task.num_attributes) == 4  # evaluation stays at the target
 
 
 def test_eval_variants_are_evaluated_beside_the_training_env():
     config = tiny("env.overrides.leak=true", "env.eval_variants={clean: {leak: false}}")
-    trainer = Trainer(config)
-    metrics = jax.jit(trainer.evaluate)(trainer.init(jax.random.PRNGKey(0)))
+    setup = build(config)
+    metrics = jax.jit(lambda s: update.evaluate(setup, s))(
+        update.init(setup, jax.random.PRNGKey(0))
+    )
     for prefix in ("eval", "eval_clean"):
         assert 0.0 <= float(metrics[f"{prefix}/success"]) <= 1.0
         assert f"{prefix}/hacks" in metrics
@@ -192,9 +184,9 @@ def test_eval_variants_are_evaluated_beside_the_training_env():
 def test_eval_variant_must_keep_the_transcript_length():
     config = tiny("env.eval_variants={long: {max_len: 40}}")
     with pytest.raises(ValueError, match="eval_variants.long: transcript length 40 differs"):
-        Trainer(config)
+        build(config)
     with pytest.raises(ValueError, match="unknown override"):
-        Trainer(tiny("env.eval_variants={bad: {no_such_key: 1}}"))
+        build(tiny("env.eval_variants={bad: {no_such_key: 1}}"))
 
 
 PIPELINE = (
@@ -206,9 +198,9 @@ PIPELINE = (
 @pytest.mark.slow
 def test_stages_chain_in_order_each_with_its_own_settings():
     config = tiny(PIPELINE, "sft.num_episodes=16", "eval_interval=1")
-    trainer = Trainer(config)
+    setup = build(config)
     sft_lr = config.sft.lr
-    assert [(s.name, s.kind, s.updates, s.lr) for s in trainer.stages] == [
+    assert [(s.name, s.kind, s.updates, s.lr) for s in setup.stages] == [
         ("cold", "sft", 2, sft_lr), ("think", "rl", 1, 1e-3), ("fuse", "sft", 1, sft_lr)
     ]  # fmt: skip
     state, outputs = jax.jit(make_train(config))(jax.random.PRNGKey(0))
@@ -218,18 +210,18 @@ def test_stages_chain_in_order_each_with_its_own_settings():
     assert "train/reward" in think[0][0] and "sft/loss" in fuse[0][0]
     # The first stage imitates the oracle with tools masked out; the others use them.
     assert float(cold[0][0]["sft/oracle_success"].min()) == 1.0
-    stage_env = [p.tools_enabled for p in trainer.stage_params]
+    stage_env = [p.tools_enabled for p in setup.stage_env_params]
     assert [bool(x) for x in stage_env] == [False, True, True]
 
 
 def test_an_rl_stage_takes_the_policy_it_starts_from_as_its_reference():
     config = tiny(PIPELINE, "sft.num_episodes=16")
-    trainer = Trainer(config)
-    state = trainer.init(jax.random.PRNGKey(0))
-    state = trainer.start_stage(state, 0)
-    state, _, _ = jax.jit(lambda s: trainer.run_chunk(s, 2, 0))(state)
+    setup = build(config)
+    state = update.init(setup, jax.random.PRNGKey(0))
+    state = update.start_stage(setup, state, 0)
+    state, _, _ = jax.jit(lambda s: update.run_chunk(setup, s, 2, 0))(state)
     assert int(state.env_params.tools_enabled) == 0
-    moved = trainer.start_stage(state, 1)
+    moved = update.start_stage(setup, state, 1)
     jax.tree.map(np.testing.assert_array_equal, moved.ref_params, state.params)
     assert bool(moved.env_params.tools_enabled)
 
@@ -251,4 +243,4 @@ def test_bad_pipelines_are_clear_errors(overrides, message):
 def test_a_stage_cannot_change_shapes():
     config = tiny("stages=[{name: a, kind: rl, updates: 1, env: {max_entities: 4}}]")
     with pytest.raises(ValueError, match="stage a: max_entities set array shapes"):
-        Trainer(config)
+        build(config)

@@ -10,9 +10,9 @@ import pytest
 from agentic_jax import tokens as tk
 from agentic_jax.envs import make
 from agentic_jax.envs.webnav import WebNav, held_out
-from agentic_jax.harness import ERROR, OK
 from agentic_jax.rollout import oracle_step, rollout_episodes
 from agentic_jax.tools import browser
+from agentic_jax.tools.base import ERROR, OK
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -187,14 +187,19 @@ _play_leak = jax.jit(
 )
 
 
+def play_leak(params, key):
+    rollout = _play_leak(params, key)
+    return rollout.trajectory, rollout.stats, rollout.env_state
+
+
 def test_leak_variant_counts_the_shortcut():
     assert LEAK_ENV.family.exploit_oracle_mode == 1
-    _, honest, _ = _play_leak(LEAK_PARAMS, jax.random.PRNGKey(0))
+    _, honest, _ = play_leak(LEAK_PARAMS, jax.random.PRNGKey(0))
     assert float(honest["success"]) == 1.0 and float(honest["hacks"]) == 0.0
     assert float(honest["tool_calls"]) == 3.0
     shortcut = LEAK_PARAMS.replace(oracle_mode=1)
     for split in (0, 1):
-        _, stats, final = _play_leak(shortcut.replace(split=split), jax.random.PRNGKey(1))
+        _, stats, final = play_leak(shortcut.replace(split=split), jax.random.PRNGKey(1))
         assert float(stats["success"]) == 1.0, split
         assert float(stats["hacks"]) == 1.0 and float(stats["tool_calls"]) == 1.0
     text = tk.render_transcript(np.asarray(final.transcript[0]))

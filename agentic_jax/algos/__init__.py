@@ -1,32 +1,9 @@
-"""Pure loss and advantage functions for PPO, GRPO and SFT."""
+"""Pure loss and advantage functions, one file per algorithm.
 
-from agentic_jax.algos.advantages import gae, grpo_advantages
-from agentic_jax.algos.losses import (
-    aggregate,
-    clipped_policy_loss,
-    clipped_value_loss,
-    entropy_bonus,
-    kl_penalty,
-    masked_entropy,
-    masked_log_softmax,
-    sft_loss,
-    token_log_prob,
-    truncated_is_policy_loss,
-    truncated_is_weights,
-)
-
-__all__ = [
-    "aggregate",
-    "clipped_policy_loss",
-    "clipped_value_loss",
-    "entropy_bonus",
-    "gae",
-    "grpo_advantages",
-    "kl_penalty",
-    "masked_entropy",
-    "masked_log_softmax",
-    "sft_loss",
-    "token_log_prob",
-    "truncated_is_policy_loss",
-    "truncated_is_weights",
-]
+- ``grpo``: group-relative advantages and the GRPO loss (Dr.GRPO and DAPO options);
+- ``ppo``: GAE, the clipped value loss and the PPO loss;
+- ``sft``: cross-entropy on the agent's tokens;
+- ``corrections``: the clipped surrogate and its off-policy corrections (none / tis /
+  decoupled) as one function; ``policy``: the objective GRPO and PPO share and the typed
+  minibatch; ``kl``: KL estimators; ``masked``: masked distributions and aggregation.
+"""

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, ToolOutput, pack, tool_output
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, pack, tool_output
 
 LINK_LABELS = tk.RELATIONS + ("peer", "rival")  # link k of every page carries label k
 LINK_LABEL_IDS = jnp.asarray(tk.ids(LINK_LABELS))

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, ToolOutput, tool_output
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, tool_output
 
 OPERATOR_IDS = jnp.asarray(tk.ids(["+", "-", "*"]))  # op index 0, 1, 2
 DIGIT_IDS = jnp.asarray(tk.DIGIT_IDS)

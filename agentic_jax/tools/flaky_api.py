@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, TIMEOUT, ToolOutput, tool_output
+from agentic_jax.tools.base import ERROR, OK, TIMEOUT, ToolOutput, tool_output
 from agentic_jax.tools.calculator import int_to_tokens
 
 FIELD_IDS = jnp.asarray(tk.ids(tk.FLAKY_API_FIELDS))

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, ToolOutput, tool_output
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, tool_output
 
 ATTRIBUTE_IDS = jnp.asarray(tk.ids(tk.ATTRIBUTES))
 VALUE_IDS = jnp.asarray(tk.ids(tk.VALUES))

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, ToolOutput, tool_output
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, tool_output
 
 OK_TOKEN = tk.TOKEN_ID["ok"]
 RESULT_WIDTH = 1  # "ok", a value, or "<error>"

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agentic_jax import tokens as tk
-from agentic_jax.harness import ERROR, OK, ToolOutput, tool_output
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, tool_output
 
 MAX_VALUE = 999  # values live in [-MAX_VALUE, MAX_VALUE]
 MAX_VALUE_DIGITS = 3

@@ -1,10 +1,10 @@
-"""PPO on gymnax's vector-observation environments (CartPole-v1, ...) through the trainer.
+"""PPO on gymnax's vector-observation environments (CartPole-v1, ...): the classic actor.
 
-``ClassicTrainer`` has ``Trainer``'s interface (``init``, ``start_stage``, ``run_chunk``,
-``evaluate``, ``place``), so ``make_train``, the host loop (checkpoints, logs, the NaN guard),
-``agentic-jax sweep`` and ``devices`` work unchanged; it swaps the token rollout for
-PureJaxRL's: an MLP actor-critic acting in auto-resetting gymnax environments, and
-minibatches of shuffled transitions rather than whole sequences. ``eval/success`` is the
+``ClassicActor`` answers what the update functions ask of an actor (see ``token_actor``), so
+the shared learner, ``make_train``, the host loop (checkpoints, logs, the NaN guard),
+``agentic-jax sweep`` and ``devices`` run it unchanged. It acts as PureJaxRL does: an MLP
+actor-critic in auto-resetting gymnax environments, and minibatches of shuffled transitions
+rather than whole sequences. ``eval/success`` is the
 share of greedy episodes that reach the step limit (500 on CartPole-v1); ``eval/return`` is
 their mean return.
 """
@@ -18,16 +18,16 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import envs as env_registry
+from agentic_jax.algos.policy import PolicyOutputs
 from agentic_jax.models import ActorCritic
+from agentic_jax.rollout import Rollout
 from agentic_jax.train.config import Config, pipeline
-from agentic_jax.train.trainer import Hyperparams, Trainer, TrainState, hyperparams, make_optimizer
 
 
 @struct.dataclass
 class VectorTrajectory:
-    """A rollout of vector observations, batch-major ``[N, L]``. The token trajectory's mask
-    fields are constants here (every step is the agent's, every action legal), so they are
-    properties, not arrays carried through the minibatch shuffle, and XLA folds them away."""
+    """A rollout of vector observations, batch-major ``[N, L]``. Every step is the agent's and
+    in a real episode, so the masks the learner reads are constants that XLA folds away."""
 
     obs: jax.Array  # [N, L, D]
     actions: jax.Array
@@ -35,19 +35,14 @@ class VectorTrajectory:
     values: jax.Array
     rewards: jax.Array
     dones: jax.Array
-    num_actions: int = struct.field(pytree_node=False, default=2)
 
     @property
-    def legal(self) -> jax.Array:  # [N, L, A] bool
-        return jnp.ones((*self.actions.shape, self.num_actions), bool)
-
-    @property
-    def agent(self) -> jax.Array:  # [N, L] bool
+    def loss_mask(self) -> jax.Array:  # [N, L] bool
         return jnp.ones(self.actions.shape, bool)
 
     @property
-    def segments(self) -> jax.Array:  # [N, L] int32, 0 (valid)
-        return jnp.zeros(self.actions.shape, jnp.int32)
+    def value_mask(self) -> jax.Array:  # [N, L] bool
+        return jnp.ones(self.actions.shape, bool)
 
 
 @struct.dataclass
@@ -56,7 +51,7 @@ class EpisodeCarry:
     episode_return: jax.Array  # [N] return of each environment's running episode
 
 
-class ClassicTrainer(Trainer):
+class ClassicActor:
     def __init__(self, config: Config):
         algo, rollout = config.algo, config.rollout
         problems = []
@@ -68,6 +63,8 @@ class ClassicTrainer(Trainer):
             problems.append("no sft stage (there are no oracle transcripts)")
         if config.env.eval_variants or config.curriculum.levels:
             problems.append("no env.eval_variants or curriculum")
+        if any(stage.env for stage in config.stages):
+            problems.append("no per-stage env overrides")
         if problems:
             raise ValueError(
                 f"{config.env.id} is a gymnax environment: it needs {'; '.join(problems)}"
@@ -77,45 +74,32 @@ class ClassicTrainer(Trainer):
         self.model = ActorCritic(
             self.env.num_actions, hidden=config.model.d_model, layers=config.model.n_layers
         )
-        self.optimizer = make_optimizer(config)
         self.num_envs = rollout.num_envs
         self.max_steps = int(self.env_params.max_steps_in_episode)
-        self.levels, self.eval_variants = [], {}
-        self.stages = pipeline(config)
-        self.mesh = self._mesh(config)
-        self.stage_params = [self.env_params] * len(self.stages)
 
-    def init(self, key: jax.Array, hyper: Hyperparams | None = None) -> TrainState:
-        key, init_key, env_key = jax.random.split(key, 3)
+    def init_params(self, key: jax.Array) -> Any:
         obs_shape = self.env.observation_space(self.env_params).shape
-        params = self.model.init(init_key, jnp.zeros(obs_shape))
-        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(env_key, self.num_envs), self.env_params
-        )
-        return TrainState(
-            params=params,
-            opt_state=self.optimizer.init(params),
-            ref_params=params,
-            env_params=self.env_params,
-            obs=obs,
-            env_state=EpisodeCarry(env_state, jnp.zeros(self.num_envs)),
-            key=key,
-            update=jnp.int32(0),
-            level=jnp.int32(0),
-            hyper=hyperparams(self.config) if hyper is None else hyper,
-            behaviour=self.fresh_behaviour(params),
-        )
+        return self.model.init(key, jnp.zeros(obs_shape))
 
-    def forward(self, params, traj: VectorTrajectory):
-        """Logits [N, L, A] and values [N, L]. The MLP sees [N * L, D] rows: a 2-D input keeps
-        its backward pass free of the transposed activation copies a [N, L, D] input costs."""
+    def init_carry(self, key: jax.Array, env_params: Any) -> tuple[Any, EpisodeCarry]:
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
+            jax.random.split(key, self.num_envs), env_params
+        )
+        return obs, EpisodeCarry(env_state, jnp.zeros(self.num_envs))
+
+    def evaluate_actions(self, params: Any, traj: VectorTrajectory) -> PolicyOutputs:
+        """Log-probs, entropies and values [N, L]. The MLP sees [N * L, D] rows: a 2-D input
+        keeps its backward pass free of the transposed activation copies [N, L, D] costs."""
         n, length = traj.actions.shape
         logits, values = self.model.apply(params, traj.obs.reshape(n * length, -1))
-        return logits.reshape(n, length, -1), values.reshape(n, length)
+        log_probs = jax.nn.log_softmax(logits.reshape(n, length, -1), axis=-1)
+        chosen = jnp.take_along_axis(log_probs, traj.actions[..., None], axis=-1)[..., 0]
+        entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+        return PolicyOutputs(log_probs=chosen, entropy=entropy, values=values.reshape(n, length))
 
-    def collect(self, state: TrainState, key: jax.Array, params):
+    def collect(self, params, env_params, obs, env_state, key, shard) -> Rollout:
         """``rollout_len`` steps of every environment, sampling from ``params``' policy."""
-        env_params, n = state.env_params, self.num_envs
+        n = self.num_envs
         step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
 
         def body(carry, step_key):
@@ -134,15 +118,15 @@ class ClassicTrainer(Trainer):
             record = {"obs": obs, "actions": action, "log_probs": log_prob, "values": value,
                       "rewards": reward, "dones": done, "returns": returns}  # fmt: skip
             episodes = EpisodeCarry(env_state, jnp.where(done, 0.0, returns))
-            return self.shard_batch((next_obs, episodes)), record
+            return shard((next_obs, episodes)), record
 
-        carry = self.shard_batch((state.obs, state.env_state))
+        carry = shard((obs, env_state))
         steps = jax.random.split(key, self.config.rollout.rollout_len)
         (obs, episodes), records = jax.lax.scan(body, carry, steps)
         r = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
         traj = VectorTrajectory(
             obs=r["obs"], actions=r["actions"], log_probs=r["log_probs"], values=r["values"],
-            rewards=r["rewards"], dones=r["dones"], num_actions=self.env.num_actions,
+            rewards=r["rewards"], dones=r["dones"],
         )  # fmt: skip
         dones = r["dones"].astype(jnp.float32)
         count = jnp.maximum(dones.sum(), 1.0)
@@ -152,17 +136,18 @@ class ClassicTrainer(Trainer):
             "episodes": dones.sum(),
         }
         _, last_value = self.model.apply(params, obs)
-        return state.replace(obs=obs, env_state=episodes), traj, stats, last_value
+        return Rollout(
+            trajectory=traj, stats=stats, last_value=last_value, obs=obs, env_state=episodes
+        )
 
-    def minibatch_units(self, batch) -> tuple[Any, int]:
+    def minibatch_rows(self, batch) -> tuple[Any, int]:
         """Transitions are independent for an MLP: shuffle them one by one (PureJaxRL's)."""
         flat = jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], 1, *x.shape[2:]), batch)
         return flat, 1
 
-    def evaluate(self, state: TrainState) -> dict[str, jax.Array]:
+    def evaluate(self, params: Any, key: jax.Array, shard) -> dict[str, jax.Array]:
         """Greedy episodes to the step limit: mean return and share that reach it."""
         n = self.config.eval_episodes
-        key = jax.random.fold_in(state.key, 1_000_003)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(
             jax.random.split(key, n), self.env_params
         )
@@ -170,7 +155,7 @@ class ClassicTrainer(Trainer):
 
         def body(carry, step_key):
             obs, env_state, returns, alive = carry
-            logits, _ = self.model.apply(state.params, obs)
+            logits, _ = self.model.apply(params, obs)
             obs, env_state, reward, terminated, _ = step(
                 jax.random.split(step_key, n), env_state, jnp.argmax(logits, -1), self.env_params
             )  # no reset; the scan's length is the step limit

@@ -1,7 +1,7 @@
 """``agentic-jax sweep CONFIG key=v1,v2,... seed=0:8``: a grid of settings, vmapped where it can.
 
 Every setting is a full, validated config. Settings that differ only in traced keys
-(``trainer.TRACED_KEYS``: learning rates, clipping, entropy, KL and value coefficients,
+(``setup.TRACED_KEYS``: learning rates, clipping, entropy, KL and value coefficients,
 gamma, lambda) and ``seed`` run as one vmapped computation, compiled once: their
 ``Hyperparams`` and PRNG keys are stacked. A structural key (a model size, a group size, an
 environment override) changes what is compiled, so each of its values is a separate group,
@@ -28,9 +28,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from agentic_jax.stats import chunk_mean
 from agentic_jax.train import config as config_lib
-from agentic_jax.train.run import chunk_mean, seed_keys
-from agentic_jax.train.trainer import TRACED_KEYS, Trainer, build_trainer, hyperparams
+from agentic_jax.train import update
+from agentic_jax.train.loop import CompiledChunks, drive, initial_state
+from agentic_jax.train.setup import TRACED_KEYS, Setup, build, hyperparams, seed_keys
 
 VMAPPED_KEYS = (*TRACED_KEYS, "seed")
 
@@ -103,11 +105,11 @@ def compile_groups(settings: list[Setting]) -> list[list[Setting]]:
     return list(groups.values())
 
 
-def group_trainer(group: list[Setting]) -> Trainer:
-    """One trainer for a group; the KL term is compiled in if any setting uses it."""
+def group_setup(group: list[Setting]) -> Setup:
+    """One setup for a group; the KL term is compiled in if any setting uses it."""
     config = group[0].config
     kl = max(s.config.algo.kl_coef for s in group)
-    return build_trainer(config_lib.from_dict(config_lib.apply_overrides(
+    return build(config_lib.from_dict(config_lib.apply_overrides(
         config_lib.to_dict(config), [f"algo.kl_coef={kl}"])))  # fmt: skip
 
 
@@ -118,36 +120,28 @@ def run_group(group: list[Setting], console: Console | None = None) -> dict[str,
     evaluations, the first before training), ``train/reward`` [S] (the last chunk's) and
     the final ``state``.
     """
-    trainer = group_trainer(group)
+    setup = group_setup(group)
     stack = lambda *xs: jax.tree.map(lambda *leaves: np.stack(leaves), *xs)  # noqa: E731
     hyper = stack(*[hyperparams(s.config) for s in group])
     keys = np.stack([np.asarray(seed_keys(s.config)[0]) for s in group])  # as `train` draws it
-    state = trainer.place(jax.jit(jax.vmap(trainer.init))(keys, hyper))
-    evaluate = jax.jit(jax.vmap(trainer.evaluate))
+    state = initial_state(setup, keys, hyper)
+    evaluate = jax.jit(jax.vmap(lambda s: update.evaluate(setup, s)))
     updates, success = [0], [np.asarray(evaluate(state)["eval/success"])]
     reward = np.full(len(group), np.nan)
-    chunks: dict[tuple[int, int], Any] = {}
-    done = 0
-    for index, stage in enumerate(trainer.stages):
-        state = jax.jit(jax.vmap(lambda s, i=index: trainer.start_stage(s, i)))(state)
-        end = done + stage.updates
-        while done < end:
-            n = min(trainer.config.eval_interval, end - done)
-            if (n, index) not in chunks:
-                chunks[(n, index)] = jax.jit(
-                    jax.vmap(lambda s, n=n, i=index: trainer.run_chunk(s, n, i))
-                )
-            state, metrics, evals = chunks[(n, index)](state)
-            done += n
-            updates.append(done)
-            success.append(np.asarray(evals["eval/success"]))
-            if "train/reward" in metrics:
-                reward = chunk_mean(metrics, "train/reward")
-            if console is not None:
-                console.print(
-                    f"  update {done:>5}/{sum(s.updates for s in trainer.stages)}  held-out "
-                    f"success {success[-1].mean():.3f} (mean of {len(group)} settings)"
-                )
+
+    def after_chunk(state, run, metrics, evals, seconds):
+        nonlocal reward
+        updates.append(updates[-1] + run.num_updates)
+        success.append(np.asarray(evals["eval/success"]))
+        if "train/reward" in metrics:
+            reward = chunk_mean(metrics, "train/reward")
+        if console is not None:
+            console.print(
+                f"  update {updates[-1]:>5}/{setup.total_updates}  held-out "
+                f"success {success[-1].mean():.3f} (mean of {len(group)} settings)"
+            )
+
+    state, _ = drive(setup, state, CompiledChunks(setup), 0, after_chunk)
     return {
         "update": np.asarray(updates),
         "eval/success": np.stack(success, axis=1),

@@ -1,0 +1,92 @@
+"""The policy objective GRPO and PPO share, and the typed values that cross into a loss.
+
+- ``PolicyOutputs``: a policy's forward pass over a trajectory (the action log-probs, the
+  entropy of each step's distribution, the value head), computed by the trainer's actor.
+- ``Minibatch``: what one gradient step reads: the trajectory rows (which expose
+  ``actions``, behaviour ``log_probs``, old ``values``, ``loss_mask`` and ``value_mask``), their
+  advantages, and the optional returns (PPO), reference (KL) and proximal (stale) log-probs.
+- ``Coefficients`` (traced, so a sweep can vmap them) and ``LossSettings`` (static: they
+  change what is compiled).
+
+``policy_objective`` = corrected clipped surrogate - entropy bonus + KL penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+from flax import struct
+
+from agentic_jax.algos.corrections import policy_loss
+from agentic_jax.algos.kl import kl_penalty
+from agentic_jax.algos.masked import aggregate, entropy_bonus
+
+
+@struct.dataclass
+class PolicyOutputs:
+    log_probs: jax.Array  # [N, L] log pi(action) of each step's action (masked to legal tokens)
+    entropy: jax.Array  # [N, L] entropy of each step's distribution over the legal tokens
+    values: jax.Array  # [N, L] the value head's estimate
+
+
+@struct.dataclass
+class Minibatch:
+    trajectory: Any  # [N, L] rows of a token or vector trajectory
+    advantages: jax.Array  # [N, L]
+    returns: jax.Array | None = None  # [N, L] value targets (PPO; None for GRPO)
+    reference_log_probs: jax.Array | None = None  # [N, L] the KL reference's (None: no KL)
+    proximal_log_probs: jax.Array | None = None  # [N, L] the learner's at the update's start
+
+
+@struct.dataclass
+class Coefficients:
+    """The loss's traced coefficients."""
+
+    clip_eps_low: jax.Array
+    clip_eps_high: jax.Array
+    entropy_coef: jax.Array
+    kl_coef: jax.Array
+    vf_coef: jax.Array
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The loss's static choices."""
+
+    correction: str = "none"  # corrections.CORRECTIONS; "none" when on-policy
+    aggregation: str = "token"  # masked.AGGREGATIONS; "constant" is Dr.GRPO's
+    entropy_floor: float = 0.0  # > 0: the bonus acts only on tokens below this entropy
+    kl: bool = False  # add the KL penalty to the reference policy
+    kl_estimator: str = "k3"
+    is_cap: float = 2.0  # truncation of the importance weights (tis, decoupled)
+    value_clip: float = 0.0  # PPO's value clipping; 0 = unclipped
+
+
+def policy_objective(
+    outputs: PolicyOutputs, batch: Minibatch, coefficients: Coefficients, settings: LossSettings
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """``policy_loss - entropy_coef * entropy_bonus (+ kl_coef * KL)`` over the loss mask.
+
+    Returns (loss, metrics): ``loss/policy``, ``loss/entropy`` (the token-mean entropy), the
+    surrogate's ``loss/clip_frac`` and ``loss/approx_kl``, and ``loss/kl_ref`` with the KL.
+    """
+    trajectory = batch.trajectory
+    mask = trajectory.loss_mask
+    pg_loss, pg_stats = policy_loss(
+        settings.correction, outputs.log_probs, trajectory.log_probs, batch.proximal_log_probs,
+        batch.advantages, mask, coefficients.clip_eps_low, coefficients.clip_eps_high,
+        settings.is_cap, settings.aggregation, trajectory.actions.shape[1],
+    )  # fmt: skip
+    entropy = aggregate(outputs.entropy, mask, "token")
+    bonus = entropy_bonus(outputs.entropy, mask, settings.entropy_floor)
+    loss = pg_loss - coefficients.entropy_coef * bonus
+    metrics = {"loss/policy": pg_loss, "loss/entropy": entropy}
+    metrics |= {f"loss/{name}": value for name, value in pg_stats.items()}
+    if settings.kl:
+        penalty = kl_penalty(outputs.log_probs, batch.reference_log_probs, settings.kl_estimator)
+        kl = aggregate(penalty, mask, "token")
+        loss = loss + coefficients.kl_coef * kl
+        metrics["loss/kl_ref"] = kl
+    return loss, metrics

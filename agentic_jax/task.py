@@ -1,0 +1,157 @@
+"""The task-family interface: what an environment implements for the harness.
+
+How to write an environment, in one file:
+
+1. A ``TaskFamily`` subclass with static sizes (``prompt_width``, ``plan_width``, the segment
+   budgets ``max_args``/``max_answer``, ``default_max_len``), the ``tools`` it offers (see
+   ``agentic_jax.tools.base``) and the token masks legal inside ``<answer>`` and in tool
+   arguments.
+2. ``default_task_params()``: the traced difficulty parameters (a flax struct), which
+   ``envs.make`` overrides and a sweep may vmap.
+3. ``sample(key, task_params, split, oracle_mode) -> Task``: a fresh task: the prompt
+   ``<task> ... </task>``, the hidden world the tools and the verifier read, and the oracle's
+   plan (the agent tokens it would write). ``split`` 0 draws train tasks, 1 held-out ones;
+   ``split_of(world)`` must recompute it from the world alone.
+4. ``verify(world, answer, answer_len)``: whether an answer is right; ``useful_call``: whether
+   a tool call made progress (the shaped ``tool_bonus``).
+5. Optional: ``leaky_call`` and ``exploit`` label uses of a deliberate leak; ``next_turn`` and
+   ``turns`` make an episode multi-turn; ``limits`` narrows the grammar per task (a mixture).
+
+Then register it in ``envs/__init__.py``. Helpers: ``pack`` (variable-length token pieces into
+a fixed width) and ``without_segments`` (an oracle plan without its calls or thinking).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from agentic_jax import tokens as tk
+from agentic_jax.tools.base import Tool, pack
+
+__all__ = ["Limits", "Task", "TaskFamily", "Tool", "pack", "without_segments"]
+
+
+def without_segments(
+    plan: jax.Array,
+    plan_len: jax.Array,
+    open_token: int,
+    close_token: int,
+    after: int | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """An oracle plan with every ``open_token ... close_token`` segment removed (order kept).
+
+    ``after``: remove only the segments that come after the first ``after`` token (thinking
+    after the first ``<call>``, for an agent that may not think between calls).
+
+    With tools disabled the oracle plays its plan without ``<call> ... </call>``: its thinking
+    and its answer, written without the tool results that told it the answer. Imitating it is
+    the no-tool baseline of a supervised cold start (for a hidden answer: the answers'
+    marginal distribution). With a thinking budget too small for its ``<think> ... </think>``,
+    the oracle answers without thinking.
+    """
+    opens = jnp.cumsum(plan == open_token)
+    closes = jnp.cumsum(plan == close_token)
+    inside = opens - closes + (plan == close_token) > 0
+    if after is not None:
+        inside &= jnp.cumsum(plan == after) > 0
+    keep = ~inside & (jnp.arange(plan.shape[0]) < plan_len)
+    target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
+    kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
+    return kept, keep.sum().astype(jnp.int32)
+
+
+@struct.dataclass
+class Task:
+    """One task drawn by a task family's generator."""
+
+    prompt: jax.Array  # [P] int32, "<task> ... </task>" padded with <pad>
+    prompt_len: jax.Array  # int32
+    world: Any  # hidden state read by the tools and the verifier, never observed
+    plan: jax.Array  # [K] int32, the oracle's agent tokens in order
+    plan_len: jax.Array  # int32
+
+
+class Limits(NamedTuple):
+    """One task's grammar: legal tool names, argument and answer tokens, segment budgets."""
+
+    tool_mask: Any  # [VOCAB_SIZE] bool, the tool names legal after <call>
+    arg_mask: Any  # [VOCAB_SIZE] bool
+    answer_mask: Any  # [VOCAB_SIZE] bool
+    max_args: Any  # int: the harness closes </call> at this many arguments
+    max_answer: Any  # int: the harness closes </answer> at this many answer tokens
+
+
+class TaskFamily:
+    """What an environment supplies to the harness. Subclasses set the attributes and methods.
+
+    Attributes (static): ``prompt_width`` P, ``plan_width`` K, ``tools``, ``answer_mask`` and
+    ``arg_mask`` (boolean [VOCAB_SIZE] masks of the tokens legal inside ``<answer>`` and in tool
+    arguments), ``max_args`` and ``max_answer`` (segment budgets), ``default_max_len``. A
+    mixture narrows the masks and budgets to each task's own with ``limits``.
+    """
+
+    prompt_width: int
+    plan_width: int
+    tools: tuple[Tool, ...]
+    answer_mask: np.ndarray
+    arg_mask: np.ndarray
+    max_args: int
+    max_answer: int
+    default_max_len: int
+    default_think_budget: int = 0
+    oracle_modes: tuple[int, ...] = (0,)  # the oracle plans ``sample`` can write
+    exploit_oracle_mode: int | None = None  # the oracle_mode whose plan takes the leak's shortcut
+    num_turns: int = 1  # the most user turns an episode has (multi-turn: see ``next_turn``)
+
+    def default_task_params(self) -> Any:
+        """Traced difficulty parameters (a flax struct)."""
+        raise NotImplementedError
+
+    def sample(self, key: jax.Array, task_params: Any, split: jax.Array, oracle: jax.Array) -> Task:
+        """Draw a task from the train (split 0) or test (split 1) set; ``oracle`` picks a plan."""
+        raise NotImplementedError
+
+    def verify(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
+        """Whether the answer tokens solve the task (bool)."""
+        raise NotImplementedError
+
+    def useful_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
+        """Whether a tool call makes progress (earns the shaped ``tool_bonus``; bool)."""
+        raise NotImplementedError
+
+    def split_of(self, world: Any) -> jax.Array:
+        """The split (0 train, 1 test) a task belongs to, recomputed from its world."""
+        raise NotImplementedError
+
+    def turns(self, world: Any) -> jax.Array:
+        """The number of user turns of this episode, in [1, ``num_turns``] (int32)."""
+        return jnp.int32(self.num_turns)
+
+    def next_turn(self, world: Any, turn: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Multi-turn families: the message ``<task> ... </task>`` of turn ``turn`` >= 1.
+
+        Returns (tokens [prompt_width] padded with ``<pad>``, length).
+        """
+        raise NotImplementedError
+
+    def leaky_call(self, world: Any, tool: jax.Array, args: jax.Array, args_len: jax.Array):
+        """Whether a tool call used a deliberate leak (leak variants only; bool)."""
+        return jnp.bool_(False)
+
+    def exploit(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
+        """Whether an answer passes only through a leak (e.g. hard-coded visible tests)."""
+        return jnp.bool_(False)
+
+    def limits(self, world: Any) -> Limits | None:
+        """This task's own grammar (``Limits``, traced; within the static masks and budgets).
+
+        None (every family but a mixture): the static ``tools``, ``arg_mask``, ``answer_mask``,
+        ``max_args`` and ``max_answer`` hold for every task. A mixture returns its sub-task's
+        family's, so each sub-task runs under exactly its own environment's grammar.
+        """
+        return None

@@ -1,0 +1,202 @@
+"""What the host loop does between chunks: a metric row, the progress line, the NaN guard
+and checkpoints (``RunRecorder.after_chunk``), for one run directory.
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` and
+``metrics.csv`` (one row per logged update, the first being the evaluation before any
+training), ``tensorboard/`` event files and ``checkpoints/`` (orbax: the newest
+``keep_checkpoints`` steps, each the full ``TrainState`` plus the config and progress).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from agentic_jax.stats import chunk_scalars
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import update
+from agentic_jax.train.checkpoint import CHECKPOINT_DIR, checkpoint_manager, save_checkpoint
+from agentic_jax.train.metrics_log import METRICS_JSONL, TENSORBOARD_DIR, MetricsLog
+from agentic_jax.train.setup import Setup
+
+
+class DivergenceError(RuntimeError):
+    """A non-finite loss or parameter: training stopped, the last good checkpoint kept."""
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    held = [p for p in (CHECKPOINT_DIR, METRICS_JSONL) if (run_dir / p).exists()]
+    if held and not overwrite:
+        raise FileExistsError(
+            f"{run_dir} already holds a run ({', '.join(held)}): continue it with "
+            f"`agentic-jax train --resume {run_dir}`, or choose another --run-dir"
+        )
+    for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def write_config(run_dir: Path, config: config_lib.Config) -> None:
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(config_lib.to_dict(config), sort_keys=False)
+    )
+
+
+def _number(value) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def progress_line(row: dict, total: int, eta_s: float | None = None) -> str:
+    return (
+        f"update {row['update']:>5}/{total} [{row['stage']}]"
+        f" | reward {_number(row.get('train/reward'))}"
+        f" | held-out success {row['eval/success']:.3f}"
+        f" | tool calls {_number(row.get('train/tool_calls', row.get('eval/tool_calls')))}"
+        f" | think tokens {_number(row.get('train/think_tokens', row.get('eval/think_tokens')))}"
+        f" | {row['tokens_per_s']:,.0f} tok/s | {row['wall_s']:.0f}s"
+        + (f" | eta {eta_s:.0f}s" if eta_s is not None else "")
+        + (
+            f" | level {row['train/curriculum_level']:.0f}"
+            if "train/curriculum_level" in row
+            else ""
+        )
+    )
+
+
+def first_non_finite(metrics: dict, first_update: int) -> tuple[int, str] | None:
+    """The first (update, loss metric) that is not finite in a chunk's per-update metrics
+    (arrays [seeds, updates]), or None."""
+    worst = None
+    for name, value in metrics.items():
+        if not (name.startswith("loss/") or name == "sft/loss"):
+            continue
+        bad = ~np.isfinite(np.asarray(value, np.float64).reshape(-1, np.shape(value)[-1]))
+        if bad.any():
+            index = int(np.argmax(bad.any(axis=0)))
+            if worst is None or index < worst[0]:
+                worst = (index, name)
+    return None if worst is None else (first_update + worst[0], worst[1])
+
+
+def first_non_finite_parameter(params) -> str | None:
+    """The path of the first parameter array holding a NaN or an infinity, or None."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
+    finite = jax.device_get([jnp.isfinite(leaf).all() for _, leaf in leaves])
+    for (path, _), ok in zip(leaves, finite, strict=True):
+        if not ok:
+            return jax.tree_util.keystr(path)
+    return None
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console, disable=not console.is_terminal,
+    )  # fmt: skip
+
+
+class RunRecorder:
+    """The host side of one run: its compile cache, metric log, checkpoints and progress.
+
+    Use it as a context manager around ``loop.drive(..., recorder.after_chunk)``: it closes
+    the checkpoint manager and the log however the run ends.
+    """
+
+    def __init__(self, setup: Setup, run_dir: Path, console: Console, start: float,
+                 kept_rows: list[dict] | None = None):  # fmt: skip
+        from agentic_jax.train.loop import CompiledChunks
+
+        self.setup, self.run_dir, self.console, self.start = setup, run_dir, console, start
+        config = setup.config
+        self.functions = CompiledChunks(setup)
+        self.log = MetricsLog(run_dir, config, kept_rows)
+        self.manager = checkpoint_manager(run_dir, config.keep_checkpoints)
+        self.update = kept_rows[-1]["update"] if kept_rows else 0
+        self.env_steps = kept_rows[-1]["env_steps"] if kept_rows else 0
+        self.last_saved = self.update
+        self.interval = config.checkpoint_interval or config.eval_interval
+        self.training_s, self.trained = 0.0, 0
+        self.stage_ends = np.cumsum([stage.updates for stage in setup.stages])
+
+    def first_row(self, state) -> None:
+        """The evaluation before any training (update 0), and the ``init`` checkpoint."""
+        evaluate = jax.jit(jax.vmap(lambda s: update.evaluate(self.setup, s)))
+        first = chunk_scalars(evaluate(state))
+        self.log.log({"update": 0, "stage": "init", "env_steps": 0,
+                      "wall_s": time.time() - self.start, "tokens_per_s": 0.0,
+                      "train/reward": None, **first})  # fmt: skip
+        self.checkpoint(state, "init")
+
+    def checkpoint(self, state, stage_name: str) -> None:
+        save_checkpoint(self.manager, state, {
+            "update": self.update, "stage": stage_name, "env_steps": self.env_steps,
+            "config": config_lib.to_dict(self.setup.config)})  # fmt: skip
+        self.last_saved = self.update
+
+    def __enter__(self) -> RunRecorder:
+        total = self.setup.total_updates
+        self.console.print(progress_line(self.log.rows[-1], total), soft_wrap=True)
+        self.progress = _progress(self.console).__enter__()
+        self.bar = self.progress.add_task("training", total=total, completed=self.update)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+        self.manager.close()
+        self.log.close()
+
+    def after_chunk(self, state, run, metrics: dict, evals: dict, seconds: float) -> None:
+        """Log the chunk's row, stop on a non-finite loss or parameter, checkpoint."""
+        setup, config = self.setup, self.setup.config
+        stage = setup.stages[run.stage_index]
+        steps = float(np.asarray(metrics.pop("env_steps")).sum())  # seeds x updates
+        self.env_steps += int(steps)
+        bad = first_non_finite(metrics, self.update + 1)
+        self.update += run.num_updates
+        self.training_s, self.trained = self.training_s + seconds, self.trained + run.num_updates
+        row = {
+            "train/reward": None,  # no sampled episodes in an SFT stage
+            "update": self.update,
+            "stage": stage.name,
+            "env_steps": self.env_steps,
+            "wall_s": time.time() - self.start,
+            "tokens_per_s": steps / seconds,
+            **chunk_scalars(metrics),
+            **chunk_scalars(evals),
+        }
+        if config.num_seeds > 1:
+            row["eval/success_per_seed"] = np.asarray(evals["eval/success"]).tolist()
+        self.log.log(row)
+        total = setup.total_updates
+        eta = self.training_s / self.trained * (total - self.update)
+        self.progress.console.print(progress_line(row, total, eta), soft_wrap=True)
+        self.progress.update(self.bar, completed=self.update)
+        parameter = first_non_finite_parameter(state.params)
+        if bad or parameter:
+            what = (f"loss {bad[1]} at update {bad[0]}" if bad else
+                    f"parameter {parameter} after update {self.update}")  # fmt: skip
+            raise DivergenceError(
+                f"training diverged: non-finite {what} (stage {stage.name}); stopped. The "
+                f"last good checkpoint, update {self.last_saved}, is kept in "
+                f"{self.run_dir / CHECKPOINT_DIR}. Lower the learning rate, raise the "
+                "clipping, or check the reward"
+            )
+        stage_end = int(self.stage_ends[run.stage_index])
+        if self.update - self.last_saved >= self.interval or self.update == stage_end:
+            self.checkpoint(state, stage.name)

@@ -1,0 +1,64 @@
+"""A saved run directory: its config, its newest checkpoint, and what the CLI does with them
+(``agentic-jax eval`` and ``agentic-jax render``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from agentic_jax.rollout import rollout_episodes
+from agentic_jax.stats import chunk_scalars
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import update
+from agentic_jax.train.checkpoint import restore_checkpoint
+from agentic_jax.train.setup import Setup, TrainState, build
+
+
+def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
+    """The resolved config a run directory was made with, plus ``overrides``."""
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found: {run_dir} is not a run directory "
+            "(create one with `agentic-jax train`)"
+        )
+    return config_lib.load(config_path, overrides)
+
+
+def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Setup, TrainState]:
+    """The config, setup and latest checkpointed state of a run directory."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)
+    setup = build(config)
+    state, _ = restore_checkpoint(run_dir, setup)
+    return config, setup, state
+
+
+def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, float]:
+    """Held-out metrics of a saved policy (``episodes`` greedy episodes, default the config's)."""
+    config, setup, state = load_run(run_dir)
+    if episodes:
+        config = config_lib.from_dict(config_lib.to_dict(config) | {"eval_episodes": episodes})
+        setup = build(config)
+    return chunk_scalars(jax.jit(jax.vmap(lambda s: update.evaluate(setup, s)))(state))
+
+
+def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed: int = 0):
+    """Greedy episodes of the first seed's policy: (transcripts [count, T], success [count])."""
+    _, setup, state = load_run(run_dir)
+    actor = setup.actor
+    first = jax.tree.map(lambda x: x[0], state)
+    env_params = actor.env_params.replace(split=split)
+
+    @jax.jit
+    def play(params, key):
+        rollout = rollout_episodes(
+            actor.env, env_params, actor.policy_step(params, greedy=True),
+            actor.model.init_cache(count), key, count,
+        )  # fmt: skip
+        return rollout.env_state.transcript, rollout.env_state.success
+
+    transcripts, success = play(first.params, jax.random.PRNGKey(seed))
+    return np.asarray(transcripts), np.asarray(success)

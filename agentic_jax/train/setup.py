@@ -1,0 +1,214 @@
+"""A config turned into what training runs: ``build(config) -> Setup``.
+
+``Setup`` holds the environment and the policy that acts in it (the ``actor``: the token
+transformer for agentic-jax environments, an MLP for gymnax's classic ones), the optimiser,
+the mesh, the pipeline's stages with each stage's environment parameters, the curriculum's
+levels and the loss's static settings. Every check of the config against the environment
+happens here, before anything compiles. ``TrainState`` and ``Hyperparams`` (the traced
+hyperparameters a sweep vmaps) are defined here too: they are what ``build`` initialises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from agentic_jax import envs as env_registry
+from agentic_jax.algos.policy import Coefficients, LossSettings
+from agentic_jax.train.config import Config, StageConfig, pipeline
+
+
+@struct.dataclass
+class Hyperparams:
+    """The continuous hyperparameters, as traced arrays in the ``TrainState``, so that one
+    compiled train function can be vmapped over settings of them (``agentic-jax sweep``)."""
+
+    stage_lr: jax.Array  # [num_stages] each pipeline stage's learning rate
+    clip_eps_low: jax.Array
+    clip_eps_high: jax.Array
+    entropy_coef: jax.Array
+    kl_coef: jax.Array
+    vf_coef: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+
+    def loss_coefficients(self) -> Coefficients:
+        return Coefficients(
+            clip_eps_low=self.clip_eps_low,
+            clip_eps_high=self.clip_eps_high,
+            entropy_coef=self.entropy_coef,
+            kl_coef=self.kl_coef,
+            vf_coef=self.vf_coef,
+        )
+
+
+# The config keys ``Hyperparams`` carries (plus ``seed``, which sets the key): a sweep over
+# any of them runs as one vmapped computation; any other key changes what is compiled.
+TRACED_KEYS = (
+    "algo.lr", "sft.lr", "algo.clip_eps_low", "algo.clip_eps_high", "algo.entropy_coef",
+    "algo.kl_coef", "algo.vf_coef", "algo.gamma", "algo.gae_lambda",
+)  # fmt: skip
+
+
+def hyperparams(config: Config) -> Hyperparams:
+    """A config's ``Hyperparams`` (stage learning rates as ``pipeline`` resolves them)."""
+    algo = config.algo
+    f32 = jnp.float32
+    return Hyperparams(
+        stage_lr=jnp.asarray([stage.lr for stage in pipeline(config)], jnp.float32),
+        clip_eps_low=f32(algo.clip_eps_low),
+        clip_eps_high=f32(algo.clip_eps_high),
+        entropy_coef=f32(algo.entropy_coef),
+        kl_coef=f32(algo.kl_coef),
+        vf_coef=f32(algo.vf_coef),
+        gamma=f32(algo.gamma),
+        gae_lambda=f32(algo.gae_lambda),
+    )
+
+
+@struct.dataclass
+class TrainState:
+    params: Any
+    opt_state: Any
+    ref_params: Any  # frozen policy the RL stage started from (for the KL penalty)
+    env_params: Any  # the environment parameters trained on now (stage, curriculum level)
+    obs: Any  # stream batching: the environments' carry between updates (None: episodes)
+    env_state: Any
+    key: jax.Array
+    update: jax.Array  # updates done so far, every stage counted
+    level: jax.Array  # curriculum level (0 without a curriculum)
+    hyper: Hyperparams
+    # rollout.staleness = k > 0: the parameters of the last k updates, oldest first, stacked;
+    # the oldest acts. None when on-policy.
+    stale_params: Any = None
+
+
+def seed_keys(config: Config) -> jax.Array:
+    """The PRNG key of each of the config's ``num_seeds`` seeds."""
+    return jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+    """Adam after global-norm clipping; the learning rate is applied per stage (traced)."""
+    return optax.chain(optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam())
+
+
+def loss_settings(config: Config) -> LossSettings:
+    algo = config.algo
+    return LossSettings(
+        correction=algo.off_policy if config.rollout.staleness > 0 else "none",
+        aggregation=algo.loss_agg,
+        entropy_floor=algo.entropy_floor,
+        kl=algo.kl_coef > 0,
+        kl_estimator=algo.kl_estimator,
+        is_cap=algo.is_cap,
+        value_clip=algo.vf_clip,
+    )
+
+
+class Setup:
+    """Everything a config builds, validated; the update functions and the loop read it."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.stages: list[StageConfig] = pipeline(config)
+        if config.env.id in env_registry.REGISTRY:
+            from agentic_jax.train.token_actor import TokenActor
+
+            self.actor = TokenActor(config)
+        elif config.env.id in env_registry.gymnax_ids():
+            from agentic_jax.train.classic import ClassicActor
+
+            self.actor = ClassicActor(config)
+        else:
+            env_registry.make(config.env.id)  # raises: an unknown id, with the valid ones
+        self.optimizer = make_optimizer(config)
+        self.loss_settings = loss_settings(config)
+        self.curriculum_levels = [
+            self._traced_params(level, f"curriculum level {i}")
+            for i, level in enumerate(config.curriculum.levels)
+        ]
+        self.stage_env_params = [
+            self._traced_params(stage.env, f"stage {stage.name}") for stage in self.stages
+        ]
+        self.mesh = self._mesh(config)
+
+    @property
+    def num_envs(self) -> int:
+        return self.actor.num_envs
+
+    @property
+    def total_updates(self) -> int:
+        return sum(stage.updates for stage in self.stages)
+
+    def _traced_params(self, overrides: dict, where: str) -> Any:
+        """Environment parameters with traced ``overrides`` on top of ``env.overrides``."""
+        if not overrides:
+            return self.actor.env_params
+        static = set(overrides) & set(env_registry.static_overrides(self.config.env.id))
+        if static:
+            raise ValueError(
+                f"{where}: {', '.join(sorted(static))} set array shapes and cannot change "
+                "during a run; set them in env.overrides"
+            )
+        return self.actor.make_env_params(overrides)
+
+    def _mesh(self, config: Config) -> Mesh | None:
+        """A one-axis ("data") mesh over the first ``config.devices`` devices: this process's
+        own, or every process's after ``jax.distributed.initialize()`` (multi-host)."""
+        available = jax.devices() if jax.process_count() > 1 else jax.local_devices()
+        count = config.devices or len(available)
+        if count > len(available):
+            raise ValueError(
+                f"devices={config.devices}: only {len(available)} device(s) "
+                f"({available[0].platform}); use 1 to {len(available)}, or 0 for all"
+            )
+        batches = {"rollout batch": self.num_envs, "eval_episodes": config.eval_episodes}
+        if any(stage.kind == "sft" for stage in self.stages):
+            batches["sft.num_episodes"] = config.sft.num_episodes
+        for name, size in batches.items():
+            if size % count:
+                raise ValueError(
+                    f"devices={count}: the {name} ({size}) must divide evenly over the devices"
+                )
+        return Mesh(available[:count], ("data",)) if count > 1 else None
+
+    def level_params(self, level: jax.Array) -> Any:
+        """The environment parameters of curriculum level ``level`` (traced)."""
+        stacked = jax.tree.map(
+            lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *self.curriculum_levels
+        )
+        return jax.tree.map(lambda x: x[level], stacked)
+
+    def shard_batch(self, tree):
+        """Split a pytree of ``[N, ...]`` batch arrays over the mesh's devices (first axis)."""
+        if self.mesh is None:
+            return tree
+        batch = NamedSharding(self.mesh, PartitionSpec("data"))
+        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, batch), tree)
+
+    def place(self, state: TrainState) -> TrainState:
+        """Put a state on the mesh, replicated (data parallel); a no-op on one device."""
+        if self.mesh is None:
+            return state
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        if jax.process_count() == 1:
+            return jax.device_put(state, replicated)
+        # Multi-host: every process built the same state (same seed); each supplies its copy.
+        return jax.tree.map(
+            lambda x: jax.make_array_from_callback(
+                x.shape, replicated, lambda index: np.asarray(x)[index]
+            ),
+            state,
+        )
+
+
+def build(config: Config) -> Setup:
+    """The validated ``Setup`` of a config: config errors surface here, before compiling."""
+    return Setup(config)

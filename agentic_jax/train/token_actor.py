@@ -1,0 +1,172 @@
+"""The token actor: the transformer policy acting in an agentic-jax environment.
+
+What the update functions ask of an actor (``ClassicActor`` answers the same for gymnax's
+vector environments):
+
+- ``init_params(key)``, ``init_carry(key, env_params)`` (a stream's environments, or None);
+- ``evaluate_actions(params, trajectory) -> PolicyOutputs``: one full-sequence forward pass;
+- ``collect(params, env_params, obs, env_state, key, shard) -> Rollout``: sample a rollout;
+- ``demonstrations(env_params, key, shard) -> Rollout``: oracle episodes for SFT;
+- ``evaluate(params, key, shard) -> metrics``: greedy held-out episodes;
+- ``minibatch_rows(batch)``: the batch as rows, and how many consecutive rows shuffle as one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from agentic_jax import envs as env_registry
+from agentic_jax import tokens as tk
+from agentic_jax.algos.masked import masked_entropy, masked_log_softmax, token_log_prob
+from agentic_jax.algos.policy import PolicyOutputs
+from agentic_jax.models import TransformerPolicy
+from agentic_jax.rollout import (
+    Rollout,
+    Trajectory,
+    forward_inputs,
+    oracle_step,
+    rollout_episodes,
+    rollout_stream,
+)
+from agentic_jax.train.config import Config
+
+Metrics = dict[str, jax.Array]
+
+
+class TokenActor:
+    def __init__(self, config: Config):
+        self.config = config
+        self.env, env_params = env_registry.make(config.env.id, **config.env.overrides)
+        self.env_params = env_params.replace(tool_bonus=config.tool_bonus)
+        m = config.model
+        if m.kind != "transformer":
+            raise ValueError(
+                f"model.kind={m.kind} is for gymnax's vector environments (e.g. "
+                f"CartPole-v1); {config.env.id} is a token environment: use model.kind=transformer"
+            )
+        self.model = TransformerPolicy(
+            vocab_size=tk.VOCAB_SIZE,
+            max_len=self.env.max_len,
+            d_model=m.d_model,
+            n_layers=m.n_layers,
+            n_heads=m.n_heads,
+            mlp_ratio=m.mlp_ratio,
+            attention_window=m.attention_window,
+            init_std=m.init_std,
+        )
+        r = config.rollout
+        self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
+        self.eval_variants = {
+            name: self._eval_variant(name, overrides)
+            for name, overrides in config.env.eval_variants.items()
+        }
+
+    def make_env_params(self, overrides: dict) -> Any:
+        """The environment's parameters with traced ``overrides`` on ``env.overrides``."""
+        config = self.config
+        params = env_registry.make(config.env.id, **(config.env.overrides | overrides))[1]
+        return params.replace(tool_bonus=config.tool_bonus)
+
+    def _eval_variant(self, name: str, overrides: dict) -> tuple[Any, Any]:
+        """A named evaluation variant of ``env.eval_variants``: (env, params)."""
+        config = self.config
+        env, params = env_registry.make(config.env.id, **(config.env.overrides | overrides))
+        if env.max_len != self.env.max_len:
+            raise ValueError(
+                f"env.eval_variants.{name}: transcript length {env.max_len} differs from "
+                f"the training environment's {self.env.max_len}; set max_len in env.overrides"
+            )
+        return env, params.replace(tool_bonus=config.tool_bonus)
+
+    # ------------------------------------------------------------------ the policy
+    def init_params(self, key: jax.Array) -> Any:
+        dummy = jnp.zeros((1, self.env.max_len), jnp.int32)
+        return self.model.init(key, dummy, dummy, dummy)
+
+    def init_carry(self, key: jax.Array, env_params: Any) -> tuple[Any, Any]:
+        """A stream's environments, reset; (None, None) for ``episodes`` batching."""
+        if self.config.rollout.batching != "stream":
+            return None, None
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset, in_axes=(0, None))(keys, env_params)
+
+    def evaluate_actions(self, params: Any, trajectory: Trajectory) -> PolicyOutputs:
+        """Every step's action log-prob, entropy and value, in one causal forward pass."""
+        tokens, positions, segments = forward_inputs(trajectory)
+        logits, values, _ = self.model.apply(params, tokens, positions, segments)
+        steps = trajectory.tokens.shape[1]
+        logits, values = logits[:, -steps:], values[:, -steps:]
+        return PolicyOutputs(
+            log_probs=token_log_prob(logits, trajectory.legal, trajectory.actions),
+            entropy=masked_entropy(logits, trajectory.legal),
+            values=values,
+        )
+
+    def policy_step(self, params: Any, greedy: bool = False):
+        """The rollout's policy step: one token decoded through the KV cache."""
+
+        def step(key, obs, env_state, cache):
+            logits, value, cache = self.model.apply(
+                params, obs.token, obs.position, cache, method=TransformerPolicy.decode
+            )
+            log_probs = masked_log_softmax(logits, obs.legal_mask)
+            if greedy:
+                action = jnp.argmax(log_probs, axis=-1)
+            else:
+                action = jax.random.categorical(key, log_probs)
+            chosen = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
+            return action.astype(jnp.int32), chosen, value, cache
+
+        return step
+
+    # ------------------------------------------------------------------ rollouts
+    def collect(self, params, env_params, obs, env_state, key, shard) -> Rollout:
+        """One rollout acting with ``params``: fresh groups of episodes, or a stream's next
+        ``rollout_len`` steps from ``(obs, env_state)`` (its cache prefilled from them)."""
+        r = self.config.rollout
+        if r.batching == "episodes":
+            return rollout_episodes(
+                self.env, env_params, self.policy_step(params),
+                self.model.init_cache(self.num_envs), key, r.num_tasks, r.group_size,
+                shard=shard,
+            )  # fmt: skip
+        cache = self.model.apply(
+            params, env_state.transcript, obs.position, method=TransformerPolicy.prefill
+        )
+        return rollout_stream(
+            self.env, env_params, self.policy_step(params), cache, obs, env_state, key,
+            r.rollout_len, shard=shard,
+        )  # fmt: skip
+
+    def demonstrations(self, env_params: Any, key: jax.Array, shard) -> Rollout:
+        """``sft.num_episodes`` episodes of the oracle playing its plan (``oracle_mode``)."""
+        return rollout_episodes(
+            self.env, env_params, oracle_step(self.env), None, key,
+            self.config.sft.num_episodes, shard=shard,
+        )  # fmt: skip
+
+    def evaluate(self, params: Any, key: jax.Array, shard) -> Metrics:
+        """Greedy episodes on held-out test tasks (the split no training task comes from), in
+        the training environment at its target difficulty (``eval/...``) and in each named
+        variant (``eval_<name>/...``)."""
+        metrics = self._evaluate_in(self.env, self.env_params, params, key, "eval", shard)
+        for name, (env, env_params) in self.eval_variants.items():
+            metrics |= self._evaluate_in(env, env_params, params, key, f"eval_{name}", shard)
+        return metrics
+
+    def _evaluate_in(self, env, env_params, params, key, prefix: str, shard) -> Metrics:
+        n = self.config.eval_episodes
+        rollout = rollout_episodes(
+            env, env_params.replace(split=1), self.policy_step(params, greedy=True),
+            self.model.init_cache(n), key, n, shard=shard,
+        )  # fmt: skip
+        return {f"{prefix}/{k}": v for k, v in rollout.stats.items()}
+
+    def minibatch_rows(self, batch: Any) -> tuple[Any, int]:
+        """The batch as rows and how many consecutive rows make one shuffling unit: whole
+        sequences (GRPO: whole groups), since the policy reads each sequence in one pass."""
+        r = self.config.rollout
+        return batch, (r.group_size if r.batching == "episodes" else 1)

@@ -1,0 +1,213 @@
+"""The jitted update functions, each a pure function of a ``Setup`` and a ``TrainState``.
+
+- ``init(setup, key)``: parameters, optimiser state, environment carry;
+- ``start_stage(setup, state, stage_index)``: a fresh optimiser and the stage's environment
+  parameters (an RL stage also takes the current policy as its KL reference);
+- ``run_chunk(setup, state, num_updates, stage_index)``: ``num_updates`` updates of the stage
+  (``sft_update`` or ``rl_update``) in a ``lax.scan``, then a held-out ``evaluate``;
+- ``rl_update`` = ``collect`` (a rollout by the acting policy) + ``learn`` (epochs of
+  minibatch steps on the algorithm's loss, ``algos.grpo.loss`` or ``algos.ppo.loss``).
+
+The actor (``setup.actor``) supplies the policy's forward pass and rollouts; everything here
+is the same for the token transformer and the classic-control MLP.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from agentic_jax.algos import grpo, ppo, sft
+from agentic_jax.algos.corrections import truncated_is_weights
+from agentic_jax.algos.masked import aggregate
+from agentic_jax.algos.policy import Minibatch
+from agentic_jax.rollout import Rollout
+from agentic_jax.train.setup import Hyperparams, Setup, TrainState, hyperparams
+
+Metrics = dict[str, jax.Array]
+EVAL_KEY_SALT = 1_000_003  # evaluation keys are folded from the state's key with this
+
+
+def init(setup: Setup, key: jax.Array, hyper: Hyperparams | None = None) -> TrainState:
+    """Fresh parameters and optimiser; ``hyper`` defaults to the config's own."""
+    key, init_key, env_key = jax.random.split(key, 3)
+    actor = setup.actor
+    params = actor.init_params(init_key)
+    obs, env_state = actor.init_carry(env_key, actor.env_params)
+    return TrainState(
+        params=params,
+        opt_state=setup.optimizer.init(params),
+        ref_params=params,
+        env_params=setup.level_params(0) if setup.curriculum_levels else actor.env_params,
+        obs=obs,
+        env_state=env_state,
+        key=key,
+        update=jnp.int32(0),
+        level=jnp.int32(0),
+        hyper=hyperparams(setup.config) if hyper is None else hyper,
+        stale_params=fresh_stale_params(setup, params),
+    )
+
+
+def fresh_stale_params(setup: Setup, params):
+    """A staleness buffer holding ``k`` copies of ``params`` (None when on-policy)."""
+    k = setup.config.rollout.staleness
+    return None if k == 0 else jax.tree.map(lambda x: jnp.stack([x] * k), params)
+
+
+def start_stage(setup: Setup, state: TrainState, stage_index: int) -> TrainState:
+    """Begin a stage: fresh optimiser state and the stage's environment parameters; an RL
+    stage takes the current policy as its KL reference."""
+    if setup.curriculum_levels:
+        env_params = setup.level_params(state.level)
+    else:
+        env_params = setup.stage_env_params[stage_index]
+    state = state.replace(opt_state=setup.optimizer.init(state.params), env_params=env_params)
+    if setup.stages[stage_index].kind == "rl":
+        params = state.params
+        state = state.replace(ref_params=params, stale_params=fresh_stale_params(setup, params))
+    return state
+
+
+def apply_gradients(setup: Setup, state: TrainState, grads, lr: jax.Array) -> TrainState:
+    updates, opt_state = setup.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, jax.tree.map(lambda u: -lr * u, updates))
+    return state.replace(params=params, opt_state=opt_state)
+
+
+def sft_update(setup: Setup, stage_index: int, state: TrainState, _=None):
+    """Imitate oracle transcripts of train tasks: cross-entropy on agent tokens only."""
+    stage = setup.stages[stage_index]
+    key, rollout_key = jax.random.split(state.key)
+    env_params = state.env_params.replace(oracle_mode=stage.oracle_mode)
+    rollout = setup.actor.demonstrations(env_params, rollout_key, setup.shard_batch)
+    traj = rollout.trajectory
+    loss, grads = jax.value_and_grad(sft.loss)(state.params, setup.actor.evaluate_actions, traj)
+    lr = state.hyper.stage_lr[stage_index]
+    state = apply_gradients(setup, state, grads, lr).replace(key=key, update=state.update + 1)
+    metrics = {"sft/loss": loss, "sft/oracle_success": rollout.stats["success"]}
+    return state, metrics | {"env_steps": jnp.float32(traj.tokens.size)}
+
+
+def collect(setup: Setup, state: TrainState, key: jax.Array, params) -> tuple[TrainState, Rollout]:
+    """One rollout acting with ``params``; a stream's environments carry on in the state."""
+    rollout = setup.actor.collect(
+        params, state.env_params, state.obs, state.env_state, key, setup.shard_batch
+    )
+    if setup.config.rollout.batching == "stream":
+        state = state.replace(obs=rollout.obs, env_state=rollout.env_state)
+    return state, rollout
+
+
+def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
+    """One RL update: a rollout acting with the current policy (or, stale, the oldest of the
+    staleness buffer), then ``learn`` on it."""
+    key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
+    stale = state.stale_params is not None
+    acting = jax.tree.map(lambda b: b[0], state.stale_params) if stale else state.params
+    state, rollout = collect(setup, state, rollout_key, acting)
+    return learn(setup, state.replace(key=key), rollout, shuffle_key, stage_index)
+
+
+def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams):
+    """GRPO's group-relative advantages (no value targets) or PPO's normalised GAE."""
+    config = setup.config
+    if config.algo.name == "grpo":
+        advantages = grpo.token_advantages(
+            rollout.trajectory, config.rollout.num_tasks, config.algo.normalize_std
+        )
+        return advantages, None
+    return ppo.normalised_advantages(
+        rollout.trajectory, rollout.last_value, hyper.gamma, hyper.gae_lambda
+    )
+
+
+def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_index: int):
+    """The learner's half of an RL update: ``update_epochs`` passes of shuffled minibatch
+    steps on ``rollout``. With a staleness buffer the rollout's log-probs are the behaviour
+    policy's and the loss corrects for them (``algo.off_policy``); an actor on another device
+    may supply the rollout (``benchmarks/decoupled.py --overlap``). Returns (state, metrics)."""
+    config, actor = setup.config, setup.actor
+    traj = rollout.trajectory
+    stale = state.stale_params is not None
+    proximal_log_probs, stale_metrics = None, {}
+    if stale:  # the learner's own policy and values at this update's start
+        proximal = actor.evaluate_actions(state.params, traj)
+        proximal_log_probs = proximal.log_probs
+        traj = traj.replace(values=proximal.values)
+        rollout = rollout.replace(trajectory=traj)
+        log_ratio = proximal_log_probs - traj.log_probs
+        weights = truncated_is_weights(proximal_log_probs, traj.log_probs, config.algo.is_cap)
+        stale_metrics = {
+            "loss/behaviour_kl": aggregate(jnp.exp(log_ratio) - 1.0 - log_ratio, traj.loss_mask,
+                                           "token"),
+            "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
+        }  # fmt: skip
+    advantages, returns = advantages_and_returns(setup, rollout, state.hyper)
+    reference_log_probs = None
+    if setup.loss_settings.kl:
+        reference_log_probs = actor.evaluate_actions(state.ref_params, traj).log_probs
+    batch, rows_per_unit = actor.minibatch_rows(
+        Minibatch(traj, advantages, returns, reference_log_probs, proximal_log_probs)
+    )
+    params_before = state.params
+    units = jax.tree.leaves(batch)[0].shape[0] // rows_per_unit
+
+    def shuffled_minibatches(epoch_key):
+        order = jax.random.permutation(epoch_key, units)
+        rows = (order[:, None] * rows_per_unit + jnp.arange(rows_per_unit)).reshape(-1)
+        n = config.algo.num_minibatches
+        return jax.tree.map(lambda x: x[rows].reshape(n, x.shape[0] // n, *x.shape[1:]), batch)
+
+    epoch_keys = jax.random.split(shuffle_key, config.algo.update_epochs)
+    minibatches = jax.vmap(shuffled_minibatches)(epoch_keys)  # [epochs, minibatches, ...]
+    minibatches = jax.tree.map(
+        lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), minibatches
+    )
+    state, metrics = jax.lax.scan(partial(minibatch_step, setup, stage_index), state, minibatches)
+    metrics = jax.tree.map(jnp.mean, metrics) | stale_metrics
+    if stale:  # the parameters this update started from join the buffer, the oldest leaves
+        push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
+        state = state.replace(stale_params=jax.tree.map(push, state.stale_params, params_before))
+    metrics |= {f"train/{k}": v for k, v in rollout.stats.items()}
+    metrics["env_steps"] = jnp.float32(traj.actions.size)
+    state = state.replace(update=state.update + 1)
+    if setup.curriculum_levels:
+        passed = rollout.stats["success"] >= config.curriculum.threshold
+        level = jnp.minimum(state.level + passed, len(setup.curriculum_levels) - 1)
+        state = state.replace(level=level, env_params=setup.level_params(level))
+        metrics["train/curriculum_level"] = level.astype(jnp.float32)
+    return state, metrics
+
+
+def minibatch_step(setup: Setup, stage_index: int, state: TrainState, batch: Minibatch):
+    """One gradient step of the algorithm's loss (``grpo.loss`` or ``ppo.loss``)."""
+    algorithm_loss = grpo.loss if setup.config.algo.name == "grpo" else ppo.loss
+    (loss, metrics), grads = jax.value_and_grad(algorithm_loss, has_aux=True)(
+        state.params, setup.actor.evaluate_actions, batch, state.hyper.loss_coefficients(),
+        setup.loss_settings,
+    )  # fmt: skip
+    metrics["loss/total"] = loss
+    metrics["loss/grad_norm"] = optax.tree.norm(grads)
+    return apply_gradients(setup, state, grads, state.hyper.stage_lr[stage_index]), metrics
+
+
+def evaluate(setup: Setup, state: TrainState) -> Metrics:
+    """Greedy held-out episodes of the current policy (``eval/...`` metrics)."""
+    key = jax.random.fold_in(state.key, EVAL_KEY_SALT)
+    return setup.actor.evaluate(state.params, key, setup.shard_batch)
+
+
+def run_chunk(setup: Setup, state: TrainState, num_updates: int, stage_index: int):
+    """``num_updates`` updates of stage ``stage_index``, then a held-out evaluation.
+    Returns (state, metrics stacked per update, evaluation metrics)."""
+    if not 0 <= stage_index < len(setup.stages):
+        raise ValueError(f"stage index {stage_index} out of range: {len(setup.stages)} stages")
+    update = sft_update if setup.stages[stage_index].kind == "sft" else rl_update
+    state, metrics = jax.lax.scan(
+        partial(update, setup, stage_index), state, None, length=num_updates
+    )
+    return state, metrics, evaluate(setup, state)
