@@ -13,143 +13,24 @@ The transcript grammar, enforced by the legal-token mask in every observation::
 An illegal agent token ends the episode with no reward (counted as ``invalid``); a
 transcript that reaches ``max_len`` is truncated with no reward.
 
-Multi-turn episodes: a family with ``num_turns`` > 1 (static, the most turns an episode has;
-``TaskFamily.turns(world)`` gives an episode's own count, traced) implements
-``next_turn(world, turn) -> (tokens [prompt_width], length)``, the user message
-``<task> ... </task>`` of turn ``turn`` (0 is ``Task.prompt``; later turns are 1, 2, ...).
-When the agent closes ``</answer>`` in a turn that is not its episode's last, nothing is
-verified and the episode goes on: the harness queues the next turn's message as forced
-tokens (phase ``PROMPT``, the answer cleared, ``HarnessState.turn`` + 1). Only the last
-turn's answer is verified (and checked by ``exploit``)::
-
-    <task> bob hat red </task> <answer> ok </answer>
-    <task> hat of bob ? </task> <answer> red </answer>
-
-Mutable episode state: the world is fixed at reset unless a tool returns an updated one. A
-tool may pass ``world=`` to ``tool_output``; the harness then replaces ``state.task.world``
-with it once the call is made (a ``write`` tool stores into a memory kept in the world;
-``verify``, ``next_turn`` and later calls see the new world; ``useful_call`` and
-``leaky_call`` see the world before the call). Tools that return no world leave it as is;
-a family none of whose tools returns a world runs exactly as before.
+Multi-turn episodes and tools that change the world: see ``agentic_jax.task``.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
-from typing import Any
-
 import chex
 import jax
 import jax.numpy as jnp
-from flax import struct
 from gymnax.environments import environment, spaces
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
-from agentic_jax.task import Limits, Task, TaskFamily, without_segments
-from agentic_jax.tools.base import OK, ToolOutput
+from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
+from agentic_jax.task import Limits, TaskFamily
+from agentic_jax.tools.base import OK, call_tool
+from agentic_jax.transcript import HarnessParams, HarnessState, Observation, Phase, write_at
 
-
-class Phase(enum.IntEnum):
-    """Where the transcript stands: what the next token may be."""
-
-    PROMPT = 0  # the harness writes the (next) user message
-    IDLE = 1  # between segments: the agent opens <think>, <call> or <answer>
-    THINK = 2
-    CALL_NAME = 3  # after <call>: the tool's name
-    CALL_ARGS = 4
-    ANSWER = 5
-    RESULT = 6  # the harness writes <wait>s and <result> ... </result>
-    DONE = 7  # the episode ended; the slot idles until it is reset
-    EFFORT = 8  # after <effort>: the agent picks its effort level
-
-
-def write_at(array: jax.Array, index: jax.Array, value: jax.Array) -> jax.Array:
-    """``array.at[index].set(value)`` for a 1-D array, as an elementwise select: under vmap a
-    scatter stays a batched scatter, while a select fuses with the ops around it."""
-    return jnp.where(jnp.arange(array.shape[0]) == index, value, array)
-
-
-def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
-    """``fn`` returning its input world when it returns none (``lax.switch`` needs one shape)."""
-
-    def wrapped(world, args, args_len, key):
-        out = fn(world, args, args_len, key)
-        return out if out.world is not None else out.replace(world=world)
-
-    return wrapped
-
-
-@struct.dataclass
-class HarnessParams(environment.EnvParams):
-    """Traced parameters: vmap or sweep over them without recompiling."""
-
-    max_steps_in_episode: int = 0  # unused: the transcript length ``max_len`` bounds episodes
-    think_budget: int = 0  # thinking tokens allowed per episode; 0 = no <think> (instruct mode)
-    tool_bonus: float = 0.0  # shaped reward for the first useful tool call of an episode
-    split: int = 0  # 0: train tasks, 1: held-out test tasks
-    oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
-    tools_enabled: bool = True  # False masks <call> out and the oracle skips its calls
-    # False: all thinking comes before the first tool call (a monologue), and the oracle
-    # drops the thinking it would do between calls. True: thinking may interleave with calls.
-    think_between_calls: bool = True
-    # Effort levels (a harness built with ``effort=True``): after the prompt the harness
-    # writes ``<effort> LEVEL`` (LEVEL drawn from ``effort_probs`` over none/low/mid/high; a
-    # one-hot fixes it) or, with ``agent_effort``, writes ``<effort>`` and the agent chooses
-    # LEVEL as its first action. The level's ``effort_budgets`` entry is the episode's
-    # thinking budget (none = 0: instruct mode). ``think_cost`` is subtracted from the reward
-    # for every thinking token.
-    effort_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
-    effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
-    agent_effort: bool = False
-    think_cost: float = 0.0
-    task: Any = None  # the family's difficulty parameters
-
-
-@struct.dataclass
-class Observation:
-    """What the policy sees after each step."""
-
-    token: jax.Array  # int32, the token just appended
-    position: jax.Array  # int32, its position in the transcript
-    agent_turn: jax.Array  # bool, whether the next token is the agent's to choose
-    legal_mask: jax.Array  # [V] bool, legal next tokens (the forced one when not the agent's turn)
-
-
-@struct.dataclass
-class HarnessState(environment.EnvState):
-    task: Task
-    transcript: jax.Array  # [T] int32
-    agent_written: jax.Array  # [T] bool
-    length: jax.Array  # int32, tokens written so far
-    phase: jax.Array  # int32
-    queue: jax.Array  # [F] int32 forced tokens waiting to be written
-    queue_len: jax.Array
-    queue_pos: jax.Array
-    tool: jax.Array  # int32 index into the family's tools
-    args: jax.Array  # [C] int32
-    args_len: jax.Array
-    answer: jax.Array  # [A] int32
-    answer_len: jax.Array
-    turn: jax.Array  # int32, the current user turn (0-based; multi-turn families)
-    plan_pos: jax.Array  # oracle plan tokens written so far (agent tokens and forced closings)
-    think_tokens: jax.Array
-    think_budget: jax.Array  # int32, this episode's thinking budget (its effort level's)
-    effort: jax.Array  # int32, the effort level (index into EFFORT_LEVELS); -1 none yet
-    tool_calls: jax.Array
-    tool_errors: jax.Array
-    hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
-    retries: jax.Array  # tool calls made right after a failed call (status not OK)
-    last_failed: jax.Array  # bool, the episode's latest tool call failed
-    bonus_given: jax.Array  # bool
-    success: jax.Array  # bool
-    invalid: jax.Array  # bool
-    terminated: jax.Array  # bool, this step ended the episode with an answer or invalid token
-    truncated: jax.Array  # bool, this step filled the transcript
-
-
-NUM_EFFORT_LEVELS = len(tk.EFFORT_LEVELS)
+__all__ = ["Harness", "HarnessParams", "HarnessState", "Observation", "Phase"]
 
 
 class Harness(environment.Environment[HarnessState, HarnessParams]):
@@ -211,26 +92,15 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
         task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
-        plan, plan_len = without_segments(task.plan, task.plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
-        task = task.replace(
-            plan=jnp.where(params.tools_enabled, task.plan, plan),
-            plan_len=jnp.where(params.tools_enabled, task.plan_len, plan_len),
-        )
-        plan, plan_len = without_segments(
-            task.plan, task.plan_len, tk.THINK_OPEN, tk.THINK_CLOSE, after=tk.CALL_OPEN
-        )
-        task = task.replace(
-            plan=jnp.where(params.think_between_calls, task.plan, plan),
-            plan_len=jnp.where(params.think_between_calls, task.plan_len, plan_len),
-        )
+        task = fit_plan_to_tools(task, params)
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
-        queue_len = task.prompt_len.astype(jnp.int32)
-        think_budget, effort = jnp.int32(params.think_budget), jnp.int32(-1)
+        start = EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
+                             jnp.int32(params.think_budget), jnp.int32(-1))  # fmt: skip
         if self.effort:
-            task, queue, queue_len, think_budget, effort = self._effort_prompt(
-                jax.random.fold_in(key, 1), task, queue, queue_len, params
-            )
+            start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)
+        task, queue, queue_len = start.task, start.queue, start.queue_len
+        think_budget, effort = start.think_budget, start.effort
         zero = jnp.int32(0)
         state = HarnessState(
             time=zero,
@@ -265,41 +135,6 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         )
         return self.observe(key, state, None, params), state
 
-    def _effort_prompt(self, key, task: Task, queue, queue_len, params: HarnessParams):
-        """Queue ``<effort> LEVEL`` (or ``<effort>`` alone when the agent picks the level) and
-        fit the oracle's plan to the level: with too small a budget it answers without its
-        ``<think>`` segment; choosing, it picks the cheapest level whose budget fits it.
-
-        Returns (task, queue, queue_len, think_budget, effort).
-        """
-        budgets = jnp.asarray(params.effort_budgets, jnp.int32)
-        chex.assert_shape(budgets, (NUM_EFFORT_LEVELS,))
-        probs = jnp.asarray(params.effort_probs, jnp.float32)
-        drawn = jax.random.categorical(key, jnp.log(jnp.maximum(probs, 0.0)))
-        plan, plan_len = task.plan, task.plan_len
-        unthinking, unthinking_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
-        segments = jnp.sum((plan == tk.THINK_OPEN) & (jnp.arange(plan.shape[0]) < plan_len))
-        think_len = plan_len - unthinking_len - 2 * segments  # inside <think> ... </think>
-        fits = budgets >= think_len
-        cheapest = jnp.where(fits.any(), jnp.argmax(fits), NUM_EFFORT_LEVELS - 1)
-        effort = jnp.where(params.agent_effort, cheapest, drawn).astype(jnp.int32)
-        too_long = budgets[effort] < think_len
-        plan = jnp.where(too_long, unthinking, plan)
-        plan_len = jnp.where(too_long, unthinking_len, plan_len)
-        level_token = jnp.asarray(tk.ids(tk.EFFORT_LEVELS))[effort]
-        # Choosing: the level is the oracle's first agent token (the plan grows by one).
-        chosen = jnp.concatenate([level_token[None], plan])
-        task = task.replace(
-            plan=jnp.where(params.agent_effort, chosen, jnp.append(plan, tk.PAD)),
-            plan_len=(plan_len + params.agent_effort).astype(jnp.int32),
-        )
-        queue = queue.at[queue_len].set(tk.EFFORT)
-        queue = queue.at[queue_len + 1].set(jnp.where(params.agent_effort, tk.PAD, level_token))
-        queue_len = (queue_len + 2 - params.agent_effort).astype(jnp.int32)
-        think_budget = jnp.where(params.agent_effort, 0, budgets[effort])
-        return task, queue, queue_len, think_budget, jnp.where(params.agent_effort, -1, effort)
-
-    # ------------------------------------------------------------------ next token
     def _limits(self, state: HarnessState) -> Limits:
         """The current task's grammar: the family's per-task ``limits`` or the static ones."""
         limits = self.family.limits(state.task.world)
@@ -536,11 +371,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def _dispatch(self, key, s: HarnessState, calling, params: HarnessParams):
         """Run the chosen tool when ``calling``; queue ``<result> ... </result>``."""
         family = self.family
-        fns = [tool.fn for tool in family.tools]
-        shapes = [jax.eval_shape(fn, s.task.world, s.args, s.args_len, key) for fn in fns]
-        if any(shape.world is not None for shape in shapes):  # a tool updates the world
-            fns = [_keeping_world(fn) for fn in fns]
-        out = jax.lax.switch(s.tool, fns, s.task.world, s.args, s.args_len, key)
+        out = call_tool(family.tools, s.tool, s.task.world, s.args, s.args_len, key)
         # <wait> x latency, <result>, body, </result>, padding.
         index = jnp.arange(self.queue_width) - out.latency
         body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]

@@ -17,6 +17,25 @@ How to write an environment, in one file:
 5. Optional: ``leaky_call`` and ``exploit`` label uses of a deliberate leak; ``next_turn`` and
    ``turns`` make an episode multi-turn; ``limits`` narrows the grammar per task (a mixture).
 
+Multi-turn episodes: a family with ``num_turns`` > 1 (static, the most turns an episode has;
+``TaskFamily.turns(world)`` gives an episode's own count, traced) implements
+``next_turn(world, turn) -> (tokens [prompt_width], length)``, the user message
+``<task> ... </task>`` of turn ``turn`` (0 is ``Task.prompt``; later turns are 1, 2, ...).
+When the agent closes ``</answer>`` in a turn that is not its episode's last, nothing is
+verified and the episode goes on: the harness queues the next turn's message as forced
+tokens (phase ``PROMPT``, the answer cleared, ``HarnessState.turn`` + 1). Only the last
+turn's answer is verified (and checked by ``exploit``)::
+
+    <task> bob hat red </task> <answer> ok </answer>
+    <task> hat of bob ? </task> <answer> red </answer>
+
+Mutable episode state: the world is fixed at reset unless a tool returns an updated one. A
+tool may pass ``world=`` to ``tool_output``; the harness then replaces ``state.task.world``
+with it once the call is made (a ``write`` tool stores into a memory kept in the world;
+``verify``, ``next_turn`` and later calls see the new world; ``useful_call`` and
+``leaky_call`` see the world before the call). Tools that return no world leave it as is;
+a family none of whose tools returns a world runs exactly as before.
+
 Then register it in ``envs/__init__.py``. Helpers: ``pack`` (variable-length token pieces into
 a fixed width) and ``without_segments`` (an oracle plan without its calls or thinking).
 """

@@ -8,15 +8,10 @@ import numpy as np
 import pytest
 
 from agentic_jax import tokens as tk
-from agentic_jax.envs import codesynth, make
-from agentic_jax.envs.codesynth import (
-    DOMAIN,
-    CodeParams,
-    CodeSynth,
-    CodeWorld,
-    hidden_mask,
-    program_tokens,
-)
+from agentic_jax.envs import codesynth_programs as programs
+from agentic_jax.envs import make
+from agentic_jax.envs.codesynth import CodeParams, CodeSynth
+from agentic_jax.envs.codesynth_programs import DOMAIN, CodeWorld, hidden_mask, program_tokens
 from agentic_jax.tools import sandbox
 from agentic_jax.tools.base import ERROR, OK
 
@@ -207,7 +202,7 @@ def test_docstring_transcript():
 
 def test_hidden_inputs_in_increasing_order():
     world = world_x_plus_1().replace(visible=jnp.array([9, 0, 4]), num_visible=jnp.int32(2))
-    hidden = codesynth.hidden_inputs(world)
+    hidden = programs.hidden_inputs(world)
     np.testing.assert_array_equal(hidden[:8], [1, 2, 3, 4, 5, 6, 7, 8])
 
 
@@ -384,8 +379,8 @@ def test_fallback_table_holds_a_valid_task_for_every_shape():
     n, k, split = (
         a.ravel()
         for a in np.meshgrid(
-            np.arange(1, codesynth.MAX_OPS + 1),
-            np.arange(1, codesynth.MAX_VISIBLE + 1),
+            np.arange(1, programs.MAX_OPS + 1),
+            np.arange(1, programs.MAX_VISIBLE + 1),
             np.arange(2),
             indexing="ij",
         )
@@ -394,21 +389,21 @@ def test_fallback_table_holds_a_valid_task_for_every_shape():
 
     @jax.jit
     def check(operands, ops, visible, outputs):
-        shown = codesynth._shown(visible, jnp.asarray(k))
+        shown = programs.visible_mask(visible, jnp.asarray(k))
         return (
-            codesynth.evaluate(operands, ops, jnp.asarray(n)),
+            programs.evaluate(operands, ops, jnp.asarray(n)),
             shown,
-            codesynth.function_hash(outputs),
-            codesynth.prompt_hash(outputs, shown),
+            programs.function_hash(outputs),
+            programs.prompt_hash(outputs, shown),
         )
 
-    outputs = np.asarray(codesynth.FALLBACK_OUTPUTS[table])
+    outputs = np.asarray(programs.FALLBACK_OUTPUTS[table])
     computed, shown, f_hash, p_hash = map(
         np.asarray,
         check(
-            codesynth.FALLBACK_OPERANDS[table],
-            codesynth.FALLBACK_OPS[table],
-            codesynth.FALLBACK_VISIBLE[table],
+            programs.FALLBACK_OPERANDS[table],
+            programs.FALLBACK_OPS[table],
+            programs.FALLBACK_VISIBLE[table],
             outputs,
         ),
     )

@@ -76,6 +76,27 @@ def tool_output(
     return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency, world)
 
 
+def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
+    """``fn`` returning its input world when it returns none (``lax.switch`` needs one shape)."""
+
+    def wrapped(world, args, args_len, key):
+        out = fn(world, args, args_len, key)
+        return out if out.world is not None else out.replace(world=world)
+
+    return wrapped
+
+
+def call_tool(tools, index, world, args, args_len, key) -> ToolOutput:
+    """Tool ``index`` of ``tools`` called on the arguments (a ``lax.switch``: under vmap every
+    tool runs and the chosen result is selected). If any tool updates the world, every
+    output carries one (the others return their input world)."""
+    fns = [tool.fn for tool in tools]
+    shapes = [jax.eval_shape(fn, world, args, args_len, key) for fn in fns]
+    if any(shape.world is not None for shape in shapes):
+        fns = [_keeping_world(fn) for fn in fns]
+    return jax.lax.switch(index, fns, world, args, args_len, key)
+
+
 def pack(pieces: list[tuple[jax.Array, jax.Array]], width: int) -> tuple[jax.Array, jax.Array]:
     """Concatenate variable-length token pieces ``(tokens [w], length)`` into ``width`` slots.
 

@@ -26,9 +26,10 @@ import jax
 from rich.console import Console
 
 from agentic_jax.train import update
+from agentic_jax.train.checkpoint import restore_checkpoint
 from agentic_jax.train.config import Config, StageConfig
 from agentic_jax.train.metrics_log import read_rows
-from agentic_jax.train.recorder import RunRecorder, prepare_run_dir, write_config
+from agentic_jax.train.recorder import RunRecorder, prepare_run_dir, run_config, write_config
 from agentic_jax.train.setup import Hyperparams, Setup, build, seed_keys
 
 
@@ -178,7 +179,7 @@ def train(
     recorder = RunRecorder(setup, run_dir, console or Console(), start)
     recorder.first_row(state)
     with recorder:
-        drive(setup, state, recorder.functions, 0, recorder.after_chunk)
+        drive(setup, state, CompiledChunks(setup), 0, recorder.after_chunk)
     return recorder.log.rows
 
 
@@ -188,9 +189,6 @@ def resume(
     """Continue a stopped run from its newest checkpoint. From there on its metrics are
     those of an uninterrupted run with the same config (``wall_s`` and ``tokens_per_s``
     aside). ``overrides`` may change only ``checkpoint.RESUMABLE_KEYS`` (e.g. ``updates``)."""
-    from agentic_jax.train.checkpoint import restore_checkpoint
-    from agentic_jax.train.saved import run_config
-
     start = time.time()
     console = console or Console()
     run_dir = Path(run_dir)
@@ -212,5 +210,5 @@ def resume(
     console.print(f"resuming {run_dir} from update {meta['update']}")
     recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
     with recorder:
-        drive(setup, state, recorder.functions, meta["update"], recorder.after_chunk)
+        drive(setup, state, CompiledChunks(setup), meta["update"], recorder.after_chunk)
     return recorder.log.rows

@@ -51,6 +51,17 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
+    """The resolved config a run directory was made with, plus ``overrides``."""
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found: {run_dir} is not a run directory "
+            "(create one with `agentic-jax train`)"
+        )
+    return config_lib.load(config_path, overrides)
+
+
 def write_config(run_dir: Path, config: config_lib.Config) -> None:
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(config_lib.to_dict(config), sort_keys=False)
@@ -112,7 +123,7 @@ def _progress(console: Console) -> Progress:
 
 
 class RunRecorder:
-    """The host side of one run: its compile cache, metric log, checkpoints and progress.
+    """The host side of one run: its metric log, checkpoints and progress.
 
     Use it as a context manager around ``loop.drive(..., recorder.after_chunk)``: it closes
     the checkpoint manager and the log however the run ends.
@@ -120,11 +131,8 @@ class RunRecorder:
 
     def __init__(self, setup: Setup, run_dir: Path, console: Console, start: float,
                  kept_rows: list[dict] | None = None):  # fmt: skip
-        from agentic_jax.train.loop import CompiledChunks
-
         self.setup, self.run_dir, self.console, self.start = setup, run_dir, console, start
         config = setup.config
-        self.functions = CompiledChunks(setup)
         self.log = MetricsLog(run_dir, config, kept_rows)
         self.manager = checkpoint_manager(run_dir, config.keep_checkpoints)
         self.update = kept_rows[-1]["update"] if kept_rows else 0

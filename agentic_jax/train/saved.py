@@ -13,18 +13,8 @@ from agentic_jax.stats import chunk_scalars
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
 from agentic_jax.train.checkpoint import restore_checkpoint
+from agentic_jax.train.recorder import run_config
 from agentic_jax.train.setup import Setup, TrainState, build
-
-
-def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
-    """The resolved config a run directory was made with, plus ``overrides``."""
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"{config_path} not found: {run_dir} is not a run directory "
-            "(create one with `agentic-jax train`)"
-        )
-    return config_lib.load(config_path, overrides)
 
 
 def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Setup, TrainState]:

@@ -21,7 +21,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import envs as env_registry
 from agentic_jax.algos.policy import Coefficients, LossSettings
+from agentic_jax.train.classic import ClassicActor
 from agentic_jax.train.config import Config, StageConfig, pipeline
+from agentic_jax.train.token_actor import TokenActor
 
 
 @struct.dataclass
@@ -119,12 +121,8 @@ class Setup:
         self.config = config
         self.stages: list[StageConfig] = pipeline(config)
         if config.env.id in env_registry.REGISTRY:
-            from agentic_jax.train.token_actor import TokenActor
-
             self.actor = TokenActor(config)
         elif config.env.id in env_registry.gymnax_ids():
-            from agentic_jax.train.classic import ClassicActor
-
             self.actor = ClassicActor(config)
         else:
             env_registry.make(config.env.id)  # raises: an unknown id, with the valid ones

@@ -1,0 +1,83 @@
+"""How an episode starts: the oracle's plan fitted to the episode's settings, and the forced
+tokens queued before the agent's first turn.
+
+- ``fit_plan_to_tools``: with tools disabled the oracle skips its calls; in monologue mode
+  (``think_between_calls`` false) it drops the thinking it would do between calls.
+- ``with_effort_prompt`` (a harness built with ``effort=True``): ``<effort> LEVEL`` after the
+  prompt, the level's thinking budget, and the plan fitted to that budget.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agentic_jax import tokens as tk
+from agentic_jax.task import Task, without_segments
+from agentic_jax.transcript import HarnessParams
+
+NUM_EFFORT_LEVELS = len(tk.EFFORT_LEVELS)
+
+
+@struct.dataclass
+class EpisodeStart:
+    """The start of an episode: its task, the forced tokens queued, its thinking budget and
+    effort level (an index into ``tokens.EFFORT_LEVELS``; -1 none yet)."""
+
+    task: Task
+    queue: jax.Array  # [F] int32
+    queue_len: jax.Array  # int32
+    think_budget: jax.Array  # int32
+    effort: jax.Array  # int32
+
+
+def fit_plan_to_tools(task: Task, params: HarnessParams) -> Task:
+    """The task with its oracle plan fitted to ``tools_enabled`` and ``think_between_calls``."""
+    plan, plan_len = without_segments(task.plan, task.plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
+    task = task.replace(
+        plan=jnp.where(params.tools_enabled, task.plan, plan),
+        plan_len=jnp.where(params.tools_enabled, task.plan_len, plan_len),
+    )
+    plan, plan_len = without_segments(
+        task.plan, task.plan_len, tk.THINK_OPEN, tk.THINK_CLOSE, after=tk.CALL_OPEN
+    )
+    return task.replace(
+        plan=jnp.where(params.think_between_calls, task.plan, plan),
+        plan_len=jnp.where(params.think_between_calls, task.plan_len, plan_len),
+    )
+
+
+def with_effort_prompt(key: jax.Array, start: EpisodeStart, params: HarnessParams) -> EpisodeStart:
+    """Queue ``<effort> LEVEL`` (or ``<effort>`` alone when the agent picks the level) and
+    fit the oracle's plan to the level: with too small a budget it answers without its
+    ``<think>`` segment; choosing, it picks the cheapest level whose budget fits it."""
+    task, queue, queue_len = start.task, start.queue, start.queue_len
+    budgets = jnp.asarray(params.effort_budgets, jnp.int32)
+    chex.assert_shape(budgets, (NUM_EFFORT_LEVELS,))
+    probs = jnp.asarray(params.effort_probs, jnp.float32)
+    drawn = jax.random.categorical(key, jnp.log(jnp.maximum(probs, 0.0)))
+    plan, plan_len = task.plan, task.plan_len
+    unthinking, unthinking_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
+    segments = jnp.sum((plan == tk.THINK_OPEN) & (jnp.arange(plan.shape[0]) < plan_len))
+    think_len = plan_len - unthinking_len - 2 * segments  # inside <think> ... </think>
+    fits = budgets >= think_len
+    cheapest = jnp.where(fits.any(), jnp.argmax(fits), NUM_EFFORT_LEVELS - 1)
+    effort = jnp.where(params.agent_effort, cheapest, drawn).astype(jnp.int32)
+    too_long = budgets[effort] < think_len
+    plan = jnp.where(too_long, unthinking, plan)
+    plan_len = jnp.where(too_long, unthinking_len, plan_len)
+    level_token = jnp.asarray(tk.ids(tk.EFFORT_LEVELS))[effort]
+    # Choosing: the level is the oracle's first agent token (the plan grows by one).
+    chosen = jnp.concatenate([level_token[None], plan])
+    task = task.replace(
+        plan=jnp.where(params.agent_effort, chosen, jnp.append(plan, tk.PAD)),
+        plan_len=(plan_len + params.agent_effort).astype(jnp.int32),
+    )
+    queue = queue.at[queue_len].set(tk.EFFORT)
+    queue = queue.at[queue_len + 1].set(jnp.where(params.agent_effort, tk.PAD, level_token))
+    queue_len = (queue_len + 2 - params.agent_effort).astype(jnp.int32)
+    think_budget = jnp.where(params.agent_effort, 0, budgets[effort])
+    effort = jnp.where(params.agent_effort, -1, effort).astype(jnp.int32)
+    return EpisodeStart(task, queue, queue_len, think_budget.astype(jnp.int32), effort)

@@ -1,0 +1,102 @@
+"""The transcript's typed state: its phases, the harness's traced parameters, the
+observation the policy sees, and the episode state ``Harness`` steps (see ``harness``)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import environment
+
+from agentic_jax.task import Task
+
+
+class Phase(enum.IntEnum):
+    """Where the transcript stands: what the next token may be."""
+
+    PROMPT = 0  # the harness writes the (next) user message
+    IDLE = 1  # between segments: the agent opens <think>, <call> or <answer>
+    THINK = 2
+    CALL_NAME = 3  # after <call>: the tool's name
+    CALL_ARGS = 4
+    ANSWER = 5
+    RESULT = 6  # the harness writes <wait>s and <result> ... </result>
+    DONE = 7  # the episode ended; the slot idles until it is reset
+    EFFORT = 8  # after <effort>: the agent picks its effort level
+
+
+def write_at(array: jax.Array, index: jax.Array, value: jax.Array) -> jax.Array:
+    """``array.at[index].set(value)`` for a 1-D array, as an elementwise select: under vmap a
+    scatter stays a batched scatter, while a select fuses with the ops around it."""
+    return jnp.where(jnp.arange(array.shape[0]) == index, value, array)
+
+
+@struct.dataclass
+class HarnessParams(environment.EnvParams):
+    """Traced parameters: vmap or sweep over them without recompiling."""
+
+    max_steps_in_episode: int = 0  # unused: the transcript length ``max_len`` bounds episodes
+    think_budget: int = 0  # thinking tokens allowed per episode; 0 = no <think> (instruct mode)
+    tool_bonus: float = 0.0  # shaped reward for the first useful tool call of an episode
+    split: int = 0  # 0: train tasks, 1: held-out test tasks
+    oracle_mode: int = 0  # which oracle plan the task carries (family-specific, 0 = tool use)
+    tools_enabled: bool = True  # False masks <call> out and the oracle skips its calls
+    # False: all thinking comes before the first tool call (a monologue), and the oracle
+    # drops the thinking it would do between calls. True: thinking may interleave with calls.
+    think_between_calls: bool = True
+    # Effort levels (a harness built with ``effort=True``): after the prompt the harness
+    # writes ``<effort> LEVEL`` (LEVEL drawn from ``effort_probs`` over none/low/mid/high; a
+    # one-hot fixes it) or, with ``agent_effort``, writes ``<effort>`` and the agent chooses
+    # LEVEL as its first action. The level's ``effort_budgets`` entry is the episode's
+    # thinking budget (none = 0: instruct mode). ``think_cost`` is subtracted from the reward
+    # for every thinking token.
+    effort_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
+    effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
+    agent_effort: bool = False
+    think_cost: float = 0.0
+    task: Any = None  # the family's difficulty parameters
+
+
+@struct.dataclass
+class Observation:
+    """What the policy sees after each step."""
+
+    token: jax.Array  # int32, the token just appended
+    position: jax.Array  # int32, its position in the transcript
+    agent_turn: jax.Array  # bool, whether the next token is the agent's to choose
+    legal_mask: jax.Array  # [V] bool, legal next tokens (the forced one when not the agent's turn)
+
+
+@struct.dataclass
+class HarnessState(environment.EnvState):
+    task: Task
+    transcript: jax.Array  # [T] int32
+    agent_written: jax.Array  # [T] bool
+    length: jax.Array  # int32, tokens written so far
+    phase: jax.Array  # int32
+    queue: jax.Array  # [F] int32 forced tokens waiting to be written
+    queue_len: jax.Array
+    queue_pos: jax.Array
+    tool: jax.Array  # int32 index into the family's tools
+    args: jax.Array  # [C] int32
+    args_len: jax.Array
+    answer: jax.Array  # [A] int32
+    answer_len: jax.Array
+    turn: jax.Array  # int32, the current user turn (0-based; multi-turn families)
+    plan_pos: jax.Array  # oracle plan tokens written so far (agent tokens and forced closings)
+    think_tokens: jax.Array
+    think_budget: jax.Array  # int32, this episode's thinking budget (its effort level's)
+    effort: jax.Array  # int32, the effort level (index into EFFORT_LEVELS); -1 none yet
+    tool_calls: jax.Array
+    tool_errors: jax.Array
+    hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
+    retries: jax.Array  # tool calls made right after a failed call (status not OK)
+    last_failed: jax.Array  # bool, the episode's latest tool call failed
+    bonus_given: jax.Array  # bool
+    success: jax.Array  # bool
+    invalid: jax.Array  # bool
+    terminated: jax.Array  # bool, this step ended the episode with an answer or invalid token
+    truncated: jax.Array  # bool, this step filled the transcript
