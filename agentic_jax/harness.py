@@ -1,19 +1,18 @@
 """The harness: a task family and its tools as a gymnax ``Environment`` of one token per step.
 
-Each step appends exactly one token to the transcript. When it is the agent's turn
-the token is the action; otherwise it is forced by the harness and the action is
-ignored: the prompt at the start, a tool result after ``</call>``, or the closing
-token of a segment that reached its budget (``</think>``, ``</call>``, ``</answer>``).
+Each step appends exactly one token to the transcript. When it is the agent's turn the token
+is the action; otherwise it is forced by the harness and the action is ignored: the prompt at
+the start, a tool result after ``</call>``, or the closing token of a segment that reached its
+budget (``</think>``, ``</call>``, ``</answer>``).
 
 The transcript grammar, enforced by the legal-token mask in every observation::
 
     <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
     <answer> ... </answer>
 
-An illegal agent token ends the episode with no reward (counted as ``invalid``); a
-transcript that reaches ``max_len`` is truncated with no reward.
-
-Multi-turn episodes and tools that change the world: see ``agentic_jax.task``.
+An illegal agent token ends the episode with no reward (counted as ``invalid``); a transcript
+that reaches ``max_len`` is truncated with no reward. Multi-turn episodes and tools that
+change the world: see ``agentic_jax.task``.
 """
 
 from __future__ import annotations
@@ -28,9 +27,14 @@ from agentic_jax import tokens as tk
 from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
 from agentic_jax.task import Limits, TaskFamily
 from agentic_jax.tools.base import OK, call_tool
-from agentic_jax.transcript import HarnessParams, HarnessState, Observation, Phase, write_at
-
-__all__ = ["Harness", "HarnessParams", "HarnessState", "Observation", "Phase"]
+from agentic_jax.transcript import (
+    HarnessParams,
+    HarnessState,
+    Observation,
+    ObservationSpace,
+    Phase,
+    write_at,
+)
 
 
 class Harness(environment.Environment[HarnessState, HarnessParams]):
@@ -42,8 +46,10 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         max_len: int | None = None,
         name: str | None = None,
         effort: bool = False,
+        params: HarnessParams | None = None,
     ):
         self.family = family
+        self._params = params
         self.effort = bool(effort)  # static: ``<effort> LEVEL`` follows the first prompt
         self.max_len = int(max_len or family.default_max_len + 2 * self.effort)
         self._name = name or type(family).__name__
@@ -70,23 +76,17 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
 
     @property
     def default_params(self) -> HarnessParams:
-        return HarnessParams(
-            think_budget=self.family.default_think_budget,
-            task=self.family.default_task_params(),
-        )
+        """The parameters ``envs.make`` built (what gymnax's wrappers use), or the family's."""
+        if self._params is not None:
+            return self._params
+        budget, task = self.family.default_think_budget, self.family.default_task_params()
+        return HarnessParams(think_budget=budget, task=task)
 
     def action_space(self, params: HarnessParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(tk.VOCAB_SIZE)
 
-    def observation_space(self, params: HarnessParams | None = None) -> spaces.Dict:
-        return spaces.Dict(
-            {
-                "token": spaces.Discrete(tk.VOCAB_SIZE),
-                "position": spaces.Discrete(self.max_len),
-                "agent_turn": spaces.Discrete(2),
-                "legal_mask": spaces.Box(0, 1, (tk.VOCAB_SIZE,), jnp.bool_),
-            }
-        )
+    def observation_space(self, params: HarnessParams | None = None) -> ObservationSpace:
+        return ObservationSpace(tk.VOCAB_SIZE, self.max_len)
 
     # ------------------------------------------------------------------ reset
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:

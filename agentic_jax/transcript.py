@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
-from gymnax.environments import environment
+from gymnax.environments import environment, spaces
 
 from agentic_jax.task import Task
 
@@ -68,6 +68,24 @@ class Observation:
     position: jax.Array  # int32, its position in the transcript
     agent_turn: jax.Array  # bool, whether the next token is the agent's to choose
     legal_mask: jax.Array  # [V] bool, legal next tokens (the forced one when not the agent's turn)
+
+
+class ObservationSpace(spaces.Dict):
+    """The space of ``Observation``s: ``sample`` returns one, with the dtypes the harness
+    writes (int32 token and position, bool turn and mask), and ``contains`` reads its fields.
+    (gymnax's Gym wrapper converts it to a gymnasium ``Dict``, whose ``contains`` wants a
+    plain dict: flatten the observation first, ``agentic_jax.wrappers.FlattenObservation``.)"""
+
+    def __init__(self, vocab_size: int, max_len: int):
+        super().__init__({
+            "token": spaces.Discrete(vocab_size),
+            "position": spaces.Discrete(max_len),
+            "agent_turn": spaces.Box(0, 1, (), jnp.bool_),
+            "legal_mask": spaces.Box(0, 1, (vocab_size,), jnp.bool_),
+        })  # fmt: skip
+
+    def sample(self, key: jax.Array) -> Observation:
+        return Observation(**super().sample(key))
 
 
 @struct.dataclass

@@ -103,7 +103,7 @@ def registered_envs() -> list[str]:
 
 def gymnax_ids() -> list[str]:
     """gymnax's own environment ids, which ``make`` passes through to ``gymnax.make``."""
-    return list(gymnax.registered_envs)
+    return [env_id for env_id in gymnax.registered_envs if env_id not in REGISTRY]
 
 
 def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
@@ -169,15 +169,29 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
 
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     family = spec.family(**{k: v for k, v in overrides.items() if k in signature.parameters})
-    env = Harness(
-        family, max_len=overrides.get("max_len"), name=env_id, effort=overrides.get("effort", False)
-    )
-    params = env.default_params
+    static = {"max_len": overrides.get("max_len"), "name": env_id,
+              "effort": overrides.get("effort", False)}  # fmt: skip
+    params = Harness(family, **static).default_params
     params = params.replace(**{k: v for k, v in overrides.items() if k in harness_names})
     params = params.replace(
         task=params.task.replace(**{k: v for k, v in overrides.items() if k in task_names})
     )
-    return env, params
+    return Harness(family, **static, params=params), params
+
+
+def _gymnax_factory(env_id: str) -> Callable[..., Any]:
+    """``gymnax.make(env_id, **overrides)``: our ``make``'s environment, whose
+    ``default_params`` are the parameters the overrides built."""
+
+    def factory(**overrides: Any) -> Harness:
+        return make(env_id, **overrides)[0]
+
+    return factory
+
+
+for _env_id in REGISTRY:  # gymnax.make("KBLookup-v0", hops=2) works once this is imported
+    if _env_id not in gymnax.registered_envs:
+        gymnax.register(_env_id, _gymnax_factory(_env_id))
 
 
 __all__ = [

@@ -21,7 +21,7 @@ LAYERS = (
     ("envs",),
     ("models",),
     ("algos",),
-    ("rollout",),
+    ("rollout", "wrappers"),
     ("train",),
     ("cli", "envcheck", "plot", "render"),
 )
