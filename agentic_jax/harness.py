@@ -33,6 +33,7 @@ from agentic_jax.transcript import (
     Observation,
     ObservationSpace,
     Phase,
+    append_token,
     write_at,
 )
 
@@ -319,20 +320,14 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         )
         # Phase.CALL_ARGS: collect arguments, or close and run the tool.
         adding_arg = (phase == Phase.CALL_ARGS) & (token != tk.CALL_CLOSE)
-        arg_slot = jnp.clip(s.args_len, 0, family.max_args - 1)
-        s = s.replace(
-            args=write_at(s.args, jnp.where(adding_arg, arg_slot, -1), token),
-            args_len=s.args_len + adding_arg,
-        )
+        args, args_len = append_token(s.args, s.args_len, adding_arg, token)
+        s = s.replace(args=args, args_len=args_len)
         calling = (phase == Phase.CALL_ARGS) & (token == tk.CALL_CLOSE)
         s, bonus = self._dispatch(key, s, calling, params)
         # Phase.ANSWER: collect, or close and verify.
         adding_answer = (phase == Phase.ANSWER) & (token != tk.ANSWER_CLOSE)
-        answer_slot = jnp.clip(s.answer_len, 0, family.max_answer - 1)
-        s = s.replace(
-            answer=write_at(s.answer, jnp.where(adding_answer, answer_slot, -1), token),
-            answer_len=s.answer_len + adding_answer,
-        )
+        answer, answer_len = append_token(s.answer, s.answer_len, adding_answer, token)
+        s = s.replace(answer=answer, answer_len=answer_len)
         answering = (phase == Phase.ANSWER) & (token == tk.ANSWER_CLOSE)
         if family.num_turns > 1:
             s, answering = self._next_turn(s, answering)

@@ -52,7 +52,7 @@ from flax import struct
 from agentic_jax import tokens as tk
 from agentic_jax.tools.base import Tool, pack
 
-__all__ = ["Limits", "Task", "TaskFamily", "Tool", "pack", "without_segments"]
+__all__ = ["Limits", "Task", "TaskFamily", "Tool", "held_out_pair", "pack", "without_segments"]
 
 
 def without_segments(
@@ -174,3 +174,9 @@ class TaskFamily:
         family's, so each sub-task runs under exactly its own environment's grammar.
         """
         return None
+
+
+def held_out_pair(first: jax.Array, second: jax.Array, modulus: int) -> jax.Array:
+    """Whether a (first, second) question pair, e.g. (entity, attribute), is a test task:
+    ``(first + 2 * second) % modulus == 0`` (a fixed share of the pairs, none in training)."""
+    return (first + 2 * second) % modulus == 0

@@ -34,6 +34,13 @@ def write_at(array: jax.Array, index: jax.Array, value: jax.Array) -> jax.Array:
     return jnp.where(jnp.arange(array.shape[0]) == index, value, array)
 
 
+def append_token(buffer: jax.Array, length: jax.Array, adding: jax.Array, token: jax.Array):
+    """``token`` appended to ``buffer`` [W] holding ``length`` tokens, where ``adding``: the
+    new (buffer, length). Past the width the last slot is overwritten (bounded)."""
+    slot = jnp.where(adding, jnp.clip(length, 0, buffer.shape[0] - 1), -1)
+    return write_at(buffer, slot, token), length + adding
+
+
 @struct.dataclass
 class HarnessParams(environment.EnvParams):
     """Traced parameters: vmap or sweep over them without recompiling."""

@@ -39,6 +39,7 @@ class Transition(NamedTuple):
 
 def make_train(config: dict):
     env, env_params = gymnax.make(config["ENV"])
+    env = config.get("WRAP", lambda env: env)(env)  # e.g. agentic_jax.wrappers for our ids
     num_envs, num_steps = config["NUM_ENVS"], config["NUM_STEPS"]
     num_updates = config["TOTAL_TIMESTEPS"] // num_envs // num_steps
     batch_size = num_envs * num_steps

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
 from agentic_jax.tools import kb_search
 from agentic_jax.tools.base import OK, tool_output
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, RELATION_IDS, VALUE_IDS
@@ -66,7 +66,7 @@ class KBWorld:
 
 def held_out(name_index: jax.Array, attribute: jax.Array) -> jax.Array:
     """Whether a (name, attribute) question belongs to the test split."""
-    return (name_index + 2 * attribute) % HELD_OUT_MODULUS == 0
+    return held_out_pair(name_index, attribute, HELD_OUT_MODULUS)
 
 
 class KBLookup(TaskFamily):

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
 from agentic_jax.tools import browser
 from agentic_jax.tools.browser import ATTRIBUTE_IDS, LINK_LABEL_IDS, LINK_LABELS, LOG, VALUE_IDS
 
@@ -78,7 +78,7 @@ class WebNavWorld:
 
 def held_out(name_index: jax.Array, attribute: jax.Array) -> jax.Array:
     """Whether a (home page name, attribute) question belongs to the test split."""
-    return (name_index + 2 * attribute) % HELD_OUT_MODULUS == 0
+    return held_out_pair(name_index, attribute, HELD_OUT_MODULUS)
 
 
 class WebNav(TaskFamily):

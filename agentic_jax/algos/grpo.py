@@ -11,7 +11,6 @@ task, so no row order is assumed. Every agent token of an episode carries its ad
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import chex
@@ -20,9 +19,10 @@ import jax.numpy as jnp
 
 from agentic_jax.algos.policy import (
     Coefficients,
+    Evaluate,
+    LossAndMetrics,
     LossSettings,
     Minibatch,
-    PolicyOutputs,
     policy_objective,
 )
 
@@ -56,13 +56,8 @@ def token_advantages(trajectory: Any, num_groups: int, normalize_std: bool = Tru
     return jnp.broadcast_to(per_episode[:, None], trajectory.rewards.shape)
 
 
-def loss(
-    params: Any,
-    evaluate: Callable[[Any, Any], PolicyOutputs],
-    batch: Minibatch,
-    coefficients: Coefficients,
-    settings: LossSettings,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coefficients,
+         settings: LossSettings) -> LossAndMetrics:  # fmt: skip
     """GRPO's loss of ``params`` on a minibatch: the policy's forward pass (``evaluate``), then
     the policy objective (``policy.policy_objective``). Returns (loss, metrics)."""
     return policy_objective(evaluate(params, batch.trajectory), batch, coefficients, settings)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,17 @@ from agentic_jax.algos.corrections import policy_loss
 from agentic_jax.algos.kl import kl_penalty
 from agentic_jax.algos.masked import aggregate, entropy_bonus
 
+LossAndMetrics = tuple[jax.Array, dict[str, jax.Array]]
+
 
 @struct.dataclass
 class PolicyOutputs:
     log_probs: jax.Array  # [N, L] log pi(action) of each step's action (masked to legal tokens)
     entropy: jax.Array  # [N, L] entropy of each step's distribution over the legal tokens
     values: jax.Array  # [N, L] the value head's estimate
+
+
+Evaluate = Callable[[Any, Any], PolicyOutputs]  # (params, trajectory) -> a forward pass
 
 
 @struct.dataclass
@@ -66,7 +72,7 @@ class LossSettings:
 
 def policy_objective(
     outputs: PolicyOutputs, batch: Minibatch, coefficients: Coefficients, settings: LossSettings
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+) -> LossAndMetrics:
     """``policy_loss - entropy_coef * entropy_bonus (+ kl_coef * KL)`` over the loss mask.
 
     Returns (loss, metrics): ``loss/policy``, ``loss/entropy`` (the token-mean entropy), the

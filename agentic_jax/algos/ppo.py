@@ -3,7 +3,6 @@ policy objective plus ``vf_coef`` times the value loss)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import chex
@@ -13,9 +12,10 @@ import jax.numpy as jnp
 from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import (
     Coefficients,
+    Evaluate,
+    LossAndMetrics,
     LossSettings,
     Minibatch,
-    PolicyOutputs,
     policy_objective,
 )
 
@@ -98,13 +98,8 @@ def clipped_value_loss(
     return 0.5 * aggregate(squared, mask, "token")
 
 
-def loss(
-    params: Any,
-    evaluate: Callable[[Any, Any], PolicyOutputs],
-    batch: Minibatch,
-    coefficients: Coefficients,
-    settings: LossSettings,
-) -> tuple[jax.Array, dict[str, jax.Array]]:
+def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coefficients,
+         settings: LossSettings) -> LossAndMetrics:  # fmt: skip
     """PPO's loss of ``params`` on a minibatch: the policy objective plus the clipped value
     loss over the steps of real episodes (``value_mask``). Returns (loss, metrics)."""
     outputs = evaluate(params, batch.trajectory)
