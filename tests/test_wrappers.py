@@ -87,6 +87,7 @@ def test_gymnasium_sees_flat_observations_inside_its_space():
         assert gym_env.observation_space.contains(np.asarray(obs))
 
 
+@pytest.mark.slow  # a compile of the whole reference loop: the second CI stage
 def test_the_purejaxrl_style_loop_runs_on_a_wrapped_environment():
     """The reference PPO loop (gymnax.make, vmapped reset/step, an MLP that ignores legal
     masks), pointed at KBLookup-v0 through the two wrappers, unchanged otherwise."""

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import envs as env_registry
+from agentic_jax.algos.masked import masked_entropy, token_log_prob
 from agentic_jax.algos.policy import PolicyOutputs
 from agentic_jax.models import ActorCritic
 from agentic_jax.rollout import Rollout
@@ -92,10 +93,13 @@ class ClassicActor:
         keeps its backward pass free of the transposed activation copies [N, L, D] costs."""
         n, length = traj.actions.shape
         logits, values = self.model.apply(params, traj.obs.reshape(n * length, -1))
-        log_probs = jax.nn.log_softmax(logits.reshape(n, length, -1), axis=-1)
-        chosen = jnp.take_along_axis(log_probs, traj.actions[..., None], axis=-1)[..., 0]
-        entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
-        return PolicyOutputs(log_probs=chosen, entropy=entropy, values=values.reshape(n, length))
+        logits = logits.reshape(n, length, -1)
+        every_action = jnp.ones(logits.shape, bool)  # all legal: the masked forms fold to plain
+        return PolicyOutputs(
+            log_probs=token_log_prob(logits, every_action, traj.actions),
+            entropy=masked_entropy(logits, every_action),
+            values=values.reshape(n, length),
+        )
 
     def collect(self, params, env_params, obs, env_state, key, shard) -> Rollout:
         """``rollout_len`` steps of every environment, sampling from ``params``' policy."""

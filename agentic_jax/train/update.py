@@ -163,11 +163,9 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         return jax.tree.map(lambda x: x[rows].reshape(n, x.shape[0] // n, *x.shape[1:]), batch)
 
     epoch_keys = jax.random.split(shuffle_key, config.algo.update_epochs)
-    minibatches = jax.vmap(shuffled_minibatches)(epoch_keys)  # [epochs, minibatches, ...]
-    minibatches = jax.tree.map(
-        lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), minibatches
-    )
-    state, metrics = jax.lax.scan(partial(minibatch_step, setup, stage_index), state, minibatches)
+    epochs = jax.vmap(shuffled_minibatches)(epoch_keys)  # [epochs, minibatches, ...]
+    one_epoch = partial(jax.lax.scan, partial(minibatch_step, setup, stage_index))
+    state, metrics = jax.lax.scan(one_epoch, state, epochs)
     metrics = jax.tree.map(jnp.mean, metrics) | stale_metrics
     if stale:  # the parameters this update started from join the buffer, the oldest leaves
         push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
