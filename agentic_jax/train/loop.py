@@ -70,18 +70,18 @@ class TracedChunks:
         return partial(update.start_stage, self.setup, stage_index=stage_index)
 
     def chunk(self, num_updates: int, stage_index: int, state) -> Callable:
+        """The chunk function (``state``, the one it will run on, is for the compiled set)."""
         return partial(update.run_chunk, self.setup, num_updates=num_updates,
                        stage_index=stage_index)  # fmt: skip
 
 
 class CompiledChunks:
     """The update functions vmapped over seeds (or settings) and compiled, once per chunk
-    shape: the host loop's compile cache. ``compile_s`` counts the seconds spent compiling."""
+    shape: the host loop's compile cache."""
 
     def __init__(self, setup: Setup):
         self.setup = setup
         self.cache: dict[tuple, Callable] = {}
-        self.compile_s = 0.0
 
     def start_stage(self, stage_index: int) -> Callable:
         key = ("start", stage_index)
@@ -93,10 +93,8 @@ class CompiledChunks:
         """The compiled chunk (compiled ahead of time, so compiling is not timed as training)."""
         key = ("chunk", num_updates, stage_index)
         if key not in self.cache:
-            start = time.time()
             traced = TracedChunks(self.setup).chunk(num_updates, stage_index, state)
             self.cache[key] = jax.jit(jax.vmap(traced)).lower(state).compile()
-            self.compile_s += time.time() - start
         return self.cache[key]
 
 
