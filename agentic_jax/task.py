@@ -37,11 +37,16 @@ with it once the call is made (a ``write`` tool stores into a memory kept in the
 a family none of whose tools returns a world runs exactly as before.
 
 Then register it in ``envs/__init__.py``. Helpers: ``pack`` (variable-length token pieces into
-a fixed width) and ``without_segments`` (an oracle plan without its calls or thinking).
+a fixed width), ``without_segments`` (an oracle plan without its calls or thinking) and, for
+``sample``, ``random_words`` with ``below``, ``between``, ``uniform_choice``,
+``weighted_choice`` and ``random_order``: a sampler takes all its random numbers from one
+draw. The harness samples a fresh task at every step of every episode (for auto-reset), and
+each ``jax.random`` call is a threefry pass of its own.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -52,7 +57,21 @@ from flax import struct
 from agentic_jax import tokens as tk
 from agentic_jax.tools.base import Tool, pack
 
-__all__ = ["Limits", "Task", "TaskFamily", "Tool", "held_out_pair", "pack", "without_segments"]
+__all__ = [
+    "Limits",
+    "Task",
+    "TaskFamily",
+    "Tool",
+    "below",
+    "between",
+    "held_out_pair",
+    "pack",
+    "random_order",
+    "random_words",
+    "uniform_choice",
+    "weighted_choice",
+    "without_segments",
+]
 
 
 def without_segments(
@@ -180,3 +199,52 @@ def held_out_pair(first: jax.Array, second: jax.Array, modulus: int) -> jax.Arra
     """Whether a (first, second) question pair, e.g. (entity, attribute), is a test task:
     ``(first + 2 * second) % modulus == 0`` (a fixed share of the pairs, none in training)."""
     return (first + 2 * second) % modulus == 0
+
+
+def random_words(key: jax.Array, **shapes: tuple[int, ...]) -> dict[str, jax.Array]:
+    """Random uint32 words of the named static shapes, all from one ``jax.random.bits`` call.
+
+    ``random_words(key, attribute=(), values=(8, 4))["values"]`` is a ``[8, 4]`` uint32 array.
+    """
+    sizes = [math.prod(shape) for shape in shapes.values()]
+    words = jax.random.bits(key, (sum(sizes),), jnp.uint32)
+    parts = jnp.split(words, np.cumsum(sizes)[:-1].tolist())
+    return {
+        name: part.reshape(shape) for (name, shape), part in zip(shapes.items(), parts, strict=True)
+    }
+
+
+def below(words: jax.Array, high: jax.Array | int) -> jax.Array:
+    """Integers uniform in ``[0, high)`` (``high`` >= 1, traced or not), int32, from uint32
+    words (the modulo bias is below ``high / 2**32``)."""
+    return (words % jnp.asarray(high).astype(jnp.uint32)).astype(jnp.int32)
+
+
+def between(words: jax.Array, low: jax.Array | int, high: jax.Array | int) -> jax.Array:
+    """Integers uniform in ``[low, high)``, like ``jax.random.randint``; int32."""
+    return jnp.asarray(low, jnp.int32) + below(words, jnp.asarray(high) - jnp.asarray(low))
+
+
+def uniform_choice(word: jax.Array, allowed: jax.Array) -> jax.Array:
+    """The index of an entry of the bool vector ``allowed`` drawn uniformly among the True
+    ones (index 0 when none is). One word, no argmax: the drawn rank's position is the count
+    of positions whose running total of allowed entries is at most that rank."""
+    rank = below(word, jnp.maximum(jnp.sum(allowed), 1))
+    return jnp.sum(jnp.cumsum(allowed) <= rank).astype(jnp.int32) % allowed.shape[0]
+
+
+def weighted_choice(word: jax.Array, weights: jax.Array) -> jax.Array:
+    """An index drawn with probability proportional to ``weights`` (non-negative, not all
+    zero), from one word: where a uniform number in [0, 1) falls in the running total."""
+    uniform = (word >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+    total = jnp.cumsum(weights) / jnp.sum(weights)
+    return jnp.minimum(jnp.sum(total <= uniform), weights.shape[0] - 1).astype(jnp.int32)
+
+
+def random_order(words: jax.Array, first: jax.Array | None = None) -> jax.Array:
+    """A uniformly random permutation of ``range(len(words))`` (int32), with ``first`` at
+    position 0 when given."""
+    keys = words >> 1 | jnp.uint32(1)  # >= 1, so that ``first`` (0) sorts before all others
+    if first is not None:
+        keys = jnp.where(jnp.arange(words.shape[0]) == first, jnp.uint32(0), keys)
+    return jnp.argsort(keys).astype(jnp.int32)

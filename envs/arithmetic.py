@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, below, between, pack, random_words
 from agentic_jax.tools import calculator
 from agentic_jax.tools.calculator import OPERATOR_IDS, apply_op, int_to_tokens
 
@@ -87,15 +87,15 @@ class Arithmetic(TaskFamily):
         return ArithmeticParams(digits=min(2, self.max_digits))
 
     def sample(self, key, params: ArithmeticParams, split, oracle) -> Task:
-        k_a, k_b, k_op = jax.random.split(key, 3)
+        words = random_words(key, digits=(), a=(), b=(), op=())
         digits = jnp.clip(params.digits, 1, self.max_digits)
         fewest = jnp.where(params.min_digits > 0, jnp.minimum(params.min_digits, digits), digits)
-        digits = jax.random.randint(jax.random.fold_in(key, 7), (), fewest, digits + 1)
+        digits = between(words["digits"], fewest, digits + 1)
         low = jnp.where(digits == 1, 0, 10 ** (digits - 1))
         high = 10**digits  # exclusive
-        a = jax.random.randint(k_a, (), low, high)
-        b = jax.random.randint(k_b, (), low, high)
-        op = jax.random.randint(k_op, (), 0, 3)
+        a = between(words["a"], low, high)
+        b = between(words["b"], low, high)
+        op = below(words["op"], 3)
         # Move b to the requested split by the smallest shift that stays in range.
         remainder = (a + b + op) % HELD_OUT_MODULUS
         b_train = jnp.where(remainder == 0, jnp.where(b + 1 < high, b + 1, b - 1), b)

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Task, TaskFamily, Tool, below, pack, random_words, uniform_choice
 from agentic_jax.tools import flaky_api
 from agentic_jax.tools.flaky_api import FIELD_IDS, NAME_IDS, RESULT_WIDTH, Service
 
@@ -127,13 +127,13 @@ class FlakyAPI(TaskFamily):
         )
 
     def sample(self, key, params: FlakyParams, split, oracle) -> Task:
-        k_field, k_name, k_values = jax.random.split(key, 3)
-        field = jax.random.randint(k_field, (), 0, flaky_api.NUM_FIELDS)
-        allowed = held_out(jnp.arange(flaky_api.NUM_NAMES), field) == (split == 1)
-        name = jax.random.categorical(k_name, jnp.where(allowed, 0.0, -jnp.inf))
         shape = (flaky_api.NUM_NAMES, flaky_api.NUM_FIELDS)
+        words = random_words(key, field=(), name=(), values=shape)
+        field = below(words["field"], flaky_api.NUM_FIELDS)
+        allowed = held_out(jnp.arange(flaky_api.NUM_NAMES), field) == (split == 1)
+        name = uniform_choice(words["name"], allowed)
         service = Service(
-            values=jax.random.randint(k_values, shape, 0, flaky_api.MAX_VALUE + 1),
+            values=below(words["values"], flaky_api.MAX_VALUE + 1),
             fail_prob=jnp.clip(jnp.asarray(params.fail_prob, jnp.float32), 0.0, 1.0),
             timeout_share=jnp.clip(jnp.asarray(params.timeout_share, jnp.float32), 0.0, 1.0),
             latency_min=jnp.clip(params.latency_min, 0, self.max_latency),

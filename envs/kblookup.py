@@ -34,7 +34,18 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
+from agentic_jax.task import (
+    Task,
+    TaskFamily,
+    Tool,
+    below,
+    between,
+    held_out_pair,
+    pack,
+    random_order,
+    random_words,
+    uniform_choice,
+)
 from agentic_jax.tools import kb_search
 from agentic_jax.tools.base import OK, tool_output
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, RELATION_IDS, VALUE_IDS
@@ -115,26 +126,25 @@ class KBLookup(TaskFamily):
 
     def sample(self, key, params: KBParams, split, oracle) -> Task:
         """Oracle 0 searches (entity, then target for two hops); 1 asks the leak (shortcut)."""
-        k_attr, k_name, k_order, k_slot, k_values, k_rel, k_which = jax.random.split(key, 7)
+        words = random_words(
+            key, attribute=(), name=(), order=(NUM_NAMES,), slot=(), relation=(),
+            values=(self.max_entities, self.max_attributes),
+            offsets=(self.max_entities, NUM_RELATIONS),
+        )  # fmt: skip
         num_entities = jnp.clip(params.num_entities, 2, self.max_entities)
         num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
         hops = jnp.clip(params.hops, 1, self.max_hops)
-        attribute = jax.random.randint(k_attr, (), 0, num_attributes)
+        attribute = below(words["attribute"], num_attributes)
         allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        name = jax.random.categorical(k_name, jnp.where(allowed, 0.0, -jnp.inf))
+        name = uniform_choice(words["name"], allowed)
         # The question's name first, then the others in random order; then move it to a random slot.
-        order_key = jnp.where(
-            jnp.arange(NUM_NAMES) == name, -1.0, jax.random.uniform(k_order, (NUM_NAMES,))
-        )
-        names = jnp.argsort(order_key)[: self.max_entities]
-        entity = jax.random.randint(k_slot, (), 0, num_entities)
+        names = random_order(words["order"], first=name)[: self.max_entities]
+        entity = below(words["slot"], num_entities)
         names = names.at[0].set(names[entity]).at[entity].set(name)
-        values = jax.random.randint(
-            k_values, (self.max_entities, self.max_attributes), 0, NUM_VALUES
-        )
-        offsets = jax.random.randint(k_rel, (self.max_entities, NUM_RELATIONS), 1, num_entities)
+        values = below(words["values"], NUM_VALUES)
+        offsets = between(words["offsets"], 1, num_entities)
         relations = (jnp.arange(self.max_entities)[:, None] + offsets) % num_entities
-        relation = jax.random.randint(k_which, (), 0, NUM_RELATIONS)
+        relation = below(words["relation"], NUM_RELATIONS)
         target = jnp.where(hops == 2, relations[entity, relation], entity)
         kb = kb_search.KnowledgeBase(
             names=NAME_IDS[names],

@@ -44,7 +44,16 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import (
+    Task,
+    TaskFamily,
+    Tool,
+    below,
+    pack,
+    random_order,
+    random_words,
+    uniform_choice,
+)
 from agentic_jax.tools import memory
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, VALUE_IDS
 
@@ -126,18 +135,20 @@ class Memory(TaskFamily):
         return MemoryParams(num_facts=min(2, self.max_facts), num_fillers=min(4, self.max_fillers))
 
     def sample(self, key, params: MemoryParams, split, oracle) -> Task:
-        k_pair, k_order, k_slot, k_values, k_filler = jax.random.split(key, 5)
+        words = random_words(
+            key, pair=(), order=(NUM_NAMES * NUM_ATTRIBUTES,), slot=(), values=(self.max_facts,),
+            fillers=(max(self.max_fillers, 1), FILLER_LEN),
+        )  # fmt: skip
         num_facts = jnp.clip(params.num_facts, 1, self.max_facts).astype(jnp.int32)
         num_fillers = jnp.clip(params.num_fillers, 0, self.max_fillers).astype(jnp.int32)
         # The asked (name, attribute) pair from the split, the others distinct and random.
         pairs = jnp.arange(NUM_NAMES * NUM_ATTRIBUTES)
         allowed = held_out(pairs // NUM_ATTRIBUTES, pairs % NUM_ATTRIBUTES) == (split == 1)
-        pair = jax.random.categorical(k_pair, jnp.where(allowed, 0.0, -jnp.inf))
-        order_key = jnp.where(pairs == pair, -1.0, jax.random.uniform(k_order, pairs.shape))
-        chosen = jnp.argsort(order_key)[: self.max_facts]
-        asked = jax.random.randint(k_slot, (), 0, num_facts)
+        pair = uniform_choice(words["pair"], allowed)
+        chosen = random_order(words["order"], first=pair)[: self.max_facts]
+        asked = below(words["slot"], num_facts)
         chosen = chosen.at[0].set(chosen[asked]).at[asked].set(pair)
-        values = jax.random.randint(k_values, (self.max_facts,), 0, NUM_VALUES)
+        values = below(words["values"], NUM_VALUES)
         facts = jnp.stack(
             [
                 NAME_IDS[chosen // NUM_ATTRIBUTES],
@@ -146,9 +157,7 @@ class Memory(TaskFamily):
             ],
             axis=1,
         ).astype(jnp.int32)
-        fillers = jnp.asarray(tk.DIGIT_IDS)[
-            jax.random.randint(k_filler, (max(self.max_fillers, 1), FILLER_LEN), 0, 10)
-        ]
+        fillers = jnp.asarray(tk.DIGIT_IDS)[below(words["fillers"], 10)]
         name, attribute = facts[asked, 0], facts[asked, 1]
 
         # Every turn's message and the oracle's tokens for it.

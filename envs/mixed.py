@@ -64,7 +64,7 @@ import numpy as np
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Limits, Task, TaskFamily, Tool, pack
+from agentic_jax.task import Limits, Task, TaskFamily, Tool, pack, weighted_choice
 from agentic_jax.tools.base import ERROR, tool_output
 
 from .arithmetic import Arithmetic, ArithmeticParams
@@ -176,7 +176,7 @@ class Mixed(TaskFamily):
         """Every type's task is drawn (vmap runs all anyway); ``kind`` picks the episode's."""
         del oracle  # every type plays its oracle_mode 0 plan
         k_kind, *keys = jax.random.split(key, len(self.families) + 1)
-        kind = jax.random.categorical(k_kind, jnp.log(self.weights(params))).astype(jnp.int32)
+        kind = weighted_choice(jax.random.bits(k_kind, (), jnp.uint32), self.weights(params))
         tasks = [
             family.sample(k, getattr(params, name), split, 0)
             for family, name, k in zip(self.families, self.names, keys, strict=True)

@@ -39,7 +39,15 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import (
+    Task,
+    TaskFamily,
+    Tool,
+    between,
+    pack,
+    random_order,
+    random_words,
+)
 from agentic_jax.tools.base import ERROR, OK, tool_output
 
 HELD_OUT_MODULUS = 7
@@ -95,20 +103,20 @@ class Tally(TaskFamily):
 
     def sample(self, key, params: TallyParams, split, oracle) -> Task:
         del oracle  # one plan: think the running sums (after each read, when hidden)
-        k_n, k_digits, k_names = jax.random.split(key, 3)
         width = self.width
+        words = random_words(key, count=(), digits=(width,), names=(NAME_IDS.shape[0],))
         low = jnp.clip(params.min_items, 1, width)
         high = jnp.clip(params.max_items, low, width)
-        n = jax.random.randint(k_n, (), low, high + 1).astype(jnp.int32)
+        n = between(words["count"], low, high + 1)
         is_item = jnp.arange(width) >= width - n
-        digits = jnp.where(is_item, jax.random.randint(k_digits, (width,), 1, 10), 0)
+        digits = jnp.where(is_item, between(words["digits"], 1, 10), 0)
         # Move the row to the requested split by changing its last digit (the first added).
         candidates = jnp.arange(1, 10)
         rows = jnp.broadcast_to(digits, (9, width)).at[:, -1].set(candidates)
         allowed = held_out(rows, n) == (split == 1)
         distance = jnp.where(allowed, jnp.abs(candidates - digits[-1]), 99)
         digits = digits.at[-1].set(candidates[jnp.argmin(distance)]).astype(jnp.int32)
-        names = NAME_IDS[jax.random.permutation(k_names, NAME_IDS.shape[0])[:width]]
+        names = NAME_IDS[random_order(words["names"])[:width]]
         world = TallyWorld(digits=digits, names=names.astype(jnp.int32), num_items=n)
 
         shown = jnp.where(self.hidden & is_item, names, DIGIT_IDS[digits])

@@ -48,7 +48,18 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
+from agentic_jax.task import (
+    Task,
+    TaskFamily,
+    Tool,
+    below,
+    between,
+    held_out_pair,
+    pack,
+    random_order,
+    random_words,
+    uniform_choice,
+)
 from agentic_jax.tools import browser
 from agentic_jax.tools.browser import ATTRIBUTE_IDS, LINK_LABEL_IDS, LINK_LABELS, LOG, VALUE_IDS
 
@@ -126,24 +137,25 @@ class WebNav(TaskFamily):
 
     def sample(self, key, params: WebNavParams, split, oracle) -> Task:
         """Oracle 0 follows the links from home; 1 opens the log (the leak's shortcut)."""
-        k_attr, k_name, k_order, k_values, k_links, k_chain = jax.random.split(key, 6)
+        words = random_words(
+            key, attribute=(), name=(), order=(NUM_NAMES,),
+            facts=(self.max_pages, self.max_facts), links=(self.max_pages, self.max_links),
+            chain=(self.max_hops,),
+        )  # fmt: skip
         num_pages = jnp.clip(params.num_pages, 2, self.max_pages)
         num_links = jnp.clip(params.num_links, 1, self.max_links)
         num_facts = jnp.clip(params.num_facts, 1, self.max_facts)
         hops = jnp.clip(params.hops, 1, self.max_hops)
-        attribute = jax.random.randint(k_attr, (), 0, num_facts)
+        attribute = below(words["attribute"], num_facts)
         allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        home_name = jax.random.categorical(k_name, jnp.where(allowed, 0.0, -jnp.inf))
+        home_name = uniform_choice(words["name"], allowed)
         # Page 0 is home; the other pages get distinct random names.
-        order_key = jnp.where(
-            jnp.arange(NUM_NAMES) == home_name, -1.0, jax.random.uniform(k_order, (NUM_NAMES,))
-        )
-        names = NAME_IDS[jnp.argsort(order_key)[: self.max_pages]]
-        facts = jax.random.randint(k_values, (self.max_pages, self.max_facts), 0, NUM_VALUES)
+        names = NAME_IDS[random_order(words["order"], first=home_name)[: self.max_pages]]
+        facts = below(words["facts"], NUM_VALUES)
         # Every link leads to another page in use.
-        offsets = jax.random.randint(k_links, (self.max_pages, self.max_links), 1, num_pages)
+        offsets = between(words["links"], 1, num_pages)
         links = (jnp.arange(self.max_pages)[:, None] + offsets) % num_pages
-        chain = jax.random.randint(k_chain, (self.max_hops,), 0, num_links)
+        chain = below(words["chain"], num_links)
         path = [jnp.int32(0)]
         for hop in range(self.max_hops):
             path.append(links[path[-1], chain[hop]].astype(jnp.int32))
