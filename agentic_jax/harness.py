@@ -10,7 +10,9 @@ The transcript grammar, enforced by the legal-token mask in every observation::
     <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
     <answer> ... </answer>
 
-An illegal agent token ends the episode with no reward (counted as ``invalid``); a transcript
+An illegal agent token ends the episode with no reward (counted as ``invalid``); so does an
+action that is no token id at all (outside ``[0, VOCAB_SIZE)`` or not a whole number), which
+is not written into the transcript (step info ``out_of_range_action`` flags it). A transcript
 that reaches ``max_len`` is truncated with no reward. Multi-turn episodes and tools that
 change the world: see ``agentic_jax.task``.
 """
@@ -36,6 +38,16 @@ from agentic_jax.transcript import (
     append_token,
     write_at,
 )
+
+
+def not_a_token(action) -> jax.Array:
+    """Whether an action is outside the vocabulary: negative, ``>= VOCAB_SIZE``, or a float
+    that is not a whole number."""
+    action = jnp.asarray(action)
+    outside = (action < 0) | (action >= tk.VOCAB_SIZE)
+    if jnp.issubdtype(action.dtype, jnp.floating):
+        outside = outside | (action != jnp.floor(action))
+    return outside
 
 
 class Harness(environment.Environment[HarnessState, HarnessParams]):
@@ -215,14 +227,18 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
 
     # ------------------------------------------------------------------ step
     def step_env(self, key, state: HarnessState, action, params: HarnessParams):
-        action = jnp.clip(jnp.asarray(action, jnp.int32), 0, tk.VOCAB_SIZE - 1)
+        out_of_range = not_a_token(action)
+        action = jnp.where(out_of_range, 0, jnp.asarray(action)).astype(jnp.int32)
         was_done = state.phase == Phase.DONE
         forced_token, forced = self._forced_token(state, params)
-        invalid = ~forced & ~self.legal_mask(state, params)[action]
+        invalid = ~forced & (out_of_range | ~self.legal_mask(state, params)[action])
         token = jnp.where(forced, forced_token, action)
         by_agent = ~forced
 
         new, reward = self._write(key, state, token, by_agent, params)
+        # An agent action that is no token id writes nothing: the transcript ends as it stood.
+        unwritten = by_agent & out_of_range
+        new = jax.tree.map(lambda a, b: jnp.where(unwritten, a, b), state, new)
         new = new.replace(invalid=invalid, success=new.success & ~invalid)
         reward = jnp.where(invalid, 0.0, reward)
         ended_now = (new.phase == Phase.DONE) | invalid
@@ -241,6 +257,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         terminated = terminated & ~was_done
         info = self.episode_info(new)
         info["agent_step"] = by_agent & ~was_done
+        info["out_of_range_action"] = unwritten & ~was_done
         info["task_reward"] = jnp.where(terminated, new.success.astype(jnp.float32), 0.0)
         obs = self.observe(key, new, action, params)
         return obs, new, reward.astype(jnp.float32), terminated, info

@@ -237,6 +237,21 @@ def test_illegal_token_ends_the_episode_without_reward():
     assert bool(terminated) and float(reward) == 0.0 and float(info["invalid"]) == 1.0
 
 
+@pytest.mark.parametrize("action", [-1, tk.VOCAB_SIZE, 10**6, 3.7])
+def test_an_action_that_is_no_token_ends_the_episode_and_writes_nothing(action):
+    """Out of the vocabulary or not a whole number: invalid, and not recorded as a real token
+    (it used to be clipped: 10**6 became the last token, -1 became <pad>, 3.7 became 3)."""
+    env, params = with_overrides("KBLookup-v0")
+    _, state = reset(env, jax.random.PRNGKey(0), params)
+    _, state = _to_agent_turn(env, state, params)
+    action = jnp.asarray(action, jnp.float32 if isinstance(action, float) else jnp.int32)
+    _, after, reward, terminated, _, info = step(env, jax.random.PRNGKey(0), state, action, params)
+    assert bool(terminated) and float(reward) == 0.0 and float(info["invalid"]) == 1.0
+    assert bool(info["out_of_range_action"])
+    assert int(after.length) == int(state.length)
+    assert np.array_equal(after.transcript, state.transcript)
+
+
 def test_forced_tokens_ignore_the_action():
     env, params = with_overrides("KBLookup-v0")
     obs, state = reset(env, jax.random.PRNGKey(0), params)
