@@ -22,12 +22,13 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 from gymnax.environments import environment, spaces
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
 from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
-from agentic_jax.task import Limits, TaskFamily
+from agentic_jax.task import Limits, TaskFamily, check_task_params
 from agentic_jax.tools.base import OK, call_tool
 from agentic_jax.transcript import (
     HarnessParams,
@@ -94,6 +95,39 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             return self._params
         budget, task = self.family.default_think_budget, self.family.default_task_params()
         return HarnessParams(think_budget=budget, task=task)
+
+    def check_params(self, params: HarnessParams) -> None:
+        """Refuse parameters outside their valid ranges (ValueError naming the parameter, the
+        value and the range): ``split`` 0 or 1, ``oracle_mode`` one of the family's, budgets
+        not negative, effort probabilities a distribution, and the family's own
+        difficulty bounds (``TaskFamily.task_param_bounds``). Concrete values only."""
+        values = {
+            "split": (params.split, 0, 1),
+            "think_budget": (params.think_budget, 0, np.inf),
+            "effort_budgets": (params.effort_budgets, 0, np.inf),
+            "effort_probs": (params.effort_probs, 0.0, 1.0),
+        }
+        for name, (value, low, high) in values.items():
+            if isinstance(value, jax.core.Tracer):
+                continue
+            value = np.asarray(value)
+            outside = value[(value < low) | (value > high)]
+            if outside.size:
+                raise ValueError(
+                    f"{name}={outside.flat[0].item()!r} is outside its valid range [{low}, {high}]"
+                )
+        modes = np.asarray(params.oracle_mode)
+        if not isinstance(params.oracle_mode, jax.core.Tracer) and not np.all(
+            np.isin(modes, self.family.oracle_modes)
+        ):
+            raise ValueError(
+                f"oracle_mode={modes.flat[0].item()!r} is not one of this environment's oracle "
+                f"plans {list(self.family.oracle_modes)}"
+            )
+        probs = params.effort_probs
+        if not isinstance(probs, jax.core.Tracer) and not np.all(np.sum(probs, axis=-1) > 0):
+            raise ValueError(f"effort_probs={list(np.asarray(probs))} sum to 0; give some weight")
+        check_task_params(self.family, params.task)
 
     def action_space(self, params: HarnessParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(tk.VOCAB_SIZE)

@@ -46,6 +46,7 @@ each ``jax.random`` call is a threefry pass of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, NamedTuple
 
@@ -64,6 +65,7 @@ __all__ = [
     "Tool",
     "below",
     "between",
+    "check_task_params",
     "held_out_pair",
     "pack",
     "random_order",
@@ -150,6 +152,17 @@ class TaskFamily:
         """Traced difficulty parameters (a flax struct)."""
         raise NotImplementedError
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        """The valid range ``(low, high)``, both included, of each traced difficulty parameter
+        under this family's static sizes (nested parameters as ``outer.inner``). ``sample``
+        clips to these; ``check_task_params`` refuses a value outside them, so that an
+        experiment never silently runs another difficulty than the one asked for."""
+        return {}
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        """Pairs ``(low, high)`` of difficulty parameters that must hold ``low <= high``."""
+        return ()
+
     def sample(self, key: jax.Array, task_params: Any, split: jax.Array, oracle: jax.Array) -> Task:
         """Draw a task from the train (split 0) or test (split 1) set; ``oracle`` picks a plan."""
         raise NotImplementedError
@@ -193,6 +206,45 @@ class TaskFamily:
         family's, so each sub-task runs under exactly its own environment's grammar.
         """
         return None
+
+
+def flat_fields(params: Any, prefix: str = "") -> dict[str, Any]:
+    """The leaves of a (nested) flax struct of parameters, by dotted field name."""
+    out = {}
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if dataclasses.is_dataclass(value):
+            out |= flat_fields(value, f"{prefix}{field.name}.")
+        else:
+            out[f"{prefix}{field.name}"] = value
+    return out
+
+
+def check_task_params(family: TaskFamily, task_params: Any) -> None:
+    """Refuse difficulty parameters outside ``family.task_param_bounds()`` or out of
+    ``task_param_order()``, with a ValueError naming the parameter, its value and the valid
+    range. Concrete values only (arrays of values, as a sweep stacks them, are checked
+    entry by entry); traced values are skipped."""
+    values = {
+        name: np.asarray(value)
+        for name, value in flat_fields(task_params).items()
+        if not isinstance(value, jax.core.Tracer)
+    }
+    for name, (low, high) in family.task_param_bounds().items():
+        if name not in values:
+            continue
+        outside = values[name][(values[name] < low) | (values[name] > high)]
+        if outside.size:
+            raise ValueError(
+                f"{name}={outside.flat[0].item()!r} is outside its valid range "
+                f"[{low}, {high}] for this environment's static sizes"
+            )
+    for low, high in family.task_param_order():
+        if low in values and high in values and np.any(values[low] > values[high]):
+            raise ValueError(
+                f"{low}={values[low].max().item()!r} is above {high}="
+                f"{values[high].min().item()!r}; {low} must be <= {high}"
+            )
 
 
 def held_out_pair(first: jax.Array, second: jax.Array, modulus: int) -> jax.Array:

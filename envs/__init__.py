@@ -106,10 +106,15 @@ def gymnax_ids() -> list[str]:
     return [env_id for env_id in gymnax.registered_envs if env_id not in REGISTRY]
 
 
+class OverrideTypeError(TypeError, ValueError):
+    """An override of the wrong type: a ``TypeError``, and a ``ValueError`` so that the
+    command line reports it as the one-line mistake it is."""
+
+
 def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
     if isinstance(default, tuple):  # a fixed-length vector, e.g. effort_budgets
         if not isinstance(value, (list, tuple)) or len(value) != len(default):
-            raise TypeError(
+            raise OverrideTypeError(
                 f"{env_id}: override {key}={value!r} must be a list of {len(default)} numbers "
                 f"(default {list(default)})"
             )
@@ -121,7 +126,7 @@ def _check_type(env_id: str, key: str, value: Any, default: Any) -> None:
     if isinstance(value, bool) and expected is not bool:
         ok = False
     if not ok:
-        raise TypeError(
+        raise OverrideTypeError(
             f"{env_id}: override {key}={value!r} has type {type(value).__name__}, "
             f"expected {expected.__name__}"
         )
@@ -176,7 +181,12 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     params = params.replace(
         task=params.task.replace(**{k: v for k, v in overrides.items() if k in task_names})
     )
-    return Harness(family, **static, params=params), params
+    env = Harness(family, **static, params=params)
+    try:
+        env.check_params(params)
+    except ValueError as error:
+        raise ValueError(f"{env_id}: {error}") from None
+    return env, params
 
 
 def _gymnax_factory(env_id: str) -> Callable[..., Any]:
@@ -197,6 +207,7 @@ for _env_id in REGISTRY:  # gymnax.make("KBLookup-v0", hops=2) works once this i
 __all__ = [
     "REGISTRY",
     "EnvSpec",
+    "OverrideTypeError",
     "gymnax_ids",
     "make",
     "registered_envs",

@@ -86,6 +86,12 @@ class Arithmetic(TaskFamily):
     def default_task_params(self) -> ArithmeticParams:
         return ArithmeticParams(digits=min(2, self.max_digits))
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {"digits": (1, self.max_digits), "min_digits": (0, self.max_digits)}
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        return (("min_digits", "digits"),)  # min_digits 0: every task has ``digits`` digits
+
     def sample(self, key, params: ArithmeticParams, split, oracle) -> Task:
         words = random_words(key, digits=(), a=(), b=(), op=())
         digits = jnp.clip(params.digits, 1, self.max_digits)

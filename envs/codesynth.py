@@ -173,6 +173,9 @@ class CodeSynth(TaskFamily):
         return ok, ok & jnp.all(correct | hidden), ok & jnp.all(correct | ~hidden)
 
     # ------------------------------------------------------------------ tasks
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {"num_ops": (1, self.max_ops), "num_visible": (1, self.max_visible)}
+
     def sample(self, key, params: CodeParams, split, oracle) -> Task:
         n, k, m = self.max_ops, CANDIDATES, VISIBLE_CANDIDATES
         assert m * k * NUM_OPERANDS * NUM_OPS <= 1024  # the choice's index fits in 10 bits

@@ -126,6 +126,18 @@ class FlakyAPI(TaskFamily):
             backup_latency=min(8, self.max_backup_latency),
         )
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {
+            "fail_prob": (0.0, 1.0),
+            "timeout_share": (0.0, 1.0),
+            "latency_min": (0, self.max_latency),
+            "latency_max": (0, self.max_latency),
+            "backup_latency": (0, self.max_backup_latency),
+        }
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        return (("latency_min", "latency_max"),)
+
     def sample(self, key, params: FlakyParams, split, oracle) -> Task:
         shape = (flaky_api.NUM_NAMES, flaky_api.NUM_FIELDS)
         words = random_words(key, field=(), name=(), values=shape)

@@ -124,6 +124,13 @@ class KBLookup(TaskFamily):
             hops=1,
         )
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {
+            "num_entities": (2, self.max_entities),
+            "num_attributes": (1, self.max_attributes),
+            "hops": (1, self.max_hops),
+        }
+
     def sample(self, key, params: KBParams, split, oracle) -> Task:
         """Oracle 0 searches (entity, then target for two hops); 1 asks the leak (shortcut)."""
         words = random_words(

@@ -134,6 +134,9 @@ class Memory(TaskFamily):
     def default_task_params(self) -> MemoryParams:
         return MemoryParams(num_facts=min(2, self.max_facts), num_fillers=min(4, self.max_fillers))
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {"num_facts": (1, self.max_facts), "num_fillers": (0, self.max_fillers)}
+
     def sample(self, key, params: MemoryParams, split, oracle) -> Task:
         words = random_words(
             key, pair=(), order=(NUM_NAMES * NUM_ATTRIBUTES,), slot=(), values=(self.max_facts,),

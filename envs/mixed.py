@@ -162,6 +162,19 @@ class Mixed(TaskFamily):
         }
         return MixedParams(**own)
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        bounds = {f"{name}_weight": (0.0, np.inf) for name in self.names}
+        for name, family in zip(self.names, self.families, strict=True):
+            bounds |= {f"{name}.{k}": v for k, v in family.task_param_bounds().items()}
+        return bounds
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (f"{name}.{low}", f"{name}.{high}")
+            for name, family in zip(self.names, self.families, strict=True)
+            for low, high in family.task_param_order()
+        )
+
     # ------------------------------------------------------------------ tasks
     def weights(self, params: MixedParams) -> jax.Array:
         """The included types' mixture probabilities [len(families)]."""

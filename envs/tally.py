@@ -101,6 +101,12 @@ class Tally(TaskFamily):
     def default_task_params(self) -> TallyParams:
         return TallyParams(min_items=1, max_items=self.width)
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {"min_items": (1, self.width), "max_items": (1, self.width)}
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        return (("min_items", "max_items"),)
+
     def sample(self, key, params: TallyParams, split, oracle) -> Task:
         del oracle  # one plan: think the running sums (after each read, when hidden)
         width = self.width

@@ -135,6 +135,14 @@ class WebNav(TaskFamily):
             hops=1,
         )
 
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {
+            "num_pages": (2, self.max_pages),
+            "num_links": (1, self.max_links),
+            "num_facts": (1, self.max_facts),
+            "hops": (1, self.max_hops),
+        }
+
     def sample(self, key, params: WebNavParams, split, oracle) -> Task:
         """Oracle 0 follows the links from home; 1 opens the log (the leak's shortcut)."""
         words = random_words(

@@ -291,6 +291,42 @@ def test_make_rejects_bad_input():
         make("KBLookup-v0", max_entities=40)
 
 
+@pytest.mark.parametrize(
+    "env_id, overrides, message",
+    [
+        ("KBLookup-v0", {"hops": 7}, r"hops=7 is outside its valid range \[1, 2\]"),
+        ("KBLookup-v0", {"hops": 0}, r"hops=0 is outside"),
+        ("KBLookup-v0", {"hops": -1}, r"hops=-1 is outside"),
+        ("KBLookup-v0", {"num_entities": 0}, r"num_entities=0 is outside .*\[2, 8\]"),
+        ("KBLookup-v0", {"num_entities": 100}, r"num_entities=100 is outside"),
+        ("KBLookup-v0", {"num_attributes": 99}, r"num_attributes=99 is outside .*\[1, 6\]"),
+        ("KBLookup-v0", {"split": 5}, r"split=5 is outside its valid range \[0, 1\]"),
+        ("KBLookup-v0", {"oracle_mode": 3}, r"oracle_mode=3 is not one of .* \[0, 1\]"),
+        ("KBLookup-v0", {"think_budget": -1}, r"think_budget=-1 is outside"),
+        ("WebNav-v0", {"num_pages": 99}, r"num_pages=99 is outside"),
+        ("Memory-v0", {"num_fillers": -2}, r"num_fillers=-2 is outside"),
+        ("Arithmetic-v0", {"digits": 5}, r"digits=5 is outside .*\[1, 3\]"),
+        ("Arithmetic-v0", {"min_digits": 3, "digits": 2}, r"min_digits=3 is above digits=2"),
+        ("CodeSynth-v0", {"num_ops": 9}, r"num_ops=9 is outside"),
+        ("FlakyAPI-v0", {"fail_prob": 1.5}, r"fail_prob=1.5 is outside .*\[0.0, 1.0\]"),
+        ("FlakyAPI-v0", {"latency_min": 5, "latency_max": 3}, r"latency_min=5 is above"),
+        ("Tally-v0", {"min_items": 3, "max_items": 2}, r"min_items=3 is above max_items=2"),
+        ("Mixed-v0", {"kblookup_weight": -1.0}, r"kblookup_weight=-1.0 is outside"),
+    ],
+)
+def test_make_refuses_difficulties_outside_their_bounds(env_id, overrides, message):
+    """Sampling clips, so an out-of-range value would silently run another difficulty."""
+    with pytest.raises(ValueError, match=f"{env_id}: {message}"):
+        make(env_id, **overrides)
+
+
+def test_every_registered_level_is_within_bounds():
+    for env_id, spec in REGISTRY.items():
+        for level in spec.levels:
+            env, params = make(env_id, **level)
+            env.check_params(params)
+
+
 def test_make_passes_gymnax_ids_through():
     env, params = make("CartPole-v1")
     assert not isinstance(env, Harness)
