@@ -66,8 +66,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import yaml
-
     from agentic_jax.train import config as config_lib
     from agentic_jax.train import sweep
 
@@ -75,7 +73,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     path = resolve_config(name)
     out = Path(args.out or Path("runs") / f"sweep-{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        sweep.sweep(yaml.safe_load(path.read_text()) or {}, items, out)
+        sweep.sweep(config_lib.read_yaml(path), items, out)
     except config_lib.ConfigError as error:
         raise SystemExit(f"error: {path}: {error}") from None
     print(f"done: {out}/summary.md, {out}/settings.csv, {out}/sweep.png")
@@ -225,9 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside training
+        print("interrupted; the newest checkpoint, if any, is kept", file=sys.stderr)
+        return 130
     except RuntimeError as error:
-        from agentic_jax.train.recorder import DivergenceError
+        from agentic_jax.train.recorder import DivergenceError, RunStopped
 
+        if isinstance(error, RunStopped):
+            print(error, file=sys.stderr)
+            return error.exit_code
         if not isinstance(error, DivergenceError):
             raise
         print(f"error: {error}", file=sys.stderr)  # a NaN stopped training

@@ -66,6 +66,36 @@ def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
     ]
 
 
+@pytest.mark.slow  # two training processes
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_stop_between_chunks_with_a_checkpoint(uninterrupted, tmp_path, stop):
+    """Ctrl-C (SIGINT) or SIGTERM once the first chunk is logged: the run finishes its chunk,
+    checkpoints it, prints one line with the ``--resume`` command and exits 128 + signal;
+    resuming it gives the uninterrupted run's rows."""
+    _, reference = uninterrupted
+    run_dir = tmp_path / "stopped"
+    command = [sys.executable, "-m", "agentic_jax.cli", "train", *TINY, "--run-dir", str(run_dir)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    logged = lambda: len(read_rows(run_dir)) if (run_dir / "metrics.jsonl").is_file() else 0  # noqa: E731
+    while logged() < 2:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.time() < deadline, "no logged chunk within 300 s"
+        time.sleep(0.05)
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=300)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 128 + stop, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert lines[-1].startswith(f"stopped by {signal.Signals(stop).name} at update ")
+    assert lines[-1].endswith(f"continue with `agentic-jax train --resume {run_dir}`")
+    stopped_at = read_rows(run_dir)[-1]["update"]
+    assert stopped_at < reference[-1]["update"], "the run finished before the signal"
+    assert max(int(p.name) for p in (run_dir / "checkpoints").iterdir()) == stopped_at
+    resumed = loop.resume(run_dir)
+    assert [learning_fields(r) for r in resumed] == [learning_fields(r) for r in reference]
+
+
 def test_metrics_go_to_jsonl_csv_and_tensorboard(uninterrupted):
     run_dir, rows = uninterrupted
     with (run_dir / "metrics.csv").open() as f:

@@ -258,7 +258,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"override {item!r} is not of the form key=value (e.g. algo.lr=1e-3)")
     key, text = item.split("=", 1)
-    value = yaml.safe_load(text) if text else ""
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"override {item!r}: the value is not valid YAML ({_yaml_problem(error)})"
+        ) from None
     if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
         try:
             value = float(value)
@@ -287,8 +292,34 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None) -> 
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = read_yaml(path)
     return from_dict(apply_overrides(raw, overrides or []))
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A parser error in one line: where, and what."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + str(getattr(error, "problem", None) or error).split("\n")[0]
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping; a one-line ConfigError for invalid YAML, an empty file (which
+    would silently train the library defaults) or a file that is not a mapping."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not valid YAML: {_yaml_problem(error)}") from None
+    if raw is None:
+        raise ConfigError(
+            "the file is empty: it would train the library defaults; write the keys to change "
+            "(configs/default.yaml is an example), or run without a config for configs/default"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"a config is a mapping of keys (algo: ..., env: ...), not a {type(raw).__name__}"
+        )
+    return raw
 
 
 def to_dict(config: Config) -> dict[str, Any]:

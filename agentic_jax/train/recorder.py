@@ -10,6 +10,9 @@ training), ``tensorboard/`` event files and ``checkpoints/`` (orbax: the newest
 from __future__ import annotations
 
 import shutil
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +40,14 @@ from agentic_jax.train.setup import Setup
 
 class DivergenceError(RuntimeError):
     """A non-finite loss or parameter: training stopped, the last good checkpoint kept."""
+
+
+class RunStopped(RuntimeError):
+    """Ctrl-C or SIGTERM: the run stopped between chunks with a checkpoint of where it was."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number  # the shell's code for death by that signal
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
@@ -157,7 +168,22 @@ class RunRecorder:
             "config": config_lib.to_dict(self.setup.config)})  # fmt: skip
         self.last_saved = self.update
 
+    def _request_stop(self, signal_number: int, frame) -> None:
+        """The first Ctrl-C or SIGTERM: stop after the running chunk; a second: at once."""
+        del frame
+        if self.stop_signal is not None:
+            raise KeyboardInterrupt
+        self.stop_signal = signal_number
+        sys.stderr.write(
+            f"\n{signal.Signals(signal_number).name}: stopping after the running chunk, with a "
+            "checkpoint (press Ctrl-C again to stop at once, losing the chunk)\n"
+        )
+
     def __enter__(self) -> RunRecorder:
+        self.stop_signal, self.handlers = None, {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.handlers[number] = signal.signal(number, self._request_stop)
         total = self.setup.total_updates
         self.console.print(progress_line(self.log.rows[-1], total), soft_wrap=True)
         self.progress = _progress(self.console).__enter__()
@@ -165,6 +191,8 @@ class RunRecorder:
         return self
 
     def __exit__(self, *exc) -> None:
+        for number, handler in self.handlers.items():
+            signal.signal(number, handler)
         self.progress.__exit__(*exc)
         self.manager.close()
         self.log.close()
@@ -206,5 +234,13 @@ class RunRecorder:
                 "clipping, or check the reward"
             )
         stage_end = int(self.stage_ends[run.stage_index])
-        if self.update - self.last_saved >= self.interval or self.update == stage_end:
+        stopping = self.stop_signal is not None and self.update < total
+        if self.update - self.last_saved >= self.interval or self.update == stage_end or stopping:
             self.checkpoint(state, stage.name)
+        if stopping:
+            raise RunStopped(
+                f"stopped by {signal.Signals(self.stop_signal).name} at update {self.update}"
+                f"/{total}, with a checkpoint; continue with "
+                f"`agentic-jax train --resume {self.run_dir}`",
+                self.stop_signal,
+            )
