@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from agentic_jax.plot import DEFAULT_METRICS
+from agentic_jax.train.paths import writable_dir, writable_file
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = "default"
@@ -95,6 +96,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from agentic_jax import render
     from agentic_jax.train import saved
 
+    if args.html:  # before the sampling, which takes a while
+        writable_file(args.html, "--html")
     transcripts, success = saved.sample_transcripts(args.run_dir, args.count, seed=args.seed)
     if args.html:
         page = render.html_page(transcripts, success, f"agentic-jax: {args.run_dir}")
@@ -108,6 +111,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from agentic_jax.plot import plot_runs
 
+    writable_file(args.out, "--out")
     out = plot_runs(args.run_dirs, args.out, tuple(args.metrics))
     print(f"wrote {out}")
     return 0
@@ -135,8 +139,7 @@ def cmd_envcheck(args: argparse.Namespace) -> int:
         )
     from rich.progress import track
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_dir(args.out, "--out")
     print(envcheck.MARKDOWN_HEADER)
     for env_id in track(env_ids, description="envcheck", transient=True):
         reports = envcheck.envcheck_report(

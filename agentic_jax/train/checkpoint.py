@@ -50,6 +50,11 @@ def config_mismatch(saved: dict, current: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def abstract_state(setup: Setup):
+    """The shapes and dtypes of a run's ``TrainState`` (every seed), computing nothing."""
+    return jax.eval_shape(jax.vmap(lambda key: update.init(setup, key)), seed_keys(setup.config))
+
+
 def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
     """The newest checkpoint of a run: (state, meta). Clear errors for a missing, partial or
     corrupt one, or one whose config differs from ``setup.config`` (beyond
@@ -60,9 +65,7 @@ def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
             f"no checkpoint folder {folder}: the run stopped before its first checkpoint; "
             "start it again with `agentic-jax train`"
         )
-    abstract = jax.eval_shape(
-        jax.vmap(lambda key: update.init(setup, key)), seed_keys(setup.config)
-    )
+    abstract = abstract_state(setup)
     with ocp.CheckpointManager(folder) as manager:
         steps = manager.all_steps()
         if not steps:

@@ -29,7 +29,13 @@ from agentic_jax.train import update
 from agentic_jax.train.checkpoint import restore_checkpoint
 from agentic_jax.train.config import Config, StageConfig
 from agentic_jax.train.metrics_log import read_rows
-from agentic_jax.train.recorder import RunRecorder, prepare_run_dir, run_config, write_config
+from agentic_jax.train.recorder import (
+    RunRecorder,
+    check_room_for_checkpoints,
+    prepare_run_dir,
+    run_config,
+    write_config,
+)
 from agentic_jax.train.setup import Hyperparams, Setup, build, seed_keys
 
 
@@ -170,6 +176,7 @@ def train(
     start = time.time()
     setup = build(config)  # builds the environments: config errors surface before compiling
     prepare_run_dir(run_dir, overwrite)
+    check_room_for_checkpoints(run_dir, setup)
     if command:
         (run_dir / "command.txt").write_text(command + "\n")
     write_config(run_dir, config)

@@ -33,8 +33,14 @@ from rich.progress import (
 from agentic_jax.stats import chunk_scalars
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
-from agentic_jax.train.checkpoint import CHECKPOINT_DIR, checkpoint_manager, save_checkpoint
+from agentic_jax.train.checkpoint import (
+    CHECKPOINT_DIR,
+    abstract_state,
+    checkpoint_manager,
+    save_checkpoint,
+)
 from agentic_jax.train.metrics_log import METRICS_JSONL, TENSORBOARD_DIR, MetricsLog
+from agentic_jax.train.paths import OutputPathError, check_free_space, writable_dir
 from agentic_jax.train.setup import Setup
 
 
@@ -51,15 +57,27 @@ class RunStopped(RuntimeError):
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """A run directory ready to be written: writable, and holding no run unless
+    ``overwrite`` (then the old run's checkpoints and event files are removed)."""
     held = [p for p in (CHECKPOINT_DIR, METRICS_JSONL) if (run_dir / p).exists()]
     if held and not overwrite:
         raise FileExistsError(
             f"{run_dir} already holds a run ({', '.join(held)}): continue it with "
-            f"`agentic-jax train --resume {run_dir}`, or choose another --run-dir"
+            f"`agentic-jax train --resume {run_dir}`, start it over with --overwrite, or "
+            "choose another --run-dir"
         )
+    writable_dir(run_dir, "--run-dir")
     for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_room_for_checkpoints(run_dir: Path, setup: Setup) -> None:
+    """Refuse to start a run whose checkpoints would not fit on its disk (the newest
+    ``keep_checkpoints`` and one being written, with a margin for the logs)."""
+    leaves = jax.tree.leaves(abstract_state(setup))
+    state_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in leaves)
+    needed = (setup.config.keep_checkpoints + 1) * state_bytes + 16 * 2**20
+    check_free_space(run_dir, needed, f"{setup.config.keep_checkpoints + 1} checkpoints")
 
 
 def run_config(run_dir: Path, overrides: list[str] | None = None) -> config_lib.Config:
@@ -163,9 +181,19 @@ class RunRecorder:
         self.checkpoint(state, "init")
 
     def checkpoint(self, state, stage_name: str) -> None:
-        save_checkpoint(self.manager, state, {
-            "update": self.update, "stage": stage_name, "env_steps": self.env_steps,
-            "config": config_lib.to_dict(self.setup.config)})  # fmt: skip
+        meta = {"update": self.update, "stage": stage_name, "env_steps": self.env_steps,
+                "config": config_lib.to_dict(self.setup.config)}  # fmt: skip
+        try:
+            save_checkpoint(self.manager, state, meta)
+        except Exception as error:  # orbax wraps a full disk in several exception types
+            if "No space left on device" not in str(error):
+                raise
+            raise OutputPathError(
+                f"{self.run_dir / CHECKPOINT_DIR}: no space left on the device while writing "
+                f"the checkpoint of update {self.update}; the previous one, update "
+                f"{self.last_saved}, is kept. Free some space and resume with "
+                f"`agentic-jax train --resume {self.run_dir}`"
+            ) from None
         self.last_saved = self.update
 
     def _request_stop(self, signal_number: int, frame) -> None:

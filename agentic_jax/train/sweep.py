@@ -32,6 +32,7 @@ from agentic_jax.stats import chunk_mean
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
 from agentic_jax.train.loop import CompiledChunks, drive, initial_state
+from agentic_jax.train.paths import writable_dir
 from agentic_jax.train.setup import TRACED_KEYS, Setup, build, hyperparams, seed_keys
 
 VMAPPED_KEYS = (*TRACED_KEYS, "seed")
@@ -211,7 +212,7 @@ def sweep(
     console = console or Console()
     swept, settings = grid(base, items)
     groups = compile_groups(settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(out_dir, "--out")  # after the settings are validated: no folder for a typo
     console.print(
         f"sweep: {len(settings)} settings of {', '.join(swept) or 'nothing'} in "
         f"{len(groups)} compiled group(s) -> {out_dir}"
