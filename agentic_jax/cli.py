@@ -27,6 +27,17 @@ def resolve_config(name: str | None) -> Path:
     raise SystemExit(f"error: config {name!r} not found; configs in {CONFIG_DIR}: {available}")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse prints the one-line error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _split_config_and_overrides(items: list[str]) -> tuple[str | None, list[str]]:
     if items and "=" not in items[0]:
         return items[0], items[1:]
@@ -118,10 +129,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_envs(args: argparse.Namespace) -> int:
-    from agentic_jax.envs import REGISTRY
+    from agentic_jax.catalogue import DESCRIPTIONS  # not the environments: no JAX import
 
-    for env_id, spec in REGISTRY.items():
-        print(f"{env_id:16s} {spec.description}")
+    for env_id, description in DESCRIPTIONS.items():
+        print(f"{env_id:16s} {description}")
     return 0
 
 
@@ -159,11 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train a policy from a config")
+    configs = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+    train = commands.add_parser(
+        "train", help="train a policy from a config",
+        description="Train a policy from a config. Every key, its default and its valid values "
+        "are in agentic_jax/train/config.py (README: Configs); a typo gets the nearest key. "
+        "Ctrl-C stops between chunks with a checkpoint; --resume continues.",
+    )  # fmt: skip
     train.add_argument(
         "items", nargs="*", metavar="[CONFIG] [key=value ...]",
-        help=f"a config file or name in configs/ (default: {DEFAULT_CONFIG}), then overrides "
-        "such as algo.lr=1e-3 updates=200",
+        help=f"a config file or a name in configs/ (default: {DEFAULT_CONFIG}; shipped: "
+        f"{configs}), then overrides such as algo.lr=1e-3 updates=200 env.overrides.hops=2",
     )  # fmt: skip
     train.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIME)")
     train.add_argument(
@@ -185,14 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     evaluate = commands.add_parser("eval", help="evaluate a saved policy on held-out tasks")
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--episodes", type=int, default=None)
+    evaluate.add_argument("run_dir", help="a run directory written by `agentic-jax train`")
+    evaluate.add_argument(
+        "--episodes", type=positive_int, default=None,
+        help="held-out episodes to play (default: the run's eval_episodes)",
+    )  # fmt: skip
     evaluate.set_defaults(func=cmd_eval)
 
     render = commands.add_parser("render", help="print held-out transcripts of a saved policy")
-    render.add_argument("run_dir")
-    render.add_argument("--count", type=int, default=3)
-    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("run_dir", help="a run directory written by `agentic-jax train`")
+    render.add_argument(
+        "--count", type=positive_int, default=3, help="held-out episodes to show (default: 3)"
+    )
+    render.add_argument("--seed", type=int, default=0, help="which tasks (default: 0)")
     render.add_argument("--plain", action="store_true", help="no colours")
     render.add_argument("--html", metavar="FILE", help="write an HTML page of transcripts")
     render.set_defaults(func=cmd_render)
@@ -201,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", default="curves.png", help="the PNG to write")
     plot.add_argument(
-        "--metrics", nargs="+", default=list(DEFAULT_METRICS), help="metrics.jsonl keys to draw"
-    )
+        "--metrics", nargs="+", default=list(DEFAULT_METRICS),
+        help=f"metrics.jsonl keys to draw, one panel each (default: {' '.join(DEFAULT_METRICS)})",
+    )  # fmt: skip
     plot.set_defaults(func=cmd_plot)
 
     list_envs = commands.add_parser("envs", help="list the environments")
@@ -212,8 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
         "envcheck", help="measure an environment's quality at every difficulty level"
     )
     check.add_argument("env_id", metavar="ID", help="an environment id, or all")
-    check.add_argument("--episodes", type=int, default=1024, help="episodes per measurement")
-    check.add_argument("--speed-envs", type=int, default=4096, help="parallel episodes for steps/s")
+    check.add_argument(
+        "--episodes", type=positive_int, default=256,
+        help="episodes per measurement (default: 256, as the README's table)",
+    )  # fmt: skip
+    check.add_argument(
+        "--speed-envs", type=positive_int, default=4096,
+        help="parallel episodes for steps/s (default: 4096)",
+    )  # fmt: skip
     check.add_argument("--out", default="runs/envcheck", help="folder for the JSON reports")
     check.set_defaults(func=cmd_envcheck)
     return parser

@@ -10,11 +10,10 @@ The transcript grammar, enforced by the legal-token mask in every observation::
     <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
     <answer> ... </answer>
 
-An illegal agent token ends the episode with no reward (counted as ``invalid``); so does an
-action that is no token id at all (outside ``[0, VOCAB_SIZE)`` or not a whole number), which
-is not written into the transcript (step info ``out_of_range_action`` flags it). A transcript
-that reaches ``max_len`` is truncated with no reward. Multi-turn episodes and tools that
-change the world: see ``agentic_jax.task``.
+An illegal agent token ends the episode with no reward (``invalid``), as does an action that
+is no token id (outside ``[0, VOCAB_SIZE)``, or not whole), which is not written (step info
+``out_of_range_action``). A transcript reaching ``max_len`` is truncated with no reward.
+Multi-turn episodes and tools that change the world: ``agentic_jax.task``.
 """
 
 from __future__ import annotations
@@ -22,13 +21,12 @@ from __future__ import annotations
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 from gymnax.environments import environment, spaces
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
 from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
-from agentic_jax.task import Limits, TaskFamily, check_task_params
+from agentic_jax.task import Limits, TaskFamily
 from agentic_jax.tools.base import OK, call_tool
 from agentic_jax.transcript import (
     HarnessParams,
@@ -37,18 +35,9 @@ from agentic_jax.transcript import (
     ObservationSpace,
     Phase,
     append_token,
+    not_a_token,
     write_at,
 )
-
-
-def not_a_token(action) -> jax.Array:
-    """Whether an action is outside the vocabulary: negative, ``>= VOCAB_SIZE``, or a float
-    that is not a whole number."""
-    action = jnp.asarray(action)
-    outside = (action < 0) | (action >= tk.VOCAB_SIZE)
-    if jnp.issubdtype(action.dtype, jnp.floating):
-        outside = outside | (action != jnp.floor(action))
-    return outside
 
 
 class Harness(environment.Environment[HarnessState, HarnessParams]):
@@ -66,7 +55,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         self._params = params
         self.effort = bool(effort)  # static: ``<effort> LEVEL`` follows the first prompt
         self.max_len = int(max_len or family.default_max_len + 2 * self.effort)
-        self._name = name or type(family).__name__
+        self.env_name = name or type(family).__name__
         self.result_width = max(tool.result_width + tool.max_latency for tool in family.tools)
         self.queue_width = max(family.prompt_width + 2, self.result_width + 2)
         if self.max_len < family.prompt_width + 2:
@@ -80,9 +69,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         self._arg_mask = jnp.asarray(family.arg_mask)
         self._think_mask = jnp.asarray(tk.CONTENT_MASK)
 
-    @property
-    def name(self) -> str:
-        return self._name
+    name = property(lambda self: self.env_name)
 
     @property
     def num_actions(self) -> int:
@@ -95,39 +82,6 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             return self._params
         budget, task = self.family.default_think_budget, self.family.default_task_params()
         return HarnessParams(think_budget=budget, task=task)
-
-    def check_params(self, params: HarnessParams) -> None:
-        """Refuse parameters outside their valid ranges (ValueError naming the parameter, the
-        value and the range): ``split`` 0 or 1, ``oracle_mode`` one of the family's, budgets
-        not negative, effort probabilities a distribution, and the family's own
-        difficulty bounds (``TaskFamily.task_param_bounds``). Concrete values only."""
-        values = {
-            "split": (params.split, 0, 1),
-            "think_budget": (params.think_budget, 0, np.inf),
-            "effort_budgets": (params.effort_budgets, 0, np.inf),
-            "effort_probs": (params.effort_probs, 0.0, 1.0),
-        }
-        for name, (value, low, high) in values.items():
-            if isinstance(value, jax.core.Tracer):
-                continue
-            value = np.asarray(value)
-            outside = value[(value < low) | (value > high)]
-            if outside.size:
-                raise ValueError(
-                    f"{name}={outside.flat[0].item()!r} is outside its valid range [{low}, {high}]"
-                )
-        modes = np.asarray(params.oracle_mode)
-        if not isinstance(params.oracle_mode, jax.core.Tracer) and not np.all(
-            np.isin(modes, self.family.oracle_modes)
-        ):
-            raise ValueError(
-                f"oracle_mode={modes.flat[0].item()!r} is not one of this environment's oracle "
-                f"plans {list(self.family.oracle_modes)}"
-            )
-        probs = params.effort_probs
-        if not isinstance(probs, jax.core.Tracer) and not np.all(np.sum(probs, axis=-1) > 0):
-            raise ValueError(f"effort_probs={list(np.asarray(probs))} sum to 0; give some weight")
-        check_task_params(self.family, params.task)
 
     def action_space(self, params: HarnessParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(tk.VOCAB_SIZE)
@@ -270,8 +224,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         by_agent = ~forced
 
         new, reward = self._write(key, state, token, by_agent, params)
-        # An agent action that is no token id writes nothing: the transcript ends as it stood.
-        unwritten = by_agent & out_of_range
+        unwritten = by_agent & out_of_range  # no token id: nothing written, the episode ends
         new = jax.tree.map(lambda a, b: jnp.where(unwritten, a, b), state, new)
         new = new.replace(invalid=invalid, success=new.success & ~invalid)
         reward = jnp.where(invalid, 0.0, reward)

@@ -8,10 +8,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from agentic_jax.task import Task
+from agentic_jax import tokens as tk
+from agentic_jax.task import Task, TaskFamily, check_task_params
 
 
 class Phase(enum.IntEnum):
@@ -125,3 +127,47 @@ class HarnessState(environment.EnvState):
     invalid: jax.Array  # bool
     terminated: jax.Array  # bool, this step ended the episode with an answer or invalid token
     truncated: jax.Array  # bool, this step filled the transcript
+
+
+def not_a_token(action) -> jax.Array:
+    """Whether an action is outside the vocabulary: negative, ``>= VOCAB_SIZE``, or a float
+    that is not a whole number."""
+    action = jnp.asarray(action)
+    outside = (action < 0) | (action >= tk.VOCAB_SIZE)
+    if jnp.issubdtype(action.dtype, jnp.floating):
+        outside = outside | (action != jnp.floor(action))
+    return outside
+
+
+def check_harness_params(params: HarnessParams, family: TaskFamily) -> None:
+    """Refuse parameters outside their valid ranges (ValueError naming the parameter, the
+    value and the range): ``split`` 0 or 1, ``oracle_mode`` one of the family's, budgets
+    not negative, effort probabilities a distribution, and the family's own
+    difficulty bounds (``TaskFamily.task_param_bounds``). Concrete values only."""
+    values = {
+        "split": (params.split, 0, 1),
+        "think_budget": (params.think_budget, 0, np.inf),
+        "effort_budgets": (params.effort_budgets, 0, np.inf),
+        "effort_probs": (params.effort_probs, 0.0, 1.0),
+    }
+    for name, (value, low, high) in values.items():
+        if isinstance(value, jax.core.Tracer):
+            continue
+        value = np.asarray(value)
+        outside = value[(value < low) | (value > high)]
+        if outside.size:
+            raise ValueError(
+                f"{name}={outside.flat[0].item()!r} is outside its valid range [{low}, {high}]"
+            )
+    modes = np.asarray(params.oracle_mode)
+    if not isinstance(params.oracle_mode, jax.core.Tracer) and not np.all(
+        np.isin(modes, family.oracle_modes)
+    ):
+        raise ValueError(
+            f"oracle_mode={modes.flat[0].item()!r} is not one of this environment's oracle "
+            f"plans {list(family.oracle_modes)}"
+        )
+    probs = params.effort_probs
+    if not isinstance(probs, jax.core.Tracer) and not np.all(np.sum(probs, axis=-1) > 0):
+        raise ValueError(f"effort_probs={list(np.asarray(probs))} sum to 0; give some weight")
+    check_task_params(family, params.task)

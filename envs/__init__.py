@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 
 import gymnax
 
+from agentic_jax.catalogue import DESCRIPTIONS
 from agentic_jax.harness import Harness, HarnessParams
 from agentic_jax.task import TaskFamily
+from agentic_jax.transcript import check_harness_params
 
 from .arithmetic import Arithmetic
 from .codesynth import CodeSynth
@@ -39,25 +41,22 @@ class EnvSpec(NamedTuple):
 REGISTRY: dict[str, EnvSpec] = {
     "KBLookup-v0": EnvSpec(
         KBLookup,
-        "answer a question about a fresh random knowledge base through a `search` tool "
-        "(one or two hops)",
+        DESCRIPTIONS["KBLookup-v0"],
         ({"hops": 1}, {"hops": 2}),
     ),
     "Arithmetic-v0": EnvSpec(
         Arithmetic,
-        "integer + - * with a `calc` tool or a digit-by-digit scratchpad in <think>",
+        DESCRIPTIONS["Arithmetic-v0"],
         ({"digits": 1}, {"digits": 2}, {"digits": 3}),
     ),
     "CodeSynth-v0": EnvSpec(
         CodeSynth,
-        "write a stack-language program matching a hidden integer function shown by examples; "
-        "`run` tests it in a sandboxed VM",
+        DESCRIPTIONS["CodeSynth-v0"],
         ({"num_ops": 1}, {"num_ops": 2}, {"num_ops": 3}, {"num_ops": 4}),
     ),
     "FlakyAPI-v0": EnvSpec(
         FlakyAPI,
-        "look a value up through a slow `api` that errors and times out at random: retry, "
-        "or fall back to the slower, reliable `backup`",
+        DESCRIPTIONS["FlakyAPI-v0"],
         (
             {"fail_prob": 0.2, "latency_min": 1, "latency_max": 2, "backup_latency": 4},
             {"fail_prob": 0.5, "latency_min": 2, "latency_max": 4, "backup_latency": 8},
@@ -66,14 +65,12 @@ REGISTRY: dict[str, EnvSpec] = {
     ),
     "WebNav-v0": EnvSpec(
         WebNav,
-        "browse a fresh random site one page at a time with `open`, following labelled links "
-        "from the home page to the fact a question names",
+        DESCRIPTIONS["WebNav-v0"],
         ({"hops": 1}, {"hops": 2}, {"hops": 2, "num_pages": 16, "num_links": 3}),
     ),
     "Memory-v0": EnvSpec(
         Memory,
-        "facts told over many turns, asked about later, beyond the attention window: keep "
-        "them with `write` and `read` memory tools",
+        DESCRIPTIONS["Memory-v0"],
         (
             {"num_facts": 1, "num_fillers": 0},
             {"num_facts": 2, "num_fillers": 4},
@@ -82,14 +79,12 @@ REGISTRY: dict[str, EnvSpec] = {
     ),
     "Tally-v0": EnvSpec(
         Tally,
-        "add up a row of digits mod 10: one addition per thinking token, or (hidden) read the "
-        "digits one at a time with `read` and think between the calls",
+        DESCRIPTIONS["Tally-v0"],
         ({"min_items": 1, "max_items": 2}, {"min_items": 3, "max_items": 4}),
     ),
     "Mixed-v0": EnvSpec(
         Mixed,
-        "a weighted mixture of the other environments (`include` picks them) with a task-type "
-        "token after <task>, for multi-task training",
+        DESCRIPTIONS["Mixed-v0"],
         ({},),
     ),
 }
@@ -183,7 +178,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     )
     env = Harness(family, **static, params=params)
     try:
-        env.check_params(params)
+        check_harness_params(params, family)
     except ValueError as error:
         raise ValueError(f"{env_id}: {error}") from None
     return env, params

@@ -13,6 +13,7 @@ from agentic_jax.envs import REGISTRY, make, registered_envs
 from agentic_jax.harness import Harness, Phase
 from agentic_jax.rollout import oracle_step, random_step, rollout_episodes
 from agentic_jax.task import without_segments
+from agentic_jax.transcript import check_harness_params
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -324,7 +325,7 @@ def test_every_registered_level_is_within_bounds():
     for env_id, spec in REGISTRY.items():
         for level in spec.levels:
             env, params = make(env_id, **level)
-            env.check_params(params)
+            check_harness_params(params, env.family)
 
 
 def test_make_passes_gymnax_ids_through():
@@ -413,3 +414,11 @@ def test_oracle_with_tools_disabled_answers_without_calling(env_id):
     assert float(stats["tool_calls"]) == 0.0 and float(stats["invalid"]) == 0.0
     assert float(stats["success"]) == 1.0  # the oracle knows the hidden answer
     assert not bool(jnp.any(final.transcript == tk.CALL_OPEN))
+
+
+def test_the_catalogue_lists_every_registered_environment():
+    """``agentic-jax envs`` reads the catalogue (no JAX import); it must match the registry."""
+    from agentic_jax.catalogue import DESCRIPTIONS
+
+    assert list(DESCRIPTIONS) == list(REGISTRY)
+    assert all(REGISTRY[env_id].description == text for env_id, text in DESCRIPTIONS.items())

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[1]
 # Bottom up. ``stats`` sits below the harness, which builds its info from the table.
 LAYERS = (
-    ("tokens",),
+    ("tokens", "catalogue"),
     ("tools",),
     ("task",),
     ("stats",),

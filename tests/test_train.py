@@ -233,6 +233,7 @@ def test_an_rl_stage_takes_the_policy_it_starts_from_as_its_reference():
         (["stages=[{name: a, kind: sft, updates: 1}, {name: a, kind: rl, updates: 1}]"],
          "names must be distinct"),
         (["stages=[{name: a, kind: ppo, updates: 1}]"], "stages.0.kind: Input should be"),
+        (["updates=0", "sft.updates=0"], "nothing to train: every stage has 0 updates"),
     ],
 )  # fmt: skip
 def test_bad_pipelines_are_clear_errors(overrides, message):

@@ -63,7 +63,7 @@ def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
     if not folder.is_dir():
         raise FileNotFoundError(
             f"no checkpoint folder {folder}: the run stopped before its first checkpoint; "
-            "start it again with `agentic-jax train`"
+            f"start it over with `agentic-jax train ... --run-dir {run_dir} --overwrite`"
         )
     abstract = abstract_state(setup)
     with ocp.CheckpointManager(folder) as manager:
@@ -71,7 +71,8 @@ def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
         if not steps:
             raise FileNotFoundError(
                 f"no complete checkpoint in {folder}: the run stopped before its first "
-                "checkpoint was written; start it again with `agentic-jax train`"
+                f"checkpoint was written; start it over with `agentic-jax train ... --run-dir "
+                f"{run_dir} --overwrite`"
             )
         step = max(steps)
         where = folder / str(step)

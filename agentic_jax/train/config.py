@@ -229,6 +229,11 @@ def check_combinations(config: Config) -> None:
         raise ConfigError(
             "set either stages or sft.updates/updates, not both (stages replace them)"
         )
+    if not any(stage.updates for stage in pipeline(config)):
+        raise ConfigError(
+            "nothing to train: every stage has 0 updates (updates and sft.updates, or each "
+            "stage's updates); give at least one stage updates >= 1"
+        )
     if config.curriculum.levels and any(stage.env for stage in config.stages):
         raise ConfigError("curriculum.levels cannot be combined with per-stage env overrides")
     if algo.name == "grpo" and rollout.batching != "episodes":

@@ -26,7 +26,7 @@ import jax
 from rich.console import Console
 
 from agentic_jax.train import update
-from agentic_jax.train.checkpoint import restore_checkpoint
+from agentic_jax.train.checkpoint import CHECKPOINT_DIR, restore_checkpoint
 from agentic_jax.train.config import Config, StageConfig
 from agentic_jax.train.metrics_log import read_rows
 from agentic_jax.train.recorder import (
@@ -34,6 +34,7 @@ from agentic_jax.train.recorder import (
     check_room_for_checkpoints,
     prepare_run_dir,
     run_config,
+    saved_steps,
     write_config,
 )
 from agentic_jax.train.setup import Hyperparams, Setup, build, seed_keys
@@ -201,15 +202,21 @@ def resume(
     setup = build(config)
     state, meta = restore_checkpoint(run_dir, setup)
     if meta["update"] > setup.total_updates:
+        stages = ", ".join(f"{stage.name} {stage.updates}" for stage in setup.stages)
         raise ValueError(
-            f"cannot resume {run_dir}: its checkpoint is at update {meta['update']}, beyond "
-            f"the config's {setup.total_updates} updates"
+            f"cannot resume {run_dir}: its checkpoint is at update {meta['update']} (all "
+            f"stages' updates counted together), beyond the {setup.total_updates} of the "
+            f"stages now ({stages}; `updates` counts the RL stage's alone): raise it"
         )
     kept = [row for row in read_rows(run_dir) if row["update"] <= meta["update"]]
     if not kept or kept[-1]["update"] != meta["update"]:
+        older = [step for step in saved_steps(run_dir) if step < meta["update"]]
+        hint = (f"move {run_dir / CHECKPOINT_DIR / str(meta['update'])} away to resume from "
+                f"update {max(older)}, or start over with --overwrite" if older
+                else "start over with --overwrite")  # fmt: skip
         raise ValueError(
             f"cannot resume {run_dir}: {run_dir / 'metrics.jsonl'} has no row for the "
-            f"checkpoint's update {meta['update']} (the file was edited or lost)"
+            f"checkpoint's update {meta['update']} (the file was edited or lost): {hint}"
         )
     write_config(run_dir, config)
     console.print(f"resuming {run_dir} from update {meta['update']}")

@@ -60,6 +60,11 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     """A run directory ready to be written: writable, and holding no run unless
     ``overwrite`` (then the old run's checkpoints and event files are removed)."""
     held = [p for p in (CHECKPOINT_DIR, METRICS_JSONL) if (run_dir / p).exists()]
+    if held and not overwrite and not saved_steps(run_dir):
+        raise FileExistsError(
+            f"{run_dir} holds a run that stopped before its first checkpoint (nothing to "
+            "resume): start it over with --overwrite, or choose another --run-dir"
+        )
     if held and not overwrite:
         raise FileExistsError(
             f"{run_dir} already holds a run ({', '.join(held)}): continue it with "
@@ -69,6 +74,15 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     writable_dir(run_dir, "--run-dir")
     for name in (CHECKPOINT_DIR, TENSORBOARD_DIR):
         shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+def saved_steps(run_dir: Path) -> list[int]:
+    """The updates of a run's complete checkpoints (orbax renames a step's folder to its
+    number only once it is written)."""
+    folder = run_dir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
 
 def check_room_for_checkpoints(run_dir: Path, setup: Setup) -> None:
