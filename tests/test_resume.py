@@ -159,14 +159,35 @@ def test_a_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(copied
 
 
 def test_a_missing_checkpoint_is_a_clear_error(copied_run, capsys):
+    """A run killed before its first checkpoint: resume and train both name --overwrite
+    (they used to send the user to each other)."""
     shutil.rmtree(copied_run / "checkpoints")
     assert cli.main(["train", "--resume", str(copied_run)]) == 2
-    assert "no checkpoint folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no checkpoint folder" in err and f"--run-dir {copied_run} --overwrite" in err
+    (copied_run / "checkpoints").mkdir()
+    assert cli.main(["train", *TINY, "--run-dir", str(copied_run)]) == 2
+    err = capsys.readouterr().err
+    assert "stopped before its first checkpoint (nothing to resume)" in err
+    assert "start it over with --overwrite" in err
+
+
+def test_resuming_with_fewer_updates_says_which_count_is_meant(copied_run):
+    with pytest.raises(
+        ValueError,
+        match=r"update 10 \(all stages' updates counted together\), "
+        r"beyond the 8 of the stages now \(sft 4, rl 4; `updates` counts",
+    ):
+        loop.resume(copied_run, ["updates=4"])
 
 
 def test_metrics_lost_after_the_checkpoint_is_a_clear_error(copied_run):
     (copied_run / "metrics.jsonl").write_text("")
-    with pytest.raises(ValueError, match="has no row for the checkpoint's update 10"):
+    with pytest.raises(
+        ValueError,
+        match="has no row for the checkpoint's update 10 .*: move "
+        ".*checkpoints/10 away to resume from update 8, or start over",
+    ):
         loop.resume(copied_run, ["updates=8"])
 
 
