@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -270,5 +271,19 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+def console_main() -> None:
+    """The ``agentic-jax`` command: ``main``, then a plain exit. After a failure the process
+    ends at once (``os._exit``, output flushed): a failed checkpoint restore or save can leave
+    orbax/TensorStore work in flight, whose callbacks at interpreter shutdown print
+    "Event loop is closed" tracebacks or wait minutes on a closed executor. Nothing is left
+    to clean up by then: run directories and logs are closed by their context managers."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code:
+        os._exit(code)
+    sys.exit(0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -158,6 +158,23 @@ def test_a_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(copied
     assert (copied_run / "metrics.jsonl").read_text() == metrics
 
 
+def test_a_corrupt_checkpoint_prints_one_line_and_no_shutdown_noise(copied_run):
+    """Through the real command: the array data of the newest checkpoint zeroed. Orbax leaves
+    TensorStore reads in flight, which used to print four "Event loop is closed" tracebacks
+    at shutdown after the one-line error."""
+    for path in (copied_run / "checkpoints" / "10" / "state").rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            path.write_bytes(b"\0" * 8)
+    command = [sys.executable, "-m", "agentic_jax.cli", "train", "--resume", str(copied_run),
+               "updates=8"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: checkpoint {copied_run / 'checkpoints' / '10'} could not")
+    assert lines[0].endswith("to use the previous one (update 8)")
+
+
 def test_a_missing_checkpoint_is_a_clear_error(copied_run, capsys):
     """A run killed before its first checkpoint: resume and train both name --overwrite
     (they used to send the user to each other)."""
