@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(600)
 
 TINY = [*TRAIN_TINY, "sft.updates=4", "sft.num_episodes=16", "updates=6"]
 DEFAULT = cli.resolve_config(None)  # what `agentic-jax train` without a config name loads
-TIMING = ("wall_s", "tokens_per_s")  # the only fields a resumed run may change
+TIMING = ("wall_s", "tokens_per_s", "compile_s")  # the only fields a resumed run may change
 
 
 def learning_fields(row: dict) -> dict:

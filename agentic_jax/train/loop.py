@@ -84,11 +84,14 @@ class TracedChunks:
 
 class CompiledChunks:
     """The update functions vmapped over seeds (or settings) and compiled, once per chunk
-    shape: the host loop's compile cache."""
+    shape: the host loop's compile cache. ``report(what, seconds)``, if given, is called when a
+    chunk function starts compiling (``seconds`` None) and when it is done: compiling is the
+    longest wait of a run, and a user should see it."""
 
-    def __init__(self, setup: Setup):
+    def __init__(self, setup: Setup, report: Callable[[str, float | None], None] | None = None):
         self.setup = setup
         self.cache: dict[tuple, Callable] = {}
+        self.report = report or (lambda what, seconds: None)
 
     def start_stage(self, stage_index: int) -> Callable:
         key = ("start", stage_index)
@@ -100,8 +103,12 @@ class CompiledChunks:
         """The compiled chunk (compiled ahead of time, so compiling is not timed as training)."""
         key = ("chunk", num_updates, stage_index)
         if key not in self.cache:
+            what = f"the {self.setup.stages[stage_index].name} stage's {num_updates}-update chunk"
+            self.report(what, None)
+            started = time.time()
             traced = TracedChunks(self.setup).chunk(num_updates, stage_index, state)
             self.cache[key] = jax.jit(jax.vmap(traced)).lower(state).compile()
+            self.report(what, time.time() - started)
         return self.cache[key]
 
 
@@ -185,7 +192,7 @@ def train(
     recorder = RunRecorder(setup, run_dir, console or Console(), start)
     recorder.first_row(state)
     with recorder:
-        drive(setup, state, CompiledChunks(setup), 0, recorder.after_chunk)
+        drive(setup, state, CompiledChunks(setup, recorder.compiling), 0, recorder.after_chunk)
     return recorder.log.rows
 
 
@@ -222,5 +229,6 @@ def resume(
     console.print(f"resuming {run_dir} from update {meta['update']}")
     recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
     with recorder:
-        drive(setup, state, CompiledChunks(setup), meta["update"], recorder.after_chunk)
+        compiled = CompiledChunks(setup, recorder.compiling)
+        drive(setup, state, compiled, meta["update"], recorder.after_chunk)
     return recorder.log.rows

@@ -9,6 +9,7 @@ training), ``tensorboard/`` event files and ``checkpoints/`` (orbax: the newest
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import sys
@@ -27,7 +28,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from agentic_jax.stats import chunk_scalars
@@ -115,7 +115,8 @@ def _number(value) -> str:
     return "  -  " if value is None else f"{value:.3f}"
 
 
-def progress_line(row: dict, total: int, eta_s: float | None = None) -> str:
+def progress_line(row: dict, total: int, eta: str = "") -> str:
+    """One logged row as the console shows it (plain text: print it with markup off)."""
     return (
         f"update {row['update']:>5}/{total} [{row['stage']}]"
         f" | reward {_number(row.get('train/reward'))}"
@@ -123,7 +124,7 @@ def progress_line(row: dict, total: int, eta_s: float | None = None) -> str:
         f" | tool calls {_number(row.get('train/tool_calls', row.get('eval/tool_calls')))}"
         f" | think tokens {_number(row.get('train/think_tokens', row.get('eval/think_tokens')))}"
         f" | {row['tokens_per_s']:,.0f} tok/s | {row['wall_s']:.0f}s"
-        + (f" | eta {eta_s:.0f}s" if eta_s is not None else "")
+        + (f" | {eta}" if eta else "")
         + (
             f" | level {row['train/curriculum_level']:.0f}"
             if "train/curriculum_level" in row
@@ -158,9 +159,11 @@ def first_non_finite_parameter(params) -> str | None:
 
 
 def _progress(console: Console) -> Progress:
+    """The live bar; its eta is ours (per stage): rich's own needs an update every few seconds
+    and showed -:--:-- for chunks longer than that."""
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
         console=console, disable=not console.is_terminal,
     )  # fmt: skip
 
@@ -182,17 +185,55 @@ class RunRecorder:
         self.env_steps = kept_rows[-1]["env_steps"] if kept_rows else 0
         self.last_saved = self.update
         self.interval = config.checkpoint_interval or config.eval_interval
-        self.training_s, self.trained = 0.0, 0
         self.stage_ends = np.cumsum([stage.updates for stage in setup.stages])
+        self.stage_seconds = np.zeros(len(setup.stages))  # training time (no compiling)
+        self.stage_trained = np.zeros(len(setup.stages), int)  # updates timed
+        self.compile_s = kept_rows[-1].get("compile_s", 0.0) if kept_rows else 0.0
+        self.progress: Progress | None = None  # the live bar, while the run is entered
 
     def first_row(self, state) -> None:
         """The evaluation before any training (update 0), and the ``init`` checkpoint."""
-        evaluate = jax.jit(jax.vmap(lambda s: update.evaluate(self.setup, s)))
+        self.compiling("the evaluation", None)
+        started = time.time()
+        evaluate = jax.jit(jax.vmap(lambda s: update.evaluate(self.setup, s))).lower(state)
+        evaluate = evaluate.compile()
+        self.compiling("the evaluation", time.time() - started)
         first = chunk_scalars(evaluate(state))
         self.log.log({"update": 0, "stage": "init", "env_steps": 0,
                       "wall_s": time.time() - self.start, "tokens_per_s": 0.0,
-                      "train/reward": None, **first})  # fmt: skip
+                      "compile_s": self.compile_s, "train/reward": None, **first})  # fmt: skip
         self.checkpoint(state, "init")
+
+    def compiling(self, what: str, seconds: float | None) -> None:
+        """Show a compile (``CompiledChunks``' report): when it starts and how long it took;
+        the rows' ``compile_s`` counts it apart from training."""
+        if seconds is None:
+            self._say(f"compiling {what} ...")
+            return
+        self.compile_s += seconds
+        self._say(f"compiled {what} in {seconds:.1f} s")
+
+    def _say(self, line: str) -> None:
+        console = self.progress.console if self.progress is not None else self.console
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def eta(self) -> str:
+        """Time left from each stage's own speed; a stage not yet run is named as unknown
+        (its speed, and its compiling)."""
+        known, unknown = 0.0, []
+        for index, stage in enumerate(self.setup.stages):
+            end = int(self.stage_ends[index])
+            left = end - max(self.update, end - stage.updates)
+            if left <= 0:
+                continue
+            if self.stage_trained[index]:
+                known += self.stage_seconds[index] / self.stage_trained[index] * left
+            else:
+                unknown.append(stage.name)
+        if not unknown:
+            return f"eta {known:.0f}s" if known else ""
+        names = f"{', '.join(unknown)} not yet known"
+        return f"eta {known:.0f}s + {names}" if known >= 0.5 else f"eta: {names}"
 
     def checkpoint(self, state, stage_name: str) -> None:
         meta = {"update": self.update, "stage": stage_name, "env_steps": self.env_steps,
@@ -227,15 +268,20 @@ class RunRecorder:
             for number in (signal.SIGINT, signal.SIGTERM):
                 self.handlers[number] = signal.signal(number, self._request_stop)
         total = self.setup.total_updates
-        self.console.print(progress_line(self.log.rows[-1], total), soft_wrap=True)
+        self._say(progress_line(self.log.rows[-1], total))
+        self.absl_level = logging.getLogger("absl").level
+        logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's waits broke the bar's line
         self.progress = _progress(self.console).__enter__()
-        self.bar = self.progress.add_task("training", total=total, completed=self.update)
+        self.bar = self.progress.add_task(
+            "training", total=total, completed=self.update, eta=self.eta()
+        )
         return self
 
     def __exit__(self, *exc) -> None:
         for number, handler in self.handlers.items():
             signal.signal(number, handler)
         self.progress.__exit__(*exc)
+        logging.getLogger("absl").setLevel(self.absl_level)
         self.manager.close()
         self.log.close()
 
@@ -247,7 +293,8 @@ class RunRecorder:
         self.env_steps += int(steps)
         bad = first_non_finite(metrics, self.update + 1)
         self.update += run.num_updates
-        self.training_s, self.trained = self.training_s + seconds, self.trained + run.num_updates
+        self.stage_seconds[run.stage_index] += seconds
+        self.stage_trained[run.stage_index] += run.num_updates
         row = {
             "train/reward": None,  # no sampled episodes in an SFT stage
             "update": self.update,
@@ -255,6 +302,7 @@ class RunRecorder:
             "env_steps": self.env_steps,
             "wall_s": time.time() - self.start,
             "tokens_per_s": steps / seconds,
+            "compile_s": self.compile_s,
             **chunk_scalars(metrics),
             **chunk_scalars(evals),
         }
@@ -262,9 +310,9 @@ class RunRecorder:
             row["eval/success_per_seed"] = np.asarray(evals["eval/success"]).tolist()
         self.log.log(row)
         total = setup.total_updates
-        eta = self.training_s / self.trained * (total - self.update)
-        self.progress.console.print(progress_line(row, total, eta), soft_wrap=True)
-        self.progress.update(self.bar, completed=self.update)
+        eta = self.eta()
+        self._say(progress_line(row, total, eta))
+        self.progress.update(self.bar, completed=self.update, eta=eta)
         parameter = first_non_finite_parameter(state.params)
         if bad or parameter:
             what = (f"loss {bad[1]} at update {bad[0]}" if bad else
