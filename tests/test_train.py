@@ -245,3 +245,20 @@ def test_a_stage_cannot_change_shapes():
     config = tiny("stages=[{name: a, kind: rl, updates: 1, env: {max_entities: 4}}]")
     with pytest.raises(ValueError, match="stage a: max_entities set array shapes"):
         build(config)
+
+
+@pytest.mark.parametrize(
+    "overrides, where",
+    [
+        (["env.overrides.max_len=14"], "the training environment"),
+        (["curriculum.levels=[{hops: 1}, {hops: 2}]"], "curriculum level 1"),
+        (["stages=[{name: a, kind: sft, updates: 1}, "
+          "{name: b, kind: rl, updates: 1, env: {hops: 2}}]"], "stage b"),
+    ],
+)  # fmt: skip
+def test_a_max_len_the_oracle_does_not_fit_is_refused(overrides, where):
+    """max_len=28 fits one hop (the oracle needs 27 tokens) but not two: every difficulty the
+    run trains or evaluates on is checked, not only the first."""
+    with pytest.raises(ValueError, match=rf"max_len=\d+ is too short for {where}: the oracle's "
+                       r"longest episode there needs \d+ tokens.*use max_len >= \d+"):  # fmt: skip
+        build(tiny(*overrides))

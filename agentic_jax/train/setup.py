@@ -24,6 +24,7 @@ from agentic_jax.algos.policy import Coefficients, LossSettings
 from agentic_jax.train.classic import ClassicActor
 from agentic_jax.train.config import Config, StageConfig, pipeline
 from agentic_jax.train.token_actor import TokenActor
+from agentic_jax.train.transcript_fit import check_transcript_fits
 
 
 @struct.dataclass
@@ -135,7 +136,27 @@ class Setup:
         self.stage_env_params = [
             self._traced_params(stage.env, f"stage {stage.name}") for stage in self.stages
         ]
+        if isinstance(self.actor, TokenActor) and "max_len" in config.env.overrides:
+            self._check_transcript_fits()
         self.mesh = self._mesh(config)
+
+    def _check_transcript_fits(self) -> None:
+        """A hand-set ``max_len`` must fit the oracle at every difficulty of the run: the
+        training environment, each stage's and each curriculum level's (train and held-out
+        splits alike: the held-out tasks are evaluated)."""
+        difficulties = {"the training environment": self.actor.env_params}
+        difficulties |= {
+            f"stage {stage.name}": params
+            for stage, params in zip(self.stages, self.stage_env_params, strict=True)
+        }
+        difficulties |= {f"curriculum level {i}": params
+                         for i, params in enumerate(self.curriculum_levels)}  # fmt: skip
+        for where, params in list(difficulties.items()):
+            difficulties[f"{where} (held-out tasks)"] = params.replace(split=1)
+        static = {k: v for k, v in self.config.env.overrides.items() if k != "max_len"
+                  and k in env_registry.static_overrides(self.config.env.id)}  # fmt: skip
+        cache_key = (self.config.env.id, repr(sorted(static.items())))
+        check_transcript_fits(self.actor.env, difficulties, cache_key)
 
     @property
     def num_envs(self) -> int:
