@@ -19,6 +19,28 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def stage_starts(rows: list[dict]) -> list[tuple[int, str]]:
+    """(first update, stage name) of each training stage of a run's rows."""
+    starts, previous = [], "init"
+    for before, row in zip(rows, rows[1:], strict=False):
+        if row.get("stage", previous) != previous:
+            starts.append((before["update"], row["stage"]))
+            previous = row["stage"]
+    return starts
+
+
+def y_limits(metric: str, values: list[float]) -> tuple[float, float]:
+    """Success-like metrics on [0, 1]; other non-negative ones from 0 to above their largest
+    value, so that noise in the fifth digit does not fill the panel; the rest as they fall."""
+    if metric.endswith("success") or not values:
+        return -0.02, 1.05
+    low, high = min(values), max(values)
+    if low >= 0:
+        return 0.0, max(high * 1.08, 1e-6)
+    pad = max(0.05 * (high - low), 0.05 * max(abs(low), abs(high)), 1e-6)
+    return low - pad, high + pad
+
+
 def plot_runs(
     run_dirs: list[str | Path],
     out: str | Path,
@@ -38,14 +60,28 @@ def plot_runs(
         known = sorted({k for rows in runs for row in rows for k in row})
         raise ValueError(f"none of {', '.join(metrics)} was logged; logged: {', '.join(known)}")
     fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.4), squeeze=False)
+    last_update = max(row["update"] for rows in runs for row in rows)
     for ax, metric in zip(axes[0], present, strict=True):
+        values = []
         for rows, label in zip(runs, labels, strict=True):
             points = [(r["update"], r[metric]) for r in rows if r.get(metric) is not None]
             if points:
                 ax.plot(*zip(*points, strict=True), marker=".", label=label)
+                values += [value for _, value in points]
         ax.set_title(metric)
-        if metric.endswith("success"):
-            ax.set_ylim(-0.02, 1.05)
+        ax.set_xlim(0, max(last_update, 1))  # every panel spans every stage
+        ax.set_ylim(*y_limits(metric, values))
+        for update, stage in stage_starts(runs[0]):
+            ax.axvline(update, color="0.6", linestyle="--", linewidth=0.8)
+            ax.annotate(
+                stage,
+                (update, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -10),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.4",
+            )
         ax.set_xlabel("update")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agentic_jax import cli
+from agentic_jax import cli, plot
 from agentic_jax.plot import plot_runs, read_metrics
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,3 +38,14 @@ def test_plot_bad_input_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="none of eval/nothing was logged; logged: eval/success"):
         plot_runs([run], tmp_path / "x.png", ("eval/nothing",))
     assert read_metrics(run)[1]["update"] == 50
+
+
+def test_every_panel_spans_every_stage_and_noise_is_not_magnified():
+    rows = [{"update": 0, "stage": "init"}, {"update": 50, "stage": "sft"},
+            {"update": 100, "stage": "sft"}, {"update": 150, "stage": "rl"}]  # fmt: skip
+    assert plot.stage_starts(rows) == [(0, "sft"), (100, "rl")]
+    # A reward of 0.99999-1.0 is drawn on 0..1.08, not on a range of 1e-5.
+    assert plot.y_limits("train/reward", [0.99999, 1.0]) == (0.0, 1.08)
+    assert plot.y_limits("eval/success", [0.5]) == (-0.02, 1.05)
+    low, high = plot.y_limits("loss/policy", [-0.01, 0.01])
+    assert low < -0.01 and high > 0.01
