@@ -149,16 +149,26 @@ def cmd_envcheck(args: argparse.Namespace) -> int:
         raise ValueError(
             f"unknown environment id {unknown[0]!r}; valid ids: all, {', '.join(REGISTRY)}"
         )
-    from rich.progress import track
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     out_dir = writable_dir(args.out, "--out")
-    print(envcheck.MARKDOWN_HEADER)
-    for env_id in track(env_ids, description="envcheck", transient=True):
-        reports = envcheck.envcheck_report(
-            env_id, episodes=args.episodes, speed_envs=args.speed_envs
-        )
-        (out_dir / f"{env_id}.json").write_text(json.dumps(reports, indent=2) + "\n")
-        print("\n".join(envcheck.markdown_rows(env_id, reports)), flush=True)
+    console = Console(highlight=False)
+    console.print(envcheck.MARKDOWN_HEADER, markup=False, soft_wrap=True)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        for env_id in env_ids:
+            levels = REGISTRY[env_id].levels
+            bar = progress.add_task(f"{env_id} levels", total=len(levels))
+            reports = []
+            for level in levels:  # each level compiles and plays; a few seconds to a minute
+                reports.append(envcheck.check_level(env_id, level, episodes=args.episodes,
+                                                    speed_envs=args.speed_envs))  # fmt: skip
+                progress.advance(bar)
+            progress.remove_task(bar)
+            (out_dir / f"{env_id}.json").write_text(json.dumps(reports, indent=2) + "\n")
+            for row in envcheck.markdown_rows(env_id, reports):
+                console.print(row, markup=False, soft_wrap=True)
     print(f"JSON reports in {out_dir}/")
     return 0
 
