@@ -58,6 +58,8 @@ STATS: tuple[Stat, ...] = (
     Stat("slot_utilisation", ROLLOUT, "share of slot-steps that were agent tokens (the rest: "
          "forced tokens and idle finished slots)"),
     Stat("curriculum_level", ROLLOUT, "the curriculum level trained on"),
+    Stat("informative_groups", ROLLOUT, "share of GRPO groups whose rewards are not all "
+         "equal: only they carry an advantage (near 0, RL has nothing to learn from)"),
 )  # fmt: skip
 
 BY_NAME: dict[str, Stat] = {stat.name: stat for stat in STATS}

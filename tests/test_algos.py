@@ -309,3 +309,12 @@ def test_gae_jit_and_vmap():
     for i in range(2):
         single, _ = ppo.gae(rewards[i], values[i], dones[i], last[i], 0.99, 0.95)
         np.testing.assert_allclose(batched[i], single, rtol=1e-5)
+
+
+def test_informative_groups_on_a_hand_made_batch():
+    """Groups 0 (1, 0), 1 (1, 1), 2 (0, 0) and 3 (0.5, 0.2): two of four differ. Group 4 has
+    no episode and is not counted."""
+    rewards = jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.5, 0.2])
+    group = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
+    assert float(grpo.informative_groups(rewards, group, 5)) == 0.5
+    assert float(grpo.informative_groups(jnp.ones(4), jnp.array([0, 0, 1, 1]), 2)) == 0.0

@@ -48,6 +48,18 @@ def grpo_advantages(
     return centred / (jnp.sqrt(variance)[group] + eps)
 
 
+def informative_groups(episode_rewards: jax.Array, group: jax.Array, num_groups: int) -> jax.Array:
+    """The share of the groups present whose rewards are not all equal. Only these carry an
+    advantage: a group whose episodes all earn the same reward (all solved, or all failed)
+    has zero advantage everywhere, so a flat RL curve with this near 0 has nothing to learn."""
+    chex.assert_equal_shape([episode_rewards, group])
+    rewards = episode_rewards.astype(jnp.float32)
+    high = jax.ops.segment_max(rewards, group, num_groups)
+    low = jax.ops.segment_min(rewards, group, num_groups)
+    present = jax.ops.segment_sum(jnp.ones_like(rewards), group, num_groups) > 0
+    return jnp.sum(present & (high > low)) / jnp.maximum(jnp.sum(present), 1)
+
+
 def token_advantages(trajectory: Any, num_groups: int, normalize_std: bool = True) -> jax.Array:
     """Each step's advantage [N, L]: its episode's group-relative advantage (a GRPO
     trajectory holds one episode per row, ``trajectory.group`` its task)."""

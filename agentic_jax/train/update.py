@@ -171,6 +171,10 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
         state = state.replace(stale_params=jax.tree.map(push, state.stale_params, params_before))
     metrics |= {f"train/{k}": v for k, v in rollout.stats.items()}
+    if config.algo.name == "grpo":
+        metrics["train/informative_groups"] = grpo.informative_groups(
+            traj.rewards.sum(axis=1), traj.group, config.rollout.num_tasks
+        )
     metrics["env_steps"] = jnp.float32(traj.actions.size)
     state = state.replace(update=state.update + 1)
     if setup.curriculum_levels:
