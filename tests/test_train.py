@@ -1,6 +1,7 @@
 """The trainer: determinism, seeds under vmap, learning, and the command line end to end."""
 
 import json
+from functools import partial
 
 import jax
 import numpy as np
@@ -102,6 +103,28 @@ def test_stream_rollout_recomputes_the_behaviour_log_probs():
         np.testing.assert_allclose(np.asarray(log_probs)[mask], np.asarray(traj.log_probs)[mask],
                                    atol=2e-4)  # fmt: skip
     assert int(np.asarray(traj.context_len).max()) > 0  # the second rollout had context
+
+
+def collect_own(setup, state):
+    return update.collect(setup, state, state.key, state.params)
+
+
+def test_temperature_is_the_policy_in_the_rollout_and_the_loss_alike():
+    """At temperature 0.5 the rollout samples from softmax(logits / 0.5), and the loss's
+    log-probs are those of the same distribution (on-policy, as at temperature 1); on the same
+    transcripts a colder policy is more certain."""
+    setups = {t: build(tiny(f"rollout.temperature={t}")) for t in (1.0, 0.5)}
+    state = update.init(setups[0.5], jax.random.PRNGKey(0))
+    _, rollout = jax.jit(partial(collect_own, setups[0.5]))(state)
+    traj = rollout.trajectory
+    mask = np.asarray(traj.agent)
+    cold = setups[0.5].actor.evaluate_actions(state.params, traj)
+    np.testing.assert_allclose(np.asarray(cold.log_probs)[mask], np.asarray(traj.log_probs)[mask],
+                               atol=2e-4)  # fmt: skip
+    warm = setups[1.0].actor.evaluate_actions(state.params, traj)
+    assert float(np.asarray(cold.entropy)[mask].mean()) < float(
+        np.asarray(warm.entropy)[mask].mean()
+    )
 
 
 def test_sft_cold_start_learns_kblookup():

@@ -91,6 +91,10 @@ class RolloutConfig:
     # Act with the parameters of ``staleness`` updates ago, as an asynchronous actor that may
     # run at most that many updates ahead of the learner (run here at its bound); 0 = on-policy.
     staleness: int = Field(0, ge=0)
+    # Sampling temperature: the policy is softmax(logits / temperature), in the rollout and in
+    # the loss's log-probs alike (as verl does), so a run at 0.7 stays on-policy. Evaluation
+    # is greedy whatever it is.
+    temperature: float = Field(1.0, gt=0)
 
 
 @dataclass(config=STRICT)

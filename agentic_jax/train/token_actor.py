@@ -98,7 +98,7 @@ class TokenActor:
         tokens, positions, segments = forward_inputs(trajectory)
         logits, values, _ = self.model.apply(params, tokens, positions, segments)
         steps = trajectory.tokens.shape[1]
-        logits, values = logits[:, -steps:], values[:, -steps:]
+        logits, values = logits[:, -steps:] / self.config.rollout.temperature, values[:, -steps:]
         return PolicyOutputs(
             log_probs=token_log_prob(logits, trajectory.legal, trajectory.actions),
             entropy=masked_entropy(logits, trajectory.legal),
@@ -112,6 +112,8 @@ class TokenActor:
             logits, value, cache = self.model.apply(
                 params, obs.token, obs.position, cache, method=TransformerPolicy.decode
             )
+            if not greedy:
+                logits = logits / self.config.rollout.temperature
             log_probs = masked_log_softmax(logits, obs.legal_mask)
             if greedy:
                 action = jnp.argmax(log_probs, axis=-1)
