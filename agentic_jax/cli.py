@@ -96,6 +96,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from agentic_jax.train import saved
 
+    if args.pass_at_k:
+        scores, counts = saved.pass_at_k_of_run(args.run_dir, args.pass_at_k, args.tasks)
+        print(
+            f"held-out tasks: {len(counts)}, {args.pass_at_k} samples each (temperature "
+            "from the run's rollout.temperature); unbiased estimator of Chen et al. 2021"
+        )
+        for k, score in scores.items():
+            print(f"pass@{k:<4d} {score:.4f}")
+        return 0
     metrics = saved.evaluate_run(args.run_dir, args.episodes)
     for key in sorted(metrics):
         print(f"{key:28s} {metrics[key]:.4f}")
@@ -218,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes", type=positive_int, default=None,
         help="held-out episodes to play (default: the run's eval_episodes)",
     )  # fmt: skip
+    evaluate.add_argument(
+        "--pass-at-k", type=positive_int, metavar="N", default=None,
+        help="instead: pass@k for k = 1, 2, 4 ... N, from N samples of each held-out task",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--tasks", type=positive_int, default=64, help="held-out tasks for --pass-at-k (64)"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     render = commands.add_parser("render", help="print held-out transcripts of a saved policy")

@@ -318,3 +318,21 @@ def test_informative_groups_on_a_hand_made_batch():
     group = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
     assert float(grpo.informative_groups(rewards, group, 5)) == 0.5
     assert float(grpo.informative_groups(jnp.ones(4), jnp.array([0, 0, 1, 1]), 2)) == 0.0
+
+
+def test_pass_at_k_against_hand_computed_values():
+    from math import comb
+
+    from agentic_jax.algos.pass_at_k import pass_at_k, pass_at_ks
+
+    # n = 5, c = 2: pass@1 = 2/5, pass@2 = 1 - C(3, 2) / C(5, 2) = 1 - 3/10.
+    assert pass_at_k(5, [2], 1) == pytest.approx(0.4)
+    assert pass_at_k(5, [2], 2) == pytest.approx(0.7)
+    assert pass_at_k(5, [2], 4) == 1.0  # 3 wrong samples cannot fill 4 draws
+    # Averaged over tasks, and equal to the binomial form at a large n.
+    assert pass_at_k(4, [0, 4], 2) == pytest.approx(0.5)
+    exact = 1 - comb(256 - 3, 64) / comb(256, 64)
+    assert pass_at_k(256, [3], 64) == pytest.approx(exact, rel=1e-9)
+    assert list(pass_at_ks(8, [1])) == [1, 2, 4, 8]
+    with pytest.raises(ValueError, match="1 <= k <= samples per task"):
+        pass_at_k(4, [1], 5)

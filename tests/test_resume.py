@@ -123,6 +123,16 @@ def tensorboard_scalars(folder):
     return out
 
 
+def test_pass_at_k_of_a_saved_policy(uninterrupted):
+    """N samples of each held-out task at the run's temperature: pass@1 is the mean success,
+    and pass@k never falls as k grows."""
+    scores, counts = saved.pass_at_k_of_run(uninterrupted[0], samples=4, tasks=8)
+    assert list(scores) == [1, 2, 4] and counts.shape == (8,)
+    assert ((counts >= 0) & (counts <= 4)).all()
+    assert scores[1] == pytest.approx(counts.mean() / 4)
+    assert scores[1] <= scores[2] <= scores[4]
+
+
 def test_keeps_the_newest_checkpoints(uninterrupted):
     run_dir, rows = uninterrupted
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())

@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from agentic_jax.algos.pass_at_k import pass_at_ks
 from agentic_jax.rollout import rollout_episodes
 from agentic_jax.stats import chunk_scalars
 from agentic_jax.train import config as config_lib
@@ -33,6 +34,29 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, 
         config = config_lib.from_dict(config_lib.to_dict(config) | {"eval_episodes": episodes})
         setup = build(config)
     return chunk_scalars(jax.jit(jax.vmap(lambda s: update.evaluate(setup, s)))(state))
+
+
+def pass_at_k_of_run(run_dir: str | Path, samples: int, tasks: int = 64, seed: int = 0):
+    """pass@k (k = 1, 2, 4, ... ``samples``) of the first seed's policy on ``tasks`` held-out
+    tasks, each sampled ``samples`` times at the run's temperature (``rollout.temperature``):
+    ``(pass_at_ks, correct counts [tasks])``. Played in blocks of at most 4,096 episodes."""
+    _, setup, state = load_run(run_dir)
+    actor = setup.actor
+    first = jax.tree.map(lambda x: x[0], state)
+    env_params = actor.env_params.replace(split=1)
+    block = max(1, min(tasks, 4096 // samples))
+
+    @jax.jit
+    def correct_counts(params, key):
+        cache = actor.model.init_cache(block * samples)
+        rollout = rollout_episodes(
+            actor.env, env_params, actor.policy_step(params), cache, key, block, samples
+        )
+        return rollout.env_state.success.reshape(block, samples).sum(axis=1)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), -(-tasks // block))
+    counts = np.concatenate([np.asarray(correct_counts(first.params, k)) for k in keys])[:tasks]
+    return pass_at_ks(samples, counts), counts
 
 
 def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed: int = 0):
