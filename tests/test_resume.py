@@ -19,7 +19,9 @@ from test_train import TINY as TRAIN_TINY  # the shared tiny model and batch
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import loop, recorder, saved, update
+from agentic_jax.train import setup as setup_lib
 from agentic_jax.train.metrics_log import read_rows
+from agentic_jax.train.setup import build
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -131,6 +133,26 @@ def test_pass_at_k_of_a_saved_policy(uninterrupted):
     assert ((counts >= 0) & (counts <= 4)).all()
     assert scores[1] == pytest.approx(counts.mean() / 4)
     assert scores[1] <= scores[2] <= scores[4]
+
+
+def test_init_starts_a_run_from_a_saved_runs_parameters(uninterrupted, tmp_path):
+    """``init=RUN``: every seed starts from the base's final parameters (seed 0's), also the
+    KL reference; another model is a one-line error naming the first parameter that differs."""
+    base_dir, _ = uninterrupted
+    base = saved.load_run(base_dir)[2]
+    config = config_lib.load(DEFAULT, [*TINY, f"init={base_dir}", "num_seeds=2"])
+    state = loop.initial_state(build(config), setup_lib.seed_keys(config))
+    for ours, theirs in zip(jax.tree.leaves(state.params), jax.tree.leaves(base.params),
+                            strict=True):  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(ours)[1], np.asarray(theirs)[0])
+    with pytest.raises(
+        ValueError,
+        match=r"init=.*: its model differs from this run's at "
+        r"\['params'\]\['block_0'\].* \(saved \(32,\), here \(64,\)\)",
+    ):
+        build(config_lib.load(DEFAULT, [*TINY, f"init={base_dir}", "model.d_model=64"]))
+    with pytest.raises(FileNotFoundError, match="init=.*: no checkpoint in"):
+        build(config_lib.load(DEFAULT, [*TINY, f"init={tmp_path}"]))
 
 
 def test_keeps_the_newest_checkpoints(uninterrupted):

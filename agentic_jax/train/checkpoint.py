@@ -11,9 +11,8 @@ import orbax.checkpoint as ocp
 
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
+from agentic_jax.train.base import CHECKPOINT_DIR
 from agentic_jax.train.setup import Setup, TrainState, seed_keys
-
-CHECKPOINT_DIR = "checkpoints"
 
 
 def checkpoint_manager(run_dir: Path, keep: int = 3) -> ocp.CheckpointManager:

@@ -153,6 +153,9 @@ class Config:
     keep_checkpoints: int = Field(3, gt=0)  # the newest K are kept
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     seed: int = 0
+    # A run directory: start from its newest checkpoint's parameters (seed 0's) instead of a
+    # fresh initialisation, e.g. a pretrained base. Same model.* and transcript length.
+    init: str | None = None
     num_seeds: int = Field(1, gt=0)  # seeds run as one vmapped computation
     # Data parallelism: the batch axis (episodes, environments) is split over this many
     # devices, parameters replicated. 1 = one device; 0 = every device (every host's after

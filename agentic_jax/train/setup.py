@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import envs as env_registry
 from agentic_jax.algos.policy import Coefficients, LossSettings
+from agentic_jax.train.base import load_base_params
 from agentic_jax.train.classic import ClassicActor
 from agentic_jax.train.config import Config, StageConfig, pipeline
 from agentic_jax.train.token_actor import TokenActor
@@ -127,6 +128,10 @@ class Setup:
             self.actor = ClassicActor(config)
         else:
             env_registry.make(config.env.id)  # raises: an unknown id, with the valid ones
+        self.base_params = None  # the parameters every seed starts from, with ``init``
+        if config.init:
+            expected = jax.eval_shape(self.actor.init_params, jax.random.PRNGKey(0))
+            self.base_params = load_base_params(config.init, expected)
         self.optimizer = make_optimizer(config)
         self.loss_settings = loss_settings(config)
         self.curriculum_levels = [

@@ -35,7 +35,7 @@ def init(setup: Setup, key: jax.Array, hyper: Hyperparams | None = None) -> Trai
     """Fresh parameters and optimiser; ``hyper`` defaults to the config's own."""
     key, init_key, env_key = jax.random.split(key, 3)
     actor = setup.actor
-    params = actor.init_params(init_key)
+    params = actor.init_params(init_key) if setup.base_params is None else setup.base_params
     obs, env_state = actor.init_carry(env_key, actor.env_params)
     return TrainState(
         params=params,
