@@ -41,6 +41,7 @@ def both_returns():
     return ours, ref, float(np.asarray(evals["eval/return"]).reshape(-1)[-1])
 
 
+@pytest.mark.slow  # a learning run, with the reference's beside it
 def test_cartpole_learns_like_the_reference(both_returns):
     ours, reference, greedy = both_returns
     assert ours > 100 and reference > 100, both_returns

@@ -54,6 +54,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # compiles the whole pipeline twice in a 4-device subprocess
 @pytest.mark.timeout(600)
 def test_four_devices_match_one():
     from test_train import TINY

@@ -127,6 +127,7 @@ def test_temperature_is_the_policy_in_the_rollout_and_the_loss_alike():
     )
 
 
+@pytest.mark.slow  # a learning run
 def test_sft_cold_start_learns_kblookup():
     """A short supervised run halves the loss and lifts held-out success well above chance (1/8).
 
