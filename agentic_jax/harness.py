@@ -25,6 +25,7 @@ from gymnax.environments import environment, spaces
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
+from agentic_jax.behaviours import with_behaviour
 from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
 from agentic_jax.task import Limits, TaskFamily
 from agentic_jax.tools.base import OK, call_tool
@@ -93,6 +94,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
         task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
+        task = with_behaviour(jax.random.fold_in(key, 2), task, params, self.family)
         task = fit_plan_to_tools(task, params)
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
@@ -258,8 +260,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         return obs, state, reward, terminated, state.truncated, info
 
     def episode_info(self, state: HarnessState) -> dict[str, jax.Array]:
-        """Running episode statistics (``stats.EPISODE_COUNTERS``); read them on the step
-        where the episode ends."""
+        """Running episode statistics (``stats.EPISODE_COUNTERS``), read where it ends."""
         return {
             stat.name: getattr(state, stat.state_field).astype(jnp.float32)
             for stat in stats.EPISODE_COUNTERS

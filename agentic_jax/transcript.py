@@ -66,6 +66,9 @@ class HarnessParams(environment.EnvParams):
     effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
     agent_effort: bool = False
     think_cost: float = 0.0
+    # The demonstrator's behaviour mixture (``agentic_jax.behaviours.BEHAVIOURS``): oracle,
+    # wrong_answer, guess, wrong_argument, no_thinking. All on the oracle: plans unchanged.
+    behaviour_probs: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
     task: Any = None  # the family's difficulty parameters
 
 
@@ -149,6 +152,7 @@ def check_harness_params(params: HarnessParams, family: TaskFamily) -> None:
         "think_budget": (params.think_budget, 0, np.inf),
         "effort_budgets": (params.effort_budgets, 0, np.inf),
         "effort_probs": (params.effort_probs, 0.0, 1.0),
+        "behaviour_probs": (params.behaviour_probs, 0.0, np.inf),
     }
     for name, (value, low, high) in values.items():
         if isinstance(value, jax.core.Tracer):
@@ -167,7 +171,8 @@ def check_harness_params(params: HarnessParams, family: TaskFamily) -> None:
             f"oracle_mode={modes.flat[0].item()!r} is not one of this environment's oracle "
             f"plans {list(family.oracle_modes)}"
         )
-    probs = params.effort_probs
-    if not isinstance(probs, jax.core.Tracer) and not np.all(np.sum(probs, axis=-1) > 0):
-        raise ValueError(f"effort_probs={list(np.asarray(probs))} sum to 0; give some weight")
+    for name in ("effort_probs", "behaviour_probs"):
+        probs = getattr(params, name)
+        if not isinstance(probs, jax.core.Tracer) and not np.all(np.sum(probs, axis=-1) > 0):
+            raise ValueError(f"{name}={list(np.asarray(probs))} sum to 0; give some weight")
     check_task_params(family, params.task)

@@ -16,7 +16,7 @@ LAYERS = (
     ("task",),
     ("stats",),
     ("transcript",),
-    ("episode_start",),
+    ("episode_start", "behaviours"),
     ("harness",),
     ("envs",),
     ("models",),
