@@ -286,3 +286,16 @@ def test_a_max_len_the_oracle_does_not_fit_is_refused(overrides, where):
     with pytest.raises(ValueError, match=rf"max_len=\d+ is too short for {where}: the oracle's "
                        r"longest episode there needs \d+ tokens.*use max_len >= \d+"):  # fmt: skip
         build(tiny(*overrides))
+
+
+def test_eval_sample_evaluates_sampled_episodes_deterministically():
+    """eval_sample=true: held-out episodes sampled at the rollout temperature (a base's
+    pass@1), the same for the same state; greedy decoding gives other episodes."""
+    metrics = {}
+    for sample in (False, True):
+        setup = build(tiny(f"eval_sample={str(sample).lower()}"))
+        state = update.init(setup, jax.random.PRNGKey(0))
+        evaluate = jax.jit(partial(update.evaluate, setup))
+        metrics[sample] = {k: float(v) for k, v in evaluate(state).items()}
+        assert metrics[sample] == {k: float(v) for k, v in evaluate(state).items()}
+    assert metrics[True] != metrics[False]

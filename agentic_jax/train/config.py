@@ -147,6 +147,9 @@ class Config:
     stages: list[StageConfig] = Field(default_factory=list)
     eval_interval: int = Field(25, gt=0)  # updates between held-out evaluations (and log rows)
     eval_episodes: int = Field(256, gt=0)
+    # Held-out episodes are greedy by default; true samples them at rollout.temperature (a
+    # base's pass@1: greedy decoding of a model of a mixture returns its mode, often right).
+    eval_sample: bool = False
     # Checkpoints are taken between chunks: every ``checkpoint_interval`` updates (a multiple
     # of eval_interval; 0 = after every chunk) and at the end of every stage.
     checkpoint_interval: int = Field(0, ge=0)

@@ -151,9 +151,9 @@ class TokenActor:
         )  # fmt: skip
 
     def evaluate(self, params: Any, key: jax.Array, shard) -> Metrics:
-        """Greedy episodes on held-out test tasks (the split no training task comes from), in
-        the training environment at its target difficulty (``eval/...``) and in each named
-        variant (``eval_<name>/...``)."""
+        """Greedy (with ``eval_sample``, sampled) episodes on held-out test tasks (the split no
+        training task comes from), in the training environment at its target difficulty
+        (``eval/...``) and in each named variant (``eval_<name>/...``)."""
         metrics = self._evaluate_in(self.env, self.env_params, params, key, "eval", shard)
         for name, (env, env_params) in self.eval_variants.items():
             metrics |= self._evaluate_in(env, env_params, params, key, f"eval_{name}", shard)
@@ -162,7 +162,8 @@ class TokenActor:
     def _evaluate_in(self, env, env_params, params, key, prefix: str, shard) -> Metrics:
         n = self.config.eval_episodes
         rollout = rollout_episodes(
-            env, env_params.replace(split=1), self.policy_step(params, greedy=True),
+            env, env_params.replace(split=1),
+            self.policy_step(params, greedy=not self.config.eval_sample),
             self.model.init_cache(n), key, n, shard=shard,
         )  # fmt: skip
         return {f"{prefix}/{k}": v for k, v in rollout.stats.items()}
