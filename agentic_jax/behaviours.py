@@ -51,10 +51,20 @@ def random_tokens(words: jax.Array, mask: np.ndarray) -> jax.Array:
 
 
 def with_behaviour(key: jax.Array, task: Task, params: HarnessParams, family: TaskFamily) -> Task:
-    """The task with its plan turned into the behaviour drawn from ``params.behaviour_probs``."""
+    """The task with its plan turned into the behaviour drawn from ``params.behaviour_probs``.
+
+    All weight on the oracle (the default) skips the work with a ``lax.cond``: the parameters
+    are shared by a batch, so under ``vmap`` the branch stays a branch, and the environment
+    step (which samples a fresh episode start at every step, for auto-reset) costs no more."""
+    probs = jnp.asarray(params.behaviour_probs, jnp.float32)
+    only_oracle = jnp.all(probs[1:] == 0)
+    return jax.lax.cond(only_oracle, lambda: task, lambda: _corrupted(key, task, probs, family))
+
+
+def _corrupted(key: jax.Array, task: Task, probs: jax.Array, family: TaskFamily) -> Task:
     width = task.plan.shape[0]
     words = random_words(key, behaviour=(), answer=(width,), args=(width,))
-    behaviour = weighted_choice(words["behaviour"], jnp.asarray(params.behaviour_probs))
+    behaviour = weighted_choice(words["behaviour"], probs)
     plan, plan_len = task.plan, task.plan_len
     in_answer = inside(plan, tk.ANSWER_OPEN, tk.ANSWER_CLOSE) & (plan != tk.ANSWER_CLOSE)
     random_answer = jnp.where(in_answer, random_tokens(words["answer"], family.answer_mask), plan)
