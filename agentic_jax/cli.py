@@ -297,12 +297,26 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+def _quiet_closed_loop(excepthook):
+    """An ``excepthook`` that drops TensorStore's "Event loop is closed" errors: after a
+    failed restore its read callbacks, from C++ threads, reach an asyncio loop orbax closed
+    and print their traceback through ``sys.excepthook``, before or after our one line."""
+
+    def hook(kind, error, trace):
+        if kind is RuntimeError and str(error) == "Event loop is closed":
+            return
+        excepthook(kind, error, trace)
+
+    return hook
+
+
 def console_main() -> None:
     """The ``agentic-jax`` command: ``main``, then a plain exit. After a failure the process
     ends at once (``os._exit``, output flushed): a failed checkpoint restore or save can leave
     orbax/TensorStore work in flight, whose callbacks at interpreter shutdown print
     "Event loop is closed" tracebacks or wait minutes on a closed executor. Nothing is left
     to clean up by then: run directories and logs are closed by their context managers."""
+    sys.excepthook = _quiet_closed_loop(sys.excepthook)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

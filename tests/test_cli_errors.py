@@ -142,3 +142,27 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["render", "x", "--count", "-1"], "argument --count: -1 must be at least 1"),
+        (["render", "x", "--count", "0"], "argument --count: 0 must be at least 1"),
+        (["eval", "x", "--episodes", "0"], "argument --episodes: 0 must be at least 1"),
+        (["eval", "x", "--pass-at-k", "two"], "argument --pass-at-k: 'two' is not an integer"),
+    ],
+)
+def test_counts_below_one_are_refused_by_the_parser(capsys, argv, message):
+    """They used to be a raw JAX broadcast error, 512 episodes, or nothing printed."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_names_the_configs_and_where_keys_are(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "agentic_jax/train/config.py" in out and "kblookup_ppo" in out
