@@ -33,19 +33,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from agentic_jax import task as draw  # a sampler's one-draw helpers
 from agentic_jax import tokens as tk
-from agentic_jax.task import (
-    Task,
-    TaskFamily,
-    Tool,
-    below,
-    between,
-    held_out_pair,
-    pack,
-    random_order,
-    random_words,
-    uniform_choice,
-)
+from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
 from agentic_jax.tools import kb_search
 from agentic_jax.tools.base import OK, tool_output
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, RELATION_IDS, VALUE_IDS
@@ -133,7 +123,7 @@ class KBLookup(TaskFamily):
 
     def sample(self, key, params: KBParams, split, oracle) -> Task:
         """Oracle 0 searches (entity, then target for two hops); 1 asks the leak (shortcut)."""
-        words = random_words(
+        words = draw.random_words(
             key, attribute=(), name=(), order=(NUM_NAMES,), slot=(), relation=(),
             values=(self.max_entities, self.max_attributes),
             offsets=(self.max_entities, NUM_RELATIONS),
@@ -141,17 +131,17 @@ class KBLookup(TaskFamily):
         num_entities = jnp.clip(params.num_entities, 2, self.max_entities)
         num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
         hops = jnp.clip(params.hops, 1, self.max_hops)
-        attribute = below(words["attribute"], num_attributes)
+        attribute = draw.below(words["attribute"], num_attributes)
         allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        name = uniform_choice(words["name"], allowed)
+        name = draw.uniform_choice(words["name"], allowed)
         # The question's name first, then the others in random order; then move it to a random slot.
-        names = random_order(words["order"], first=name)[: self.max_entities]
-        entity = below(words["slot"], num_entities)
+        names = draw.random_order(words["order"], first=name)[: self.max_entities]
+        entity = draw.below(words["slot"], num_entities)
         names = names.at[0].set(names[entity]).at[entity].set(name)
-        values = below(words["values"], NUM_VALUES)
-        offsets = between(words["offsets"], 1, num_entities)
+        values = draw.below(words["values"], NUM_VALUES)
+        offsets = draw.between(words["offsets"], 1, num_entities)
         relations = (jnp.arange(self.max_entities)[:, None] + offsets) % num_entities
-        relation = below(words["relation"], NUM_RELATIONS)
+        relation = draw.below(words["relation"], NUM_RELATIONS)
         target = jnp.where(hops == 2, relations[entity, relation], entity)
         kb = kb_search.KnowledgeBase(
             names=NAME_IDS[names],

@@ -47,19 +47,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from agentic_jax import task as draw  # a sampler's one-draw helpers
 from agentic_jax import tokens as tk
-from agentic_jax.task import (
-    Task,
-    TaskFamily,
-    Tool,
-    below,
-    between,
-    held_out_pair,
-    pack,
-    random_order,
-    random_words,
-    uniform_choice,
-)
+from agentic_jax.task import Task, TaskFamily, Tool, held_out_pair, pack
 from agentic_jax.tools import browser
 from agentic_jax.tools.browser import ATTRIBUTE_IDS, LINK_LABEL_IDS, LINK_LABELS, LOG, VALUE_IDS
 
@@ -145,7 +135,7 @@ class WebNav(TaskFamily):
 
     def sample(self, key, params: WebNavParams, split, oracle) -> Task:
         """Oracle 0 follows the links from home; 1 opens the log (the leak's shortcut)."""
-        words = random_words(
+        words = draw.random_words(
             key, attribute=(), name=(), order=(NUM_NAMES,),
             facts=(self.max_pages, self.max_facts), links=(self.max_pages, self.max_links),
             chain=(self.max_hops,),
@@ -154,16 +144,16 @@ class WebNav(TaskFamily):
         num_links = jnp.clip(params.num_links, 1, self.max_links)
         num_facts = jnp.clip(params.num_facts, 1, self.max_facts)
         hops = jnp.clip(params.hops, 1, self.max_hops)
-        attribute = below(words["attribute"], num_facts)
+        attribute = draw.below(words["attribute"], num_facts)
         allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        home_name = uniform_choice(words["name"], allowed)
+        home_name = draw.uniform_choice(words["name"], allowed)
         # Page 0 is home; the other pages get distinct random names.
-        names = NAME_IDS[random_order(words["order"], first=home_name)[: self.max_pages]]
-        facts = below(words["facts"], NUM_VALUES)
+        names = NAME_IDS[draw.random_order(words["order"], first=home_name)[: self.max_pages]]
+        facts = draw.below(words["facts"], NUM_VALUES)
         # Every link leads to another page in use.
-        offsets = between(words["links"], 1, num_pages)
+        offsets = draw.between(words["links"], 1, num_pages)
         links = (jnp.arange(self.max_pages)[:, None] + offsets) % num_pages
-        chain = below(words["chain"], num_links)
+        chain = draw.below(words["chain"], num_links)
         path = [jnp.int32(0)]
         for hop in range(self.max_hops):
             path.append(links[path[-1], chain[hop]].astype(jnp.int32))
