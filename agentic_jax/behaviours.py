@@ -3,21 +3,39 @@ pretraining corpus, so that SFT on it gives a base with a broad prior (it does t
 some probability) for RL to select from, instead of a copy of a perfect oracle.
 
 Each episode draws one behaviour from ``HarnessParams.behaviour_probs`` (over ``BEHAVIOURS``;
-the default, all weight on ``oracle``, leaves every plan as it was). They are generic, on the
-plan's tokens, so every environment has them:
+in a config or ``envs.make`` a mapping such as ``{oracle: 0.5, guess: 0.2}``, the names left
+out weigh 0; the default, all weight on ``oracle``, leaves every plan as it was). They are
+generic, on the plan's tokens, so every environment has them:
 
 - ``oracle``: the plan as the family wrote it;
-- ``wrong_answer``: the same steps, then a random answer (an epsilon-level slip);
+- ``wrong_answer``: the same steps, then a random answer (an answer-level slip);
 - ``guess``: answer before looking: no tool calls, a random answer;
 - ``wrong_argument``: every call's arguments random (a wrong lookup), then a random answer;
-- ``no_thinking``: the plan without its ``<think>`` segments (the answer kept).
+- ``no_thinking``: the plan without its ``<think>`` segments (the answer kept);
+- ``noisy``: the epsilon-noisy oracle: each tool name, argument and answer token is replaced,
+  with probability ``HarnessParams.behaviour_noise``, by a random token allowed there (after
+  a changed call, the whole answer: the call read a wrong result);
+- ``short_thinking``: each ``<think>`` segment cut to the first half of its tokens;
+- ``long_thinking``: each thinking token written twice (over-long thinking); where that would
+  not fit the episode's thinking budget, the oracle's plan;
+- ``wrong_tool``: every call's tool name random among the family's tools (arguments kept),
+  and a random answer when a name changed;
+- ``give_up``: the first call, then no other (no retry, no fallback), and a random answer;
+- ``shortcut``: the leak's shortcut, the family's ``exploit_oracle_mode`` plan (an
+  environment without one refuses weight here); on a variant without the leak it fails.
 
+Plans are fixed when the episode starts (the harness plays them open-loop), so a behaviour
+cannot read a tool's result: ``give_up`` stops after its first call whatever it returned.
 Random answers and arguments are tokens the family allows there (``answer_mask``,
 ``arg_mask``), so the transcript stays legal. A pretraining stage is an SFT stage with
-``env: {behaviour_probs: [...]}``: it imitates the mixture, wrong episodes included.
+``env: {behaviour_probs: {...}}``: it imitates the mixture, wrong episodes included.
+Corrupted plans may be longer than the family's ``plan_width``: plans leave here
+``2 * plan_width`` wide.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -28,14 +46,32 @@ from agentic_jax.task import (
     Task,
     TaskFamily,
     below,
+    compact,
     random_words,
+    unit_interval,
     weighted_choice,
     without_segments,
 )
 from agentic_jax.transcript import HarnessParams
 
-BEHAVIOURS = ("oracle", "wrong_answer", "guess", "wrong_argument", "no_thinking")
-ORACLE, WRONG_ANSWER, GUESS, WRONG_ARGUMENT, NO_THINKING = range(len(BEHAVIOURS))
+BEHAVIOURS = (
+    "oracle", "wrong_answer", "guess", "wrong_argument", "no_thinking", "noisy",
+    "short_thinking", "long_thinking", "wrong_tool", "give_up", "shortcut",
+)  # fmt: skip
+(ORACLE, WRONG_ANSWER, GUESS, WRONG_ARGUMENT, NO_THINKING, NOISY, SHORT_THINKING,
+ LONG_THINKING, WRONG_TOOL, GIVE_UP, SHORTCUT) = range(len(BEHAVIOURS))  # fmt: skip
+
+
+def behaviour_weights(mixture: Mapping[str, float]) -> tuple[float, ...]:
+    """``{name: weight}`` as the tuple ``HarnessParams.behaviour_probs`` holds (names left out
+    weigh 0); an unknown name is refused with the valid ones."""
+    unknown = sorted(set(mixture) - set(BEHAVIOURS))
+    if unknown:
+        raise ValueError(
+            f"unknown behaviour(s) {', '.join(unknown)} in behaviour_probs; valid: "
+            f"{', '.join(BEHAVIOURS)}"
+        )
+    return tuple(float(mixture.get(name, 0.0)) for name in BEHAVIOURS)
 
 
 def inside(plan: jax.Array, opening: int, closing: int) -> jax.Array:
@@ -50,30 +86,109 @@ def random_tokens(words: jax.Array, mask: np.ndarray) -> jax.Array:
     return allowed[below(words, allowed.shape[0])]
 
 
-def with_behaviour(key: jax.Array, task: Task, params: HarnessParams, family: TaskFamily) -> Task:
-    """The task with its plan turned into the behaviour drawn from ``params.behaviour_probs``.
+def with_behaviour(
+    key: jax.Array, task: Task, params: HarnessParams, family: TaskFamily, effort: bool = False
+) -> Task:
+    """The task drawn with ``key``, its plan turned into the behaviour drawn from
+    ``params.behaviour_probs``. ``effort``: a harness with effort levels, where the level's
+    budget (fitted later) bounds ``long_thinking``; otherwise ``params.think_budget`` does.
 
     All weight on the oracle (the default) skips the work with a ``lax.cond``: the parameters
     are shared by a batch, so under ``vmap`` the branch stays a branch, and the environment
     step (which samples a fresh episode start at every step, for auto-reset) costs no more."""
     probs = jnp.asarray(params.behaviour_probs, jnp.float32)
     only_oracle = jnp.all(probs[1:] == 0)
-    return jax.lax.cond(only_oracle, lambda: task, lambda: _corrupted(key, task, probs, family))
-
-
-def _corrupted(key: jax.Array, task: Task, probs: jax.Array, family: TaskFamily) -> Task:
     width = task.plan.shape[0]
-    words = random_words(key, behaviour=(), answer=(width,), args=(width,))
-    behaviour = weighted_choice(words["behaviour"], probs)
+    padded = task.replace(plan=jnp.pad(task.plan, (0, width), constant_values=tk.PAD))
+    exploit = family.exploit_oracle_mode
+    shortcut_mode = family.oracle_modes[0] if exploit is None else exploit
+    think_budget = jnp.int32(1 << 30) if effort else jnp.int32(params.think_budget)
+
+    def corrupted() -> Task:
+        shortcut = family.sample(key, params.task, params.split, shortcut_mode)
+        return _corrupted(jax.random.fold_in(key, 2), task, params, family, shortcut, think_budget)
+
+    return jax.lax.cond(only_oracle, lambda: padded, corrupted)
+
+
+def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, shortcut: Task,
+               think_budget) -> Task:  # fmt: skip
     plan, plan_len = task.plan, task.plan_len
+    width = plan.shape[0]
+    words = random_words(key, behaviour=(), answer=(width,), args=(width,), tools=(width,),
+                         slips=(width,))  # fmt: skip
+    behaviour = weighted_choice(words["behaviour"], jnp.asarray(params.behaviour_probs))
+    in_plan = jnp.arange(width) < plan_len
     in_answer = inside(plan, tk.ANSWER_OPEN, tk.ANSWER_CLOSE) & (plan != tk.ANSWER_CLOSE)
-    random_answer = jnp.where(in_answer, random_tokens(words["answer"], family.answer_mask), plan)
     in_call = inside(plan, tk.CALL_OPEN, tk.CALL_CLOSE) & (plan != tk.CALL_CLOSE)
-    is_argument = in_call & ~jnp.roll(plan == tk.CALL_OPEN, 1)  # not the tool name
-    random_args = jnp.where(is_argument, random_tokens(words["args"], family.arg_mask), plan)
-    random_args = jnp.where(in_answer, random_answer, random_args)
+    is_tool_name = in_call & jnp.roll(plan == tk.CALL_OPEN, 1)
+    is_argument = in_call & ~is_tool_name
+    thinking = inside(plan, tk.THINK_OPEN, tk.THINK_CLOSE) & (plan != tk.THINK_CLOSE) & in_plan
+
+    answers = random_tokens(words["answer"], family.answer_mask)
+    arguments = random_tokens(words["args"], family.arg_mask)
+    tools = random_tokens(words["tools"], tk.id_mask(t.name for t in family.tools))
+    random_answer = jnp.where(in_answer, answers, plan)
+    random_args = jnp.where(is_argument, arguments, random_answer)
+    # A wrong call reads a wrong result, so its answer is random too.
+    swapped = is_tool_name & (tools != plan)
+    random_tool = jnp.where(is_tool_name, tools, jnp.where(swapped.any(), random_answer, plan))
+    slips = unit_interval(words["slips"]) < params.behaviour_noise
+    slipped_call = jnp.where(is_argument, arguments, tools)
+    call_slips = slips & (is_argument | is_tool_name) & (slipped_call != plan)
+    noisy = jnp.where((slips & in_answer) | call_slips.any(), random_answer, plan)
+    noisy = jnp.where(call_slips, slipped_call, noisy)
+
     no_calls, no_calls_len = without_segments(random_answer, plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
     no_think, no_think_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
-    plans = jnp.stack([plan, random_answer, no_calls, random_args, no_think])
-    lengths = jnp.stack([plan_len, plan_len, no_calls_len, plan_len, no_think_len])
-    return task.replace(plan=plans[behaviour], plan_len=lengths[behaviour].astype(jnp.int32))
+    later_calls = (jnp.cumsum(plan == tk.CALL_OPEN) > 1) & (
+        in_call | (plan == tk.CALL_OPEN) | (plan == tk.CALL_CLOSE)
+    )
+    give_up, give_up_len = compact(random_answer, plan_len, ~later_calls)
+    # Thinking cut short: a segment's token keeps its place if it lies in the segment's
+    # first half (``segment`` numbers the segments; ``rank`` counts within one).
+    segment = jnp.cumsum(plan == tk.THINK_OPEN)
+    segment_len = jax.ops.segment_sum(thinking.astype(jnp.int32), segment, width + 1)
+    rank = _rank_within(thinking, segment, width)
+    short, short_len = compact(plan, plan_len, ~thinking | (rank < segment_len[segment] // 2))
+    # Over-long thinking: every thinking token twice, when the budget has room.
+    repeats = jnp.where(thinking, 2, 1) * in_plan
+    long_plan = jnp.repeat(plan, repeats, total_repeat_length=2 * width)
+    long_plan = jnp.where(jnp.arange(2 * width) < repeats.sum(), long_plan, tk.PAD)
+    fits = 2 * thinking.sum() <= think_budget
+    long_plan = jnp.where(fits, long_plan, jnp.pad(plan, (0, width), constant_values=tk.PAD))
+    long_len = jnp.where(fits, repeats.sum(), plan_len)
+
+    def wide(p: jax.Array) -> jax.Array:
+        return jnp.pad(p, (0, width), constant_values=tk.PAD)
+
+    plans = jnp.stack([
+        wide(plan), wide(random_answer), wide(no_calls), wide(random_args), wide(no_think),
+        wide(noisy), wide(short), long_plan, wide(random_tool), wide(give_up),
+        wide(shortcut.plan),
+    ])  # fmt: skip
+    lengths = jnp.stack([
+        plan_len, plan_len, no_calls_len, plan_len, no_think_len, plan_len, short_len,
+        long_len, plan_len, give_up_len, shortcut.plan_len,
+    ]).astype(jnp.int32)  # fmt: skip
+    return task.replace(plan=plans[behaviour], plan_len=lengths[behaviour])
+
+
+def _rank_within(mask: jax.Array, segment: jax.Array, width: int) -> jax.Array:
+    """For each True position of ``mask``, how many True positions of its segment precede it."""
+    count = jnp.cumsum(mask)
+    before_segment = jax.ops.segment_min(jnp.where(mask, count - 1, width), segment, width + 1)
+    return count - 1 - before_segment[segment]
+
+
+def check_behaviours(params: HarnessParams, family: TaskFamily) -> None:
+    """Refuse weight on ``shortcut`` for a family with no shortcut plan (ValueError)."""
+    probs = params.behaviour_probs
+    if isinstance(probs, jax.core.Tracer) or family.exploit_oracle_mode is not None:
+        return
+    if np.any(np.asarray(probs)[..., SHORTCUT] > 0):
+        raise ValueError(
+            "behaviour_probs gives weight to 'shortcut', but this environment has no leak "
+            "shortcut (no exploit_oracle_mode); environments with one: KBLookup-v0, WebNav-v0, "
+            "CodeSynth-v0"
+        )

@@ -94,7 +94,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
         task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
-        task = with_behaviour(jax.random.fold_in(key, 2), task, params, self.family)
+        task = with_behaviour(key, task, params, self.family, effort=self.effort)
         task = fit_plan_to_tools(task, params)
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)

@@ -39,9 +39,9 @@ a family none of whose tools returns a world runs exactly as before.
 Then register it in ``envs/__init__.py``. Helpers: ``pack`` (variable-length token pieces into
 a fixed width), ``without_segments`` (an oracle plan without its calls or thinking) and, for
 ``sample``, ``random_words`` with ``below``, ``between``, ``uniform_choice``,
-``weighted_choice`` and ``random_order``: a sampler takes all its random numbers from one
-draw. The harness samples a fresh task at every step of every episode (for auto-reset), and
-each ``jax.random`` call is a threefry pass of its own.
+``unit_interval``, ``weighted_choice`` and ``random_order``: a sampler takes all its random
+numbers from one draw. The harness samples a fresh task at every step of every episode (for
+auto-reset), and each ``jax.random`` call is a threefry pass of its own.
 """
 
 from __future__ import annotations
@@ -66,11 +66,13 @@ __all__ = [
     "below",
     "between",
     "check_task_params",
+    "compact",
     "held_out_pair",
     "pack",
     "random_order",
     "random_words",
     "uniform_choice",
+    "unit_interval",
     "weighted_choice",
     "without_segments",
 ]
@@ -99,7 +101,13 @@ def without_segments(
     inside = opens - closes + (plan == close_token) > 0
     if after is not None:
         inside &= jnp.cumsum(plan == after) > 0
-    keep = ~inside & (jnp.arange(plan.shape[0]) < plan_len)
+    return compact(plan, plan_len, ~inside)
+
+
+def compact(plan: jax.Array, plan_len: jax.Array, keep: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The plan's kept positions (``keep`` and within ``plan_len``) in order, padded with
+    ``<pad>``; and their count (int32)."""
+    keep = keep & (jnp.arange(plan.shape[0]) < plan_len)
     target = jnp.where(keep, jnp.cumsum(keep) - 1, plan.shape[0])
     kept = jnp.full_like(plan, tk.PAD).at[target].set(plan, mode="drop")
     return kept, keep.sum().astype(jnp.int32)
@@ -285,10 +293,15 @@ def uniform_choice(word: jax.Array, allowed: jax.Array) -> jax.Array:
     return jnp.sum(jnp.cumsum(allowed) <= rank).astype(jnp.int32) % allowed.shape[0]
 
 
+def unit_interval(words: jax.Array) -> jax.Array:
+    """Floats uniform in [0, 1) (24 bits each), from uint32 words."""
+    return (words >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
 def weighted_choice(word: jax.Array, weights: jax.Array) -> jax.Array:
     """An index drawn with probability proportional to ``weights`` (non-negative, not all
     zero), from one word: where a uniform number in [0, 1) falls in the running total."""
-    uniform = (word >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+    uniform = unit_interval(word)
     total = jnp.cumsum(weights) / jnp.sum(weights)
     return jnp.minimum(jnp.sum(total <= uniform), weights.shape[0] - 1).astype(jnp.int32)
 

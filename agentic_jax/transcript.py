@@ -66,9 +66,11 @@ class HarnessParams(environment.EnvParams):
     effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
     agent_effort: bool = False
     think_cost: float = 0.0
-    # The demonstrator's behaviour mixture (``agentic_jax.behaviours.BEHAVIOURS``): oracle,
-    # wrong_answer, guess, wrong_argument, no_thinking. All on the oracle: plans unchanged.
-    behaviour_probs: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
+    # The demonstrator's behaviour mixture, one weight per ``agentic_jax.behaviours.BEHAVIOURS``
+    # entry (``envs.make`` and configs take a mapping ``{name: weight}``). All on the oracle:
+    # plans unchanged. ``behaviour_noise``: the per-token slip rate of the ``noisy`` oracle.
+    behaviour_probs: tuple[float, ...] = (1.0,) + (0.0,) * 10
+    behaviour_noise: float = 0.1
     task: Any = None  # the family's difficulty parameters
 
 
@@ -153,6 +155,7 @@ def check_harness_params(params: HarnessParams, family: TaskFamily) -> None:
         "effort_budgets": (params.effort_budgets, 0, np.inf),
         "effort_probs": (params.effort_probs, 0.0, 1.0),
         "behaviour_probs": (params.behaviour_probs, 0.0, np.inf),
+        "behaviour_noise": (params.behaviour_noise, 0.0, 1.0),
     }
     for name, (value, low, high) in values.items():
         if isinstance(value, jax.core.Tracer):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import gymnax
 
+from agentic_jax.behaviours import behaviour_weights, check_behaviours
 from agentic_jax.catalogue import DESCRIPTIONS
 from agentic_jax.harness import Harness, HarnessParams
 from agentic_jax.task import TaskFamily
@@ -161,6 +162,11 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
         raise ValueError(
             f"{env_id}: unknown override(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
         )
+    if isinstance(overrides.get("behaviour_probs"), Mapping):
+        try:
+            overrides["behaviour_probs"] = behaviour_weights(overrides["behaviour_probs"])
+        except ValueError as error:
+            raise ValueError(f"{env_id}: {error}") from None
     for key, value in overrides.items():
         default = defaults.get(key) if key in static_names else None
         if default is None:
@@ -179,6 +185,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     env = Harness(family, **static, params=params)
     try:
         check_harness_params(params, family)
+        check_behaviours(params, family)
     except ValueError as error:
         raise ValueError(f"{env_id}: {error}") from None
     return env, params

@@ -16,7 +16,8 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 STRICT = ConfigDict(extra="forbid", frozen=True)
-Override = int | float | bool | str | list[int | float]  # a value of ``envs.make``'s overrides
+# A value of ``envs.make``'s overrides (a mapping: ``behaviour_probs: {oracle: 0.5, ...}``).
+Override = int | float | bool | str | list[int | float] | dict[str, float]
 
 
 @dataclass(config=STRICT)
