@@ -41,13 +41,25 @@ def y_limits(metric: str, values: list[float]) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def seed_band(rows: list[dict], metric: str) -> tuple[list, list, list] | None:
+    """(updates, lowest seed, highest seed) of ``metric`` in a run of several seeds (rows with
+    ``<metric>_per_seed``), or None for a run of one."""
+    seeded = [(r["update"], r[f"{metric}_per_seed"]) for r in rows
+              if r.get(f"{metric}_per_seed") is not None]  # fmt: skip
+    if not seeded:
+        return None
+    return [u for u, _ in seeded], [min(v) for _, v in seeded], [max(v) for _, v in seeded]
+
+
 def plot_runs(
     run_dirs: list[str | Path],
     out: str | Path,
     metrics: tuple[str, ...] = DEFAULT_METRICS,
     labels: list[str] | None = None,
 ) -> Path:
-    """One panel per metric against updates, one line per run; writes ``out`` (PNG)."""
+    """One panel per metric against updates, one line per run; writes ``out`` (PNG). A run of
+    several seeds (``num_seeds``) is drawn as its mean with a band from the lowest seed to
+    the highest."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,8 +78,12 @@ def plot_runs(
         for rows, label in zip(runs, labels, strict=True):
             points = [(r["update"], r[metric]) for r in rows if r.get(metric) is not None]
             if points:
-                ax.plot(*zip(*points, strict=True), marker=".", label=label)
+                (line,) = ax.plot(*zip(*points, strict=True), marker=".", label=label)
                 values += [value for _, value in points]
+            band = seed_band(rows, metric)
+            if points and band:
+                ax.fill_between(*band, color=line.get_color(), alpha=0.2)
+                values += band[1] + band[2]
         ax.set_title(metric)
         ax.set_xlim(0, max(last_update, 1))  # every panel spans every stage
         ax.set_ylim(*y_limits(metric, values))

@@ -29,7 +29,7 @@ from agentic_jax.train.setup import build  # noqa: E402
 
 def update_seconds(devices: int, num_tasks: int, repeats: int = 3) -> tuple[float, int]:
     config = config_lib.load(
-        resolve_config("default"),
+        resolve_config("kblookup_sft_rl"),
         [f"rollout.num_tasks={num_tasks}", "sft.updates=0", f"devices={devices}"],
     )
     setup = build(config)

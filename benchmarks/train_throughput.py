@@ -46,7 +46,7 @@ def dense_params(params) -> int:
 
 def measure(num_tasks: int) -> dict:
     config = config_lib.load(
-        resolve_config("default"), [f"rollout.num_tasks={num_tasks}", "sft.updates=0"]
+        resolve_config("kblookup_sft_rl"), [f"rollout.num_tasks={num_tasks}", "sft.updates=0"]
     )
     setup = build(config)
     env = setup.actor.env

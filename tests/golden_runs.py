@@ -27,8 +27,9 @@ TIMING = ("wall_s", "tokens_per_s", "compile_s")  # differ from run to run
 
 SMALL = ["model.d_model=32", "model.n_layers=1", "eval_episodes=32", "eval_interval=2"]
 RUNS: dict[str, list[str]] = {
-    "default": [*SMALL, "env.overrides.max_len=28", "rollout.num_tasks=8", "rollout.group_size=4",
-                "sft.updates=4", "sft.num_episodes=16", "updates=4"],
+    "kblookup_sft_rl": [*SMALL, "env.overrides.max_len=28", "rollout.num_tasks=8",
+                        "rollout.group_size=4", "sft.updates=4", "sft.num_episodes=16",
+                        "updates=4"],
     "kblookup_ppo": [*SMALL, "rollout.num_envs=16", "rollout.rollout_len=16", "sft.updates=2",
                      "sft.num_episodes=16", "updates=4"],
     "flakyapi_decoupled": [*SMALL, "rollout.num_tasks=8", "rollout.group_size=4",
@@ -42,8 +43,8 @@ RUNS: dict[str, list[str]] = {
     "cartpole_ppo": ["eval_episodes=4", "eval_interval=2", "rollout.num_envs=4",
                      "rollout.rollout_len=32", "updates=4"],
 }  # fmt: skip
-SWEEP = ("default", ["algo.lr=1e-4,1e-3", "seed=0:2"])
-RESUMED = "default"
+SWEEP = ("kblookup_sft_rl", ["algo.lr=1e-4,1e-3", "seed=0:2"])
+RESUMED = "kblookup_sft_rl"
 KILLED_AFTER = 4  # the newest checkpoint a kill left
 
 

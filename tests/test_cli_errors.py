@@ -76,7 +76,9 @@ def test_bad_config_files_name_the_file_and_the_problem(tmp_path, capsys, text, 
     ],
 )
 def test_bad_overrides_are_one_line(tmp_path, capsys, override, message):
-    _, line = one_line_error(["train", override, "--run-dir", str(tmp_path / "run")], capsys)
+    # A config without stages: a curriculum cannot be combined with per-stage env overrides.
+    command = ["train", "kblookup_sft_rl", override, "--run-dir", str(tmp_path / "run")]
+    _, line = one_line_error(command, capsys)
     assert message in line, line
     assert not (tmp_path / "run").exists()  # refused before any run directory is made
 

@@ -49,3 +49,14 @@ def test_every_panel_spans_every_stage_and_noise_is_not_magnified():
     assert plot.y_limits("eval/success", [0.5]) == (-0.02, 1.05)
     low, high = plot.y_limits("loss/policy", [-0.01, 0.01])
     assert low < -0.01 and high > 0.01
+
+
+def test_a_run_of_several_seeds_is_drawn_as_a_band(tmp_path):
+    rows = [
+        {"update": 0, "eval/success": 0.2, "eval/success_per_seed": [0.1, 0.2, 0.3]},
+        {"update": 50, "eval/success": 0.6, "eval/success_per_seed": [0.4, 0.9, 0.5]},
+    ]
+    assert plot.seed_band(rows, "eval/success") == ([0, 50], [0.1, 0.4], [0.3, 0.9])
+    assert plot.seed_band(ROWS, "eval/success") is None
+    out = plot_runs([write_run(tmp_path / "a", rows)], tmp_path / "band.png", ("eval/success",))
+    assert out.stat().st_size > 1000

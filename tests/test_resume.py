@@ -26,7 +26,7 @@ from agentic_jax.train.setup import build
 pytestmark = pytest.mark.timeout(600)
 
 TINY = [*TRAIN_TINY, "sft.updates=4", "sft.num_episodes=16", "updates=6"]
-DEFAULT = cli.resolve_config(None)  # what `agentic-jax train` without a config name loads
+DEFAULT = cli.resolve_config("kblookup_sft_rl")  # an oracle cold start, then GRPO
 TIMING = ("wall_s", "tokens_per_s", "compile_s")  # the only fields a resumed run may change
 
 

@@ -54,10 +54,13 @@ def abstract_state(setup: Setup):
     return jax.eval_shape(jax.vmap(lambda key: update.init(setup, key)), seed_keys(setup.config))
 
 
-def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
-    """The newest checkpoint of a run: (state, meta). Clear errors for a missing, partial or
-    corrupt one, or one whose config differs from ``setup.config`` (beyond
-    ``RESUMABLE_KEYS``), naming the folder, the mismatch and what to do."""
+def restore_checkpoint(
+    run_dir: Path, setup: Setup, step: int | None = None
+) -> tuple[TrainState, dict]:
+    """The newest checkpoint of a run (or the one after update ``step``): (state, meta). Clear
+    errors for a missing, partial or corrupt one, a step not kept, or one whose config
+    differs from ``setup.config`` (beyond ``RESUMABLE_KEYS``), naming the folder, the
+    mismatch and what to do."""
     folder = (run_dir / CHECKPOINT_DIR).absolute()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -73,7 +76,11 @@ def restore_checkpoint(run_dir: Path, setup: Setup) -> tuple[TrainState, dict]:
                 f"checkpoint was written; start it over with `agentic-jax train ... --run-dir "
                 f"{run_dir} --overwrite`"
             )
-        step = max(steps)
+        if step is not None and step not in steps:
+            raise FileNotFoundError(
+                f"no checkpoint of update {step} in {folder}; kept: {sorted(steps)}"
+            )
+        step = max(steps) if step is None else step
         where = folder / str(step)
         older = [s for s in steps if s != step]
 

@@ -28,6 +28,7 @@ class EnvConfig:
     # Named variants evaluated beside the training environment: each is ``overrides`` updated
     # with its own (e.g. ``{clean: {leak: false}}`` while training on ``leak: true``) and logs
     # ``eval_<name>/success`` etc. Shapes the policy sees (``max_len``) must stay the same.
+    # Variants play held-out tasks, unless one sets ``split: 0`` (training tasks).
     eval_variants: dict[str, dict[str, Override]] = Field(default_factory=dict)
 
 

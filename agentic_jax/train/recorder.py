@@ -306,8 +306,10 @@ class RunRecorder:
             **chunk_scalars(metrics),
             **chunk_scalars(evals),
         }
-        if config.num_seeds > 1:
-            row["eval/success_per_seed"] = np.asarray(evals["eval/success"]).tolist()
+        if config.num_seeds > 1:  # each evaluation's success, per seed (eval_<variant> too)
+            for key in evals:
+                if key.endswith("/success"):
+                    row[f"{key}_per_seed"] = np.asarray(evals[key]).tolist()
         self.log.log(row)
         total = setup.total_updates
         eta = self.eta()

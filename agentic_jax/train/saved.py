@@ -18,12 +18,15 @@ from agentic_jax.train.recorder import run_config
 from agentic_jax.train.setup import Setup, TrainState, build
 
 
-def load_run(run_dir: str | Path) -> tuple[config_lib.Config, Setup, TrainState]:
-    """The config, setup and latest checkpointed state of a run directory."""
+def load_run(
+    run_dir: str | Path, step: int | None = None
+) -> tuple[config_lib.Config, Setup, TrainState]:
+    """The config, setup and checkpointed state (the newest, or that of update ``step``) of a
+    run directory."""
     run_dir = Path(run_dir)
     config = run_config(run_dir)
     setup = build(config)
-    state, _ = restore_checkpoint(run_dir, setup)
+    state, _ = restore_checkpoint(run_dir, setup, step)
     return config, setup, state
 
 
@@ -36,13 +39,24 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, 
     return chunk_scalars(jax.jit(jax.vmap(lambda s: update.evaluate(setup, s)))(state))
 
 
-def pass_at_k_of_run(run_dir: str | Path, samples: int, tasks: int = 64, seed: int = 0):
-    """pass@k (k = 1, 2, 4, ... ``samples``) of the first seed's policy on ``tasks`` held-out
-    tasks, each sampled ``samples`` times at the run's temperature (``rollout.temperature``):
-    ``(pass_at_ks, correct counts [tasks])``. Played in blocks of at most 4,096 episodes."""
-    _, setup, state = load_run(run_dir)
+def pass_at_k_of_run(
+    run_dir: str | Path,
+    samples: int,
+    tasks: int = 64,
+    seed: int = 0,
+    run_seed: int = 0,
+    step: int | None = None,
+):
+    """pass@k (k = 1, 2, 4, ... ``samples``) of one seed's policy (``run_seed``, an index
+    into the run's ``num_seeds``) at its newest checkpoint or that of update ``step``, on
+    ``tasks`` held-out tasks, each sampled ``samples`` times at the run's temperature
+    (``rollout.temperature``): ``(pass_at_ks, correct counts [tasks])``. ``seed`` draws the
+    tasks and samples. Played in blocks of at most 4,096 episodes."""
+    config, setup, state = load_run(run_dir, step)
+    if not 0 <= run_seed < config.num_seeds:
+        raise ValueError(f"run_seed={run_seed}: the run has {config.num_seeds} seed(s)")
     actor = setup.actor
-    first = jax.tree.map(lambda x: x[0], state)
+    policy = jax.tree.map(lambda x: x[run_seed], state)
     env_params = actor.env_params.replace(split=1)
     block = max(1, min(tasks, 4096 // samples))
 
@@ -55,7 +69,7 @@ def pass_at_k_of_run(run_dir: str | Path, samples: int, tasks: int = 64, seed: i
         return rollout.env_state.success.reshape(block, samples).sum(axis=1)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), -(-tasks // block))
-    counts = np.concatenate([np.asarray(correct_counts(first.params, k)) for k in keys])[:tasks]
+    counts = np.concatenate([np.asarray(correct_counts(policy.params, k)) for k in keys])[:tasks]
     return pass_at_ks(samples, counts), counts
 
 

@@ -79,7 +79,8 @@ class TokenActor:
                 f"env.eval_variants.{name}: transcript length {env.max_len} differs from "
                 f"the training environment's {self.env.max_len}; set max_len in env.overrides"
             )
-        return env, params.replace(tool_bonus=config.tool_bonus)
+        # Held-out tasks unless the variant asks for a split itself ({train: {split: 0}}).
+        return env, params.replace(tool_bonus=config.tool_bonus, split=overrides.get("split", 1))
 
     # ------------------------------------------------------------------ the policy
     def init_params(self, key: jax.Array) -> Any:
@@ -153,8 +154,10 @@ class TokenActor:
     def evaluate(self, params: Any, key: jax.Array, shard) -> Metrics:
         """Greedy (with ``eval_sample``, sampled) episodes on held-out test tasks (the split no
         training task comes from), in the training environment at its target difficulty
-        (``eval/...``) and in each named variant (``eval_<name>/...``)."""
-        metrics = self._evaluate_in(self.env, self.env_params, params, key, "eval", shard)
+        (``eval/...``) and in each named variant (``eval_<name>/...``; a variant that sets
+        ``split: 0`` plays training tasks, for the train/test gap)."""
+        held_out = self.env_params.replace(split=1)
+        metrics = self._evaluate_in(self.env, held_out, params, key, "eval", shard)
         for name, (env, env_params) in self.eval_variants.items():
             metrics |= self._evaluate_in(env, env_params, params, key, f"eval_{name}", shard)
         return metrics
@@ -162,7 +165,7 @@ class TokenActor:
     def _evaluate_in(self, env, env_params, params, key, prefix: str, shard) -> Metrics:
         n = self.config.eval_episodes
         rollout = rollout_episodes(
-            env, env_params.replace(split=1),
+            env, env_params,
             self.policy_step(params, greedy=not self.config.eval_sample),
             self.model.init_cache(n), key, n, shard=shard,
         )  # fmt: skip
