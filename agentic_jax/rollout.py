@@ -107,6 +107,10 @@ def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, ja
     stats["episodes"] = count
     stats["agent_tokens"] = traj.agent.sum().astype(jnp.float32)
     stats["slot_utilisation"] = traj.agent.mean()
+    failed = dones * (1.0 - infos["success"])  # Dr.GRPO's measure: how long wrong answers think
+    stats["failed_think_tokens"] = (infos["think_tokens"] * failed).sum() / jnp.maximum(
+        failed.sum(), 1.0
+    )
     return stats
 
 

@@ -57,6 +57,8 @@ STATS: tuple[Stat, ...] = (
     Stat("agent_tokens", ROLLOUT, "tokens the agent chose in the rollout (the loss's tokens)"),
     Stat("slot_utilisation", ROLLOUT, "share of slot-steps that were agent tokens (the rest: "
          "forced tokens and idle finished slots)"),
+    Stat("failed_think_tokens", ROLLOUT, "tokens inside <think> per episode that failed (0 "
+         "when none failed): how long wrong answers think (Dr.GRPO's measure)"),
     Stat("curriculum_level", ROLLOUT, "the curriculum level trained on"),
     Stat("informative_groups", ROLLOUT, "share of GRPO groups whose rewards are not all "
          "equal: only they carry an advantage (near 0, RL has nothing to learn from)"),

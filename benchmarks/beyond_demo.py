@@ -21,8 +21,7 @@ import shutil
 from pathlib import Path
 
 import jax
-import numpy as np
-from results import record, section
+from results import record, section, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.envs import make
@@ -73,10 +72,6 @@ def main(argv: list[str] | None = None) -> int:
                     ("eval/success", "eval_train/success", "train/informative_groups"),
                     labels=list(runs))  # fmt: skip
     shutil.copy(png, Path(next(iter(runs.values()))) / png.name)
-
-    def spread(row: dict, key: str) -> str:
-        seeds = np.asarray(row.get(f"{key}_per_seed", [row[key]]))
-        return f"{seeds.mean():.3f} ({seeds.min():.3f}-{seeds.max():.3f})"
 
     lines = [
         f"Demonstrator (the pretraining corpus played out): {demo:.3f} held-out success.",

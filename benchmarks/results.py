@@ -53,3 +53,13 @@ def section(title: str, script: str, argv: list[str] | None, lines: list[str], e
         [f"python benchmarks/{script}", *(argv if argv is not None else sys.argv[1:])]
     )
     return "\n".join([f"### {title}", "", f"`{command}` ({environment_line()}{extra})", "", *lines])
+
+
+def spread(row: dict, key: str) -> str:
+    """A logged value as "mean (lowest-highest seed)", or the mean alone for one seed."""
+    import numpy as np
+
+    seeds = row.get(f"{key}_per_seed")
+    if seeds is None:
+        return f"{row[key]:.3f}"
+    return f"{np.mean(seeds):.3f} ({np.min(seeds):.3f}-{np.max(seeds):.3f})"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(300)
 ENV, PARAMS = make("FlakyAPI-v0")
 MAX_LATENCY = ENV.family.max_latency
 MAX_BACKUP = ENV.family.max_backup_latency
-PLAN_WIDTH = 24
+PLAN_WIDTH = 48  # at least the plans the harness holds (twice the family's plan_width)
 
 
 def service(**overrides):

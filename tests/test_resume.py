@@ -47,7 +47,16 @@ def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
     every logged metric with the uninterrupted run."""
     _, reference = uninterrupted
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "agentic_jax.cli", "train", *TINY, "--run-dir", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "agentic_jax.cli",
+        "train",
+        str(DEFAULT),
+        *TINY,
+        "--run-dir",
+        str(run_dir),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while not (run_dir / "checkpoints" / "4").is_dir():
@@ -76,7 +85,16 @@ def test_ctrl_c_and_sigterm_stop_between_chunks_with_a_checkpoint(uninterrupted,
     resuming it gives the uninterrupted run's rows."""
     _, reference = uninterrupted
     run_dir = tmp_path / "stopped"
-    command = [sys.executable, "-m", "agentic_jax.cli", "train", *TINY, "--run-dir", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "agentic_jax.cli",
+        "train",
+        str(DEFAULT),
+        *TINY,
+        "--run-dir",
+        str(run_dir),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     logged = lambda: len(read_rows(run_dir)) if (run_dir / "metrics.jsonl").is_file() else 0  # noqa: E731
@@ -133,6 +151,15 @@ def test_pass_at_k_of_a_saved_policy(uninterrupted):
     assert ((counts >= 0) & (counts <= 4)).all()
     assert scores[1] == pytest.approx(counts.mean() / 4)
     assert scores[1] <= scores[2] <= scores[4]
+    # An earlier kept checkpoint (the SFT stage's end) is another policy; bad choices are named.
+    steps = recorder.saved_steps(uninterrupted[0])
+    assert len(steps) >= 2
+    early = saved.pass_at_k_of_run(uninterrupted[0], 4, 8, step=min(steps))[1]
+    assert early.shape == (8,)
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint of update 5 in .*; kept: \["):
+        saved.pass_at_k_of_run(uninterrupted[0], 4, 8, step=5)
+    with pytest.raises(ValueError, match="run_seed=1: the run has 1 seed"):
+        saved.pass_at_k_of_run(uninterrupted[0], 4, 8, run_seed=1)
 
 
 def test_init_starts_a_run_from_a_saved_runs_parameters(uninterrupted, tmp_path):
@@ -230,7 +257,7 @@ def test_a_missing_checkpoint_is_a_clear_error(copied_run, capsys):
     err = capsys.readouterr().err
     assert "no checkpoint folder" in err and f"--run-dir {copied_run} --overwrite" in err
     (copied_run / "checkpoints").mkdir()
-    assert cli.main(["train", *TINY, "--run-dir", str(copied_run)]) == 2
+    assert cli.main(["train", str(DEFAULT), *TINY, "--run-dir", str(copied_run)]) == 2
     err = capsys.readouterr().err
     assert "stopped before its first checkpoint (nothing to resume)" in err
     assert "start it over with --overwrite" in err
@@ -270,7 +297,7 @@ def test_a_planted_nan_stops_training_and_keeps_the_last_good_checkpoint(
 
     monkeypatch.setattr(update, "run_chunk", poisoned)
     run_dir = tmp_path / "nan"
-    args = ["train", *TINY, "updates=0", "--run-dir", str(run_dir)]
+    args = ["train", str(DEFAULT), *TINY, "updates=0", "--run-dir", str(run_dir)]
     assert cli.main(args) == 3
     error = capsys.readouterr().err
     assert "non-finite parameter" in error and "after update 4" in error

@@ -205,6 +205,13 @@ def test_eval_variants_are_evaluated_beside_the_training_env():
     assert float(metrics["eval_clean/hacks"]) == 0.0  # the clean variant has no leak to take
 
 
+def test_an_eval_variant_may_play_training_tasks():
+    """Variants play held-out tasks unless they set ``split: 0`` (the train/test gap)."""
+    setup = build(tiny("env.eval_variants={train: {split: 0}, test: {num_entities: 8}}"))
+    variants = setup.actor.eval_variants
+    assert int(variants["train"][1].split) == 0 and int(variants["test"][1].split) == 1
+
+
 def test_eval_variant_must_keep_the_transcript_length():
     config = tiny("env.eval_variants={long: {max_len: 40}}")
     with pytest.raises(ValueError, match="eval_variants.long: transcript length 40 differs"):

@@ -306,10 +306,9 @@ class RunRecorder:
             **chunk_scalars(metrics),
             **chunk_scalars(evals),
         }
-        if config.num_seeds > 1:  # each evaluation's success, per seed (eval_<variant> too)
+        if config.num_seeds > 1:  # every evaluation metric per seed too (for the spread)
             for key in evals:
-                if key.endswith("/success"):
-                    row[f"{key}_per_seed"] = np.asarray(evals[key]).tolist()
+                row[f"{key}_per_seed"] = np.asarray(evals[key]).tolist()
         self.log.log(row)
         total = setup.total_updates
         eta = self.eta()

@@ -1,0 +1,72 @@
+"""R1-Zero length growth: from a base that thinks little, does RL on the answer alone make the
+policy think longer, and how long do the failed episodes think under GRPO and Dr.GRPO?
+
+    python benchmarks/r1_zero.py                 # configs/r1_zero.yaml, 3 seeds per arm
+    python benchmarks/r1_zero.py CONFIG --seeds 3
+
+Two arms of the config, each with ``--seeds`` vmapped seeds: GRPO (per-sequence length
+normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's std) and Dr.GRPO
+(``algo.loss_agg=constant``, ``algo.normalize_std=false``). For each: held-out success and
+thinking tokens per episode at the base (the end of the pretrain stage) and after RL, and the
+thinking tokens of the failed episodes (``eval/failed_think_tokens``; Dr.GRPO's claim is
+that the per-sequence normalisation lets wrong answers grow long). Writes a table and a plot
+with bands (``benchmarks/r1_zero_<config>.png``) and appends them to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from results import record, section, spread
+
+from agentic_jax.cli import resolve_config
+from agentic_jax.plot import plot_runs
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import loop
+
+HERE = Path(__file__).parent
+ARMS = {
+    "GRPO": ["algo.loss_agg=sequence", "algo.normalize_std=true"],
+    "Dr.GRPO": ["algo.loss_agg=constant", "algo.normalize_std=false"],
+}
+METRICS = ("eval/success", "eval/think_tokens", "eval/failed_think_tokens")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default="r1_zero")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--runs", default="runs/bench")
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args(argv)
+
+    runs, rows = {}, {}
+    for label, overrides in ARMS.items():
+        config = config_lib.load(
+            resolve_config(args.config), [f"num_seeds={args.seeds}", *overrides]
+        )
+        run_dir = Path(args.runs) / f"{args.config}_{label.replace('.', '')}"
+        rows[label] = loop.train(config, run_dir, overwrite=True)
+        runs[label] = run_dir
+    png = plot_runs(list(runs.values()), HERE / f"r1_zero_{args.config}.png", METRICS,
+                    labels=list(runs))  # fmt: skip
+
+    lines = [
+        "| arm | | held-out success | thinking tokens | thinking tokens of failed episodes |",
+        "|---|---|---|---|---|",
+    ]
+    for label, arm_rows in rows.items():
+        rl_start = next(i for i, r in enumerate(arm_rows) if r.get("stage") == "rl")
+        for when, row in (("base", arm_rows[rl_start - 1]), ("after RL", arm_rows[-1])):
+            cells = " | ".join(spread(row, m) for m in METRICS)
+            lines.append(f"| {label} | {when} (update {row['update']}) | {cells} |")
+    body = [f"Plot: `benchmarks/{png.name}`; {args.seeds} seeds (vmapped), mean (lowest-highest "
+            "seed); sampled held-out episodes (eval_sample).", "", *lines]  # fmt: skip
+    record(section(f"R1-Zero length growth ({args.config})", "r1_zero.py", argv, body),
+           args.no_record)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
