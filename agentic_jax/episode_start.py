@@ -52,7 +52,8 @@ def fit_plan_to_tools(task: Task, params: HarnessParams) -> Task:
 def with_effort_prompt(key: jax.Array, start: EpisodeStart, params: HarnessParams) -> EpisodeStart:
     """Queue ``<effort> LEVEL`` (or ``<effort>`` alone when the agent picks the level) and
     fit the oracle's plan to the level: with too small a budget it answers without its
-    ``<think>`` segment; choosing, it picks the cheapest level whose budget fits it."""
+    ``<think>`` segment; choosing, it picks the cheapest level whose budget fits it (or, with
+    ``oracle_picks_cheapest`` false, the level drawn from ``effort_probs``)."""
     task, queue, queue_len = start.task, start.queue, start.queue_len
     budgets = jnp.asarray(params.effort_budgets, jnp.int32)
     chex.assert_shape(budgets, (NUM_EFFORT_LEVELS,))
@@ -64,7 +65,8 @@ def with_effort_prompt(key: jax.Array, start: EpisodeStart, params: HarnessParam
     think_len = plan_len - unthinking_len - 2 * segments  # inside <think> ... </think>
     fits = budgets >= think_len
     cheapest = jnp.where(fits.any(), jnp.argmax(fits), NUM_EFFORT_LEVELS - 1)
-    effort = jnp.where(params.agent_effort, cheapest, drawn).astype(jnp.int32)
+    picked = jnp.where(params.oracle_picks_cheapest, cheapest, drawn)
+    effort = jnp.where(params.agent_effort, picked, drawn).astype(jnp.int32)
     too_long = budgets[effort] < think_len
     plan = jnp.where(too_long, unthinking, plan)
     plan_len = jnp.where(too_long, unthinking_len, plan_len)

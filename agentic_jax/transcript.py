@@ -65,6 +65,10 @@ class HarnessParams(environment.EnvParams):
     effort_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
     effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
     agent_effort: bool = False
+    # With ``agent_effort``, the oracle's level: the cheapest whose budget fits its thinking
+    # (True), or one drawn from ``effort_probs`` (False: a demonstrator that picks at random,
+    # for a base whose prior over levels is flat; its plan is fitted to the level drawn).
+    oracle_picks_cheapest: bool = True
     think_cost: float = 0.0
     # The demonstrator's behaviour mixture, one weight per ``agentic_jax.behaviours.BEHAVIOURS``
     # entry (``envs.make`` and configs take a mapping ``{name: weight}``). All on the oracle:

@@ -10,7 +10,8 @@ its own success is measured by playing it on 4,096 held-out episodes. Two arms, 
 pretrain stage run for the total number of updates). The config evaluates the training
 tasks beside the held-out ones (``env.eval_variants: {train: {split: 0}}``), so each arm's
 train/test gap is read off its last row. Writes a table and a plot with bands
-(``benchmarks/beyond_demo_<config>.png``) and appends them to benchmarks/RESULTS.md.
+(``benchmarks/beyond_demo.png``; ``beyond_demo_<config>.png`` for another config) and appends
+them to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import shutil
 from pathlib import Path
 
 import jax
-from results import record, section, spread
+from results import plot_path, record, section, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.envs import make
@@ -29,8 +30,6 @@ from agentic_jax.plot import plot_runs
 from agentic_jax.rollout import oracle_step, rollout_episodes
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import loop
-
-HERE = Path(__file__).parent
 
 
 def demonstrator_success(config: config_lib.Config, episodes: int = 4096) -> float:
@@ -57,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    name = Path(args.config).stem  # a config name, or a file's
 
     config = config_lib.load(resolve_config(args.config), [f"num_seeds={args.seeds}"])
     if "train" not in config.env.eval_variants:
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     arms = {"SFT then RL": config, "SFT only": sft_only(config)}
     runs, last = {}, {}
     for label, arm in arms.items():
-        run_dir = Path(args.runs) / f"{args.config}_{label.replace(' ', '_')}"
+        run_dir = Path(args.runs) / f"{name}_{label.replace(' ', '_')}"
         last[label] = loop.train(arm, run_dir, overwrite=True)[-1]
         runs[label] = run_dir
-    png = plot_runs(list(runs.values()), HERE / f"beyond_demo_{args.config}.png",
+    png = plot_runs(list(runs.values()), plot_path("beyond_demo", name),
                     ("eval/success", "eval_train/success", "train/informative_groups"),
                     labels=list(runs))  # fmt: skip
     shutil.copy(png, Path(next(iter(runs.values()))) / png.name)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {label} | {test} | {train} | {gap:+.3f} | {row['update']} |")
     body = [f"Plot: `benchmarks/{png.name}`; {args.seeds} seeds (vmapped), mean (lowest-highest "
             "seed); sampled episodes (eval_sample).", "", *lines]  # fmt: skip
-    record(section(f"RL beyond its demonstrator ({args.config})", "beyond_demo.py", argv, body),
+    record(section(f"RL beyond its demonstrator ({name})", "beyond_demo.py", argv, body),
            args.no_record)  # fmt: skip
     return 0
 

@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    name = Path(args.config).stem  # a config name, or a file's
 
     probe = config_lib.load(resolve_config(args.config))
     base = base_update(probe)
     overrides = [f"num_seeds={args.seeds}", f"checkpoint_interval={base}", "keep_checkpoints=8"]
     config = config_lib.load(resolve_config(args.config), overrides)
-    run_dir = Path(args.runs) / f"pass_at_k_{args.config}"
+    run_dir = Path(args.runs) / f"pass_at_k_{name}"
     rows = loop.train(config, run_dir, overwrite=True)
     final = rows[-1]["update"]
 
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         curves[label] = np.array([[scores[k] for k in ks] for scores in per_seed])
 
     lines = table(ks, curves, base, final)
-    png = plot(ks, curves, run_dir / f"pass_at_k_{args.config}.png")
+    png = plot(ks, curves, run_dir / f"pass_at_k_{name}.png")
     shutil.copy(png, HERE / png.name)
-    title = f"pass@k, base against RL ({args.config})"
+    title = f"pass@k, base against RL ({name})"
     body = [f"Plot: `benchmarks/{png.name}`. {args.seeds} seeds (vmapped), {args.tasks} "
             f"held-out tasks, {args.samples} samples each.", "", *lines]  # fmt: skip
     record(section(title, "pass_at_k.py", argv, body), args.no_record)
@@ -85,10 +86,15 @@ def table(ks: list[int], curves: dict[str, np.ndarray], base: int, final: int) -
         lines.append(f"| {k} | {cell(curves['base'][:, i])} | {cell(curves['RL'][:, i])} "
                      f"| {gap:+.3f} |")  # fmt: skip
     gaps = curves["RL"].mean(axis=0) - curves["base"].mean(axis=0)
-    crossed = [k for k, gap in zip(ks, gaps, strict=True) if gap < 0]
-    verdict = "The curves do not cross: RL is ahead or level at every k."
-    if crossed:
-        verdict = f"The curves cross: the base is ahead at k = {', '.join(map(str, crossed))}."
+    base_ahead = [k for k, gap in zip(ks, gaps, strict=True) if gap < 0]
+    rl_ahead = [k for k, gap in zip(ks, gaps, strict=True) if gap > 0]
+    if not base_ahead:
+        verdict = "The curves do not cross: RL is ahead or level at every k."
+    elif not rl_ahead:
+        verdict = "The base is ahead or level at every k."
+    else:
+        verdict = (f"The curves cross: RL is ahead at k = {', '.join(map(str, rl_ahead))}; "
+                   f"the base at k = {', '.join(map(str, base_ahead))}.")  # fmt: skip
     return [*lines, "", verdict]
 
 

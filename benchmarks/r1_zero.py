@@ -10,7 +10,8 @@ normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's std) an
 thinking tokens per episode at the base (the end of the pretrain stage) and after RL, and the
 thinking tokens of the failed episodes (``eval/failed_think_tokens``; Dr.GRPO's claim is
 that the per-sequence normalisation lets wrong answers grow long). Writes a table and a plot
-with bands (``benchmarks/r1_zero_<config>.png``) and appends them to benchmarks/RESULTS.md.
+with bands (``benchmarks/r1_zero.png``; ``r1_zero_<config>.png`` for another config) and appends
+them to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from results import record, section, spread
+from results import plot_path, record, section, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import plot_runs
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import loop
 
-HERE = Path(__file__).parent
 ARMS = {
     "GRPO": ["algo.loss_agg=sequence", "algo.normalize_std=true"],
     "Dr.GRPO": ["algo.loss_agg=constant", "algo.normalize_std=false"],
@@ -40,16 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
+    name = Path(args.config).stem  # a config name, or a file's
 
     runs, rows = {}, {}
     for label, overrides in ARMS.items():
         config = config_lib.load(
             resolve_config(args.config), [f"num_seeds={args.seeds}", *overrides]
         )
-        run_dir = Path(args.runs) / f"{args.config}_{label.replace('.', '')}"
+        run_dir = Path(args.runs) / f"{name}_{label.replace('.', '')}"
         rows[label] = loop.train(config, run_dir, overwrite=True)
         runs[label] = run_dir
-    png = plot_runs(list(runs.values()), HERE / f"r1_zero_{args.config}.png", METRICS,
+    png = plot_runs(list(runs.values()), plot_path("r1_zero", name), METRICS,
                     labels=list(runs))  # fmt: skip
 
     lines = [
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {label} | {when} (update {row['update']}) | {cells} |")
     body = [f"Plot: `benchmarks/{png.name}`; {args.seeds} seeds (vmapped), mean (lowest-highest "
             "seed); sampled held-out episodes (eval_sample).", "", *lines]  # fmt: skip
-    record(section(f"R1-Zero length growth ({args.config})", "r1_zero.py", argv, body),
+    record(section(f"R1-Zero length growth ({name})", "r1_zero.py", argv, body),
            args.no_record)  # fmt: skip
     return 0
 

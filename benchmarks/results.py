@@ -63,3 +63,10 @@ def spread(row: dict, key: str) -> str:
     if seeds is None:
         return f"{row[key]:.3f}"
     return f"{np.mean(seeds):.3f} ({np.min(seeds):.3f}-{np.max(seeds):.3f})"
+
+
+def plot_path(experiment: str, config_name: str) -> Path:
+    """``benchmarks/<experiment>.png`` for the experiment's own config, else
+    ``benchmarks/<experiment>_<config>.png``."""
+    name = experiment if config_name == experiment else f"{experiment}_{config_name}"
+    return RESULTS.with_name(f"{name}.png")

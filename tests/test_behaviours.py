@@ -23,7 +23,7 @@ def compiled(env_id, static):
     env, _ = make(env_id, **dict(static))
     reset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
     rollout = jax.jit(lambda params, key: rollout_episodes(env, params, oracle_step(env), None,
-                                                           key, 256))  # fmt: skip
+                                                           key, 64))  # fmt: skip
     return reset, rollout
 
 

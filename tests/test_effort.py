@@ -101,6 +101,17 @@ def test_adaptive_oracle_picks_the_cheapest_level_that_fits_its_thinking():
     assert np.all(budgets[effort] >= thought) and np.all(budgets[effort - 1] < thought)
 
 
+def test_a_demonstrator_may_pick_its_level_at_random():
+    """``oracle_picks_cheapest=False``: the level drawn from ``effort_probs`` (all four here),
+    thinking only where its budget fits, and never past it."""
+    params = PARAMS.replace(agent_effort=True, oracle_picks_cheapest=False)
+    _, stats, final = play(params, jax.random.PRNGKey(5))
+    effort, thought = np.asarray(final.effort), np.asarray(final.think_tokens)
+    assert set(effort.tolist()) == {0, 1, 2, 3}
+    assert np.all(np.asarray(BUDGETS)[effort] >= thought) and np.all(thought[effort == 0] == 0)
+    assert float(stats["invalid"]) == 0.0
+
+
 def test_think_cost_is_charged_per_thinking_token():
     free = PARAMS.replace(effort_probs=one_hot(3))
     costly = free.replace(think_cost=0.01)

@@ -46,6 +46,7 @@ def test_bad_sweeps_are_clear_errors(items, message):
         sweep.grid(BASE, items)
 
 
+@pytest.mark.slow  # two compiles of a training loop: 45 s of the first stage's 10 minutes
 def test_vmapped_settings_equal_runs_alone():
     """Two settings (learning rate and seed both differ) in one compiled group, each against
     ``make_train`` of its own config: the same held-out success and parameters."""
