@@ -41,6 +41,7 @@ def uninterrupted(tmp_path_factory):
     return run_dir, rows
 
 
+@pytest.mark.slow  # a real process killed and resumed: 40 s of the first stage's 10 minutes
 def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
     """Kill a real training process once its update-4 checkpoint exists (the SFT stage's end,
     so the kill lands in the GRPO stage's compilation or chunks), resume it, and compare
