@@ -146,8 +146,8 @@ def test_sft_cold_start_learns_kblookup():
 @pytest.mark.slow
 def test_cli_train_eval_render(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    args = ["train", *TINY, "sft.updates=2", "sft.num_episodes=16", "updates=2",
-            "--run-dir", str(run_dir)]  # fmt: skip
+    args = ["train", "kblookup_sft_rl", *TINY, "sft.updates=2", "sft.num_episodes=16",
+            "updates=2", "--run-dir", str(run_dir)]  # fmt: skip
     assert cli.main(args) == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["update"] == 0 and rows[0]["stage"] == "init"
