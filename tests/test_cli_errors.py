@@ -134,6 +134,7 @@ def test_no_space_while_probing_says_so(tmp_path, capsys, monkeypatch):
     )
 
 
+@pytest.mark.slow  # long: moved out of the first stage's 10 minutes
 @needs_read_only
 def test_the_installed_command_prints_no_traceback(tmp_path):
     """The same mistakes through a real process: exit code 2 and one line on stderr."""

@@ -83,6 +83,7 @@ def test_shapes_are_the_largest_of_the_included():
     assert ENV.max_len == memory.default_max_len + 1
 
 
+@pytest.mark.slow  # long: moved out of the first stage's 10 minutes
 def test_oracle_solves_every_type_on_both_splits():
     for split in (0, 1):
         _, stats, final = play(ENV, with_weights(split), True, jax.random.PRNGKey(split))

@@ -283,6 +283,7 @@ def test_metrics_lost_after_the_checkpoint_is_a_clear_error(copied_run):
         loop.resume(copied_run, ["updates=8"])
 
 
+@pytest.mark.slow  # long: moved out of the first stage's 10 minutes
 def test_a_planted_nan_stops_training_and_keeps_the_last_good_checkpoint(
     tmp_path, monkeypatch, capsys
 ):

@@ -81,6 +81,7 @@ def test_ppo_runs_in_both_batching_modes(batching):
     assert float(np.asarray(metrics["train/slot_utilisation"]).max()) > 0
 
 
+@pytest.mark.slow  # long: moved out of the first stage's 10 minutes
 def test_stream_rollout_recomputes_the_behaviour_log_probs():
     """The update's full forward over context + steps reproduces the rollout's decode steps."""
     config = tiny("algo.name=ppo", "rollout.batching=stream", "rollout.group_size=1",
@@ -245,6 +246,7 @@ def test_stages_chain_in_order_each_with_its_own_settings():
     assert [bool(x) for x in stage_env] == [False, True, True]
 
 
+@pytest.mark.slow  # long: moved out of the first stage's 10 minutes
 def test_an_rl_stage_takes_the_policy_it_starts_from_as_its_reference():
     config = tiny(PIPELINE, "sft.num_episodes=16")
     setup = build(config)
