@@ -23,7 +23,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from results import plot_path, record, section
+from results import plot_path, record, save_figure, section
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.rollout import oracle_step, rollout_episodes
@@ -167,10 +167,7 @@ def plot(results: dict, out: Path) -> Path:
     levels.set_ylabel("effort level chosen (0 none .. 3 high)")
     levels.grid(alpha=0.3)
     levels.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 import jax
-from results import plot_path, record, section, spread
+from results import plot_path, record_experiment, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.envs import make
@@ -83,10 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         gap = row["eval_train/success"] - row["eval/success"]
         test, train = spread(row, "eval/success"), spread(row, "eval_train/success")
         lines.append(f"| {label} | {test} | {train} | {gap:+.3f} | {row['update']} |")
-    body = [f"Plot: `benchmarks/{png.name}`; {args.seeds} seeds (vmapped), mean (lowest-highest "
-            "seed); sampled episodes (eval_sample).", "", *lines]  # fmt: skip
-    record(section(f"RL beyond its demonstrator ({name})", "beyond_demo.py", argv, body),
-           args.no_record)  # fmt: skip
+    record_experiment(f"RL beyond its demonstrator ({name})", "beyond_demo.py", argv, png,
+                      args.seeds, lines, args.no_record, "sampled episodes")  # fmt: skip
     return 0
 
 

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from results import record, section
+from results import record, save_figure, section
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.train import config as config_lib
@@ -115,10 +115,7 @@ def plot(ks: list[int], curves: dict[str, np.ndarray], out: Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from results import plot_path, record, section, spread
+from results import plot_path, record_experiment, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import plot_runs
@@ -62,10 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         for when, row in (("base", arm_rows[rl_start - 1]), ("after RL", arm_rows[-1])):
             cells = " | ".join(spread(row, m) for m in METRICS)
             lines.append(f"| {label} | {when} (update {row['update']}) | {cells} |")
-    body = [f"Plot: `benchmarks/{png.name}`; {args.seeds} seeds (vmapped), mean (lowest-highest "
-            "seed); sampled held-out episodes (eval_sample).", "", *lines]  # fmt: skip
-    record(section(f"R1-Zero length growth ({name})", "r1_zero.py", argv, body),
-           args.no_record)  # fmt: skip
+    record_experiment(f"R1-Zero length growth ({name})", "r1_zero.py", argv, png, args.seeds,
+                      lines, args.no_record)  # fmt: skip
     return 0
 
 

@@ -70,3 +70,29 @@ def plot_path(experiment: str, config_name: str) -> Path:
     ``benchmarks/<experiment>_<config>.png``."""
     name = experiment if config_name == experiment else f"{experiment}_{config_name}"
     return RESULTS.with_name(f"{name}.png")
+
+
+def save_figure(fig, out: Path) -> Path:
+    """Lay out, write (PNG, 110 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def record_experiment(
+    title: str,
+    script: str,
+    argv: list[str] | None,
+    png: Path,
+    seeds: int,
+    lines: list[str],
+    dry_run: bool,
+    sampled: str = "sampled held-out episodes",
+) -> None:
+    """A seeded experiment's section: its plot, seeds and table, appended to RESULTS.md."""
+    body = [f"Plot: `benchmarks/{png.name}`; {seeds} seeds (vmapped), mean (lowest-highest "
+            f"seed); {sampled} (eval_sample).", "", *lines]  # fmt: skip
+    record(section(title, script, argv, body), dry_run)

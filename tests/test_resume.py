@@ -30,6 +30,12 @@ DEFAULT = cli.resolve_config("kblookup_sft_rl")  # an oracle cold start, then GR
 TIMING = ("wall_s", "tokens_per_s", "compile_s")  # the only fields a resumed run may change
 
 
+def train_command(run_dir) -> list[str]:
+    """The command line of a tiny training process writing ``run_dir``."""
+    return [sys.executable, "-m", "agentic_jax.cli", "train", str(DEFAULT), *TINY, "--run-dir",
+            str(run_dir)]  # fmt: skip
+
+
 def learning_fields(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in TIMING}
 
@@ -48,16 +54,7 @@ def test_a_killed_run_resumes_exactly(uninterrupted, tmp_path):
     every logged metric with the uninterrupted run."""
     _, reference = uninterrupted
     run_dir = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "agentic_jax.cli",
-        "train",
-        str(DEFAULT),
-        *TINY,
-        "--run-dir",
-        str(run_dir),
-    ]
+    command = train_command(run_dir)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     while not (run_dir / "checkpoints" / "4").is_dir():
@@ -86,16 +83,7 @@ def test_ctrl_c_and_sigterm_stop_between_chunks_with_a_checkpoint(uninterrupted,
     resuming it gives the uninterrupted run's rows."""
     _, reference = uninterrupted
     run_dir = tmp_path / "stopped"
-    command = [
-        sys.executable,
-        "-m",
-        "agentic_jax.cli",
-        "train",
-        str(DEFAULT),
-        *TINY,
-        "--run-dir",
-        str(run_dir),
-    ]
+    command = train_command(run_dir)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 300
     logged = lambda: len(read_rows(run_dir)) if (run_dir / "metrics.jsonl").is_file() else 0  # noqa: E731
