@@ -29,8 +29,12 @@ cannot read a tool's result: ``give_up`` stops after its first call whatever it 
 Random answers and arguments are tokens the family allows there (``answer_mask``,
 ``arg_mask``), so the transcript stays legal. A pretraining stage is an SFT stage with
 ``env: {behaviour_probs: {...}}``: it imitates the mixture, wrong episodes included.
-Corrupted plans may be longer than the family's ``plan_width``: plans leave here
-``2 * plan_width`` wide.
+
+Only a harness built with ``behaviours`` (static) corrupts plans: ``envs.make`` builds one when
+given a mixture (or ``behaviours=True``, for parameters that set one later, as a training run
+does when a stage sets ``behaviour_probs``); without, none of this is compiled into its step,
+and a mixture is refused. Corrupted plans may be longer than the family's ``plan_width``:
+plans leave here ``2 * plan_width`` wide.
 """
 
 from __future__ import annotations
@@ -93,9 +97,9 @@ def with_behaviour(
     ``params.behaviour_probs``. ``effort``: a harness with effort levels, where the level's
     budget (fitted later) bounds ``long_thinking``; otherwise ``params.think_budget`` does.
 
-    All weight on the oracle (the default) skips the work with a ``lax.cond``: the parameters
-    are shared by a batch, so under ``vmap`` the branch stays a branch, and the environment
-    step (which samples a fresh episode start at every step, for auto-reset) costs no more."""
+    All weight on the oracle skips the work with a ``lax.cond``: the parameters are shared by
+    a batch, so under ``vmap`` the branch stays a branch, and the environment step (which
+    samples a fresh episode start at every step, for auto-reset) runs no slower."""
     probs = jnp.asarray(params.behaviour_probs, jnp.float32)
     only_oracle = jnp.all(probs[1:] == 0)
     width = task.plan.shape[0]
@@ -179,6 +183,20 @@ def _rank_within(mask: jax.Array, segment: jax.Array, width: int) -> jax.Array:
     count = jnp.cumsum(mask)
     before_segment = jax.ops.segment_min(jnp.where(mask, count - 1, width), segment, width + 1)
     return count - 1 - before_segment[segment]
+
+
+def check_only_oracle(params: HarnessParams) -> None:
+    """Refuse a non-oracle ``behaviour_probs`` (when known before tracing) in a harness built
+    without ``behaviours``, which would ignore it (ValueError)."""
+    probs = params.behaviour_probs
+    if any(isinstance(p, jax.core.Tracer) for p in jax.tree.leaves(probs)):
+        return
+    if np.any(np.asarray(probs)[..., 1:] > 0):
+        raise ValueError(
+            "behaviour_probs weighs behaviours other than the oracle, but this environment was "
+            "built without them: build it with envs.make(..., behaviour_probs=...) or "
+            "behaviours=True"
+        )
 
 
 def check_behaviours(params: HarnessParams, family: TaskFamily) -> None:

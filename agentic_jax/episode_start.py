@@ -4,7 +4,8 @@ tokens queued before the agent's first turn.
 - ``fit_plan_to_tools``: with tools disabled the oracle skips its calls; in monologue mode
   (``think_between_calls`` false) it drops the thinking it would do between calls.
 - ``with_effort_prompt`` (a harness built with ``effort=True``): ``<effort> LEVEL`` after the
-  prompt, the level's thinking budget, and the plan fitted to that budget.
+  prompt, the level's thinking budget, and the plan fitted to that budget;
+- ``first_state``: the harness state the episode starts in (its first prompt token written).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flax import struct
 
 from agentic_jax import tokens as tk
 from agentic_jax.task import Task, without_segments
-from agentic_jax.transcript import HarnessParams
+from agentic_jax.transcript import HarnessParams, HarnessState, Phase
 
 NUM_EFFORT_LEVELS = len(tk.EFFORT_LEVELS)
 
@@ -83,3 +84,34 @@ def with_effort_prompt(key: jax.Array, start: EpisodeStart, params: HarnessParam
     think_budget = jnp.where(params.agent_effort, 0, budgets[effort])
     effort = jnp.where(params.agent_effort, -1, effort).astype(jnp.int32)
     return EpisodeStart(task, queue, queue_len, think_budget.astype(jnp.int32), effort)
+
+
+def first_state(start: EpisodeStart, max_len: int, max_args: int, max_answer: int) -> HarnessState:
+    """The state an episode starts in: the prompt's first token written, the rest queued, every
+    counter at zero."""
+    zero, false = jnp.int32(0), jnp.bool_(False)
+    return HarnessState(
+        time=zero,
+        task=start.task,
+        transcript=jnp.full((max_len,), tk.PAD, jnp.int32).at[0].set(start.task.prompt[0]),
+        agent_written=jnp.zeros((max_len,), bool),
+        length=jnp.int32(1),
+        phase=jnp.int32(Phase.PROMPT),
+        queue=start.queue,
+        queue_len=start.queue_len,
+        queue_pos=jnp.int32(1),
+        tool=zero,
+        args=jnp.full((max_args,), tk.PAD, jnp.int32),
+        args_len=zero,
+        answer=jnp.full((max_answer,), tk.PAD, jnp.int32),
+        answer_len=zero,
+        turn=zero,
+        plan_pos=zero,
+        think_tokens=zero,
+        think_budget=start.think_budget,
+        effort=start.effort,
+        **dict.fromkeys(("tool_calls", "tool_errors", "hacks", "retries"), zero),
+        **dict.fromkeys(
+            ("last_failed", "bonus_given", "success", "invalid", "terminated", "truncated"), false
+        ),  # fmt: skip
+    )

@@ -25,8 +25,13 @@ from gymnax.environments import environment, spaces
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
-from agentic_jax.behaviours import with_behaviour
-from agentic_jax.episode_start import EpisodeStart, fit_plan_to_tools, with_effort_prompt
+from agentic_jax.behaviours import check_only_oracle, with_behaviour
+from agentic_jax.episode_start import (
+    EpisodeStart,
+    first_state,
+    fit_plan_to_tools,
+    with_effort_prompt,
+)
 from agentic_jax.task import Limits, TaskFamily
 from agentic_jax.tools.base import OK, call_tool
 from agentic_jax.transcript import (
@@ -50,11 +55,15 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         max_len: int | None = None,
         name: str | None = None,
         effort: bool = False,
+        behaviours: bool = False,
         params: HarnessParams | None = None,
     ):
         self.family = family
         self._params = params
         self.effort = bool(effort)  # static: ``<effort> LEVEL`` follows the first prompt
+        # static: plans may be corrupted into ``behaviour_probs``'s behaviours. Off, that work
+        # is not compiled at all (it is most of a reset's, and every step samples a reset).
+        self.behaviours = bool(behaviours)
         self.max_len = int(max_len or family.default_max_len + 2 * self.effort)
         self.env_name = name or type(family).__name__
         self.result_width = max(tool.result_width + tool.max_latency for tool in family.tools)
@@ -90,11 +99,18 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def observation_space(self, params: HarnessParams | None = None) -> ObservationSpace:
         return ObservationSpace(tk.VOCAB_SIZE, self.max_len)
 
+    def reset(self, key: jax.Array, params: HarnessParams | None = None):
+        """gymnax's ``reset`` (jitted), refusing first a mixture this harness would ignore."""
+        if not self.behaviours and params is not None:
+            check_only_oracle(params)
+        return super().reset(key, params)
+
     # ------------------------------------------------------------------ reset
     def reset_env(self, key: jax.Array, params: HarnessParams) -> tuple[Observation, HarnessState]:
         task = self.family.sample(key, params.task, params.split, params.oracle_mode)
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
-        task = with_behaviour(key, task, params, self.family, effort=self.effort)
+        if self.behaviours:
+            task = with_behaviour(key, task, params, self.family, effort=self.effort)
         task = fit_plan_to_tools(task, params)
         queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
@@ -102,40 +118,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
                              jnp.int32(params.think_budget), jnp.int32(-1))  # fmt: skip
         if self.effort:
             start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)
-        task, queue, queue_len = start.task, start.queue, start.queue_len
-        think_budget, effort = start.think_budget, start.effort
-        zero = jnp.int32(0)
-        state = HarnessState(
-            time=zero,
-            task=task,
-            transcript=jnp.full((self.max_len,), tk.PAD, jnp.int32).at[0].set(task.prompt[0]),
-            agent_written=jnp.zeros((self.max_len,), bool),
-            length=jnp.int32(1),
-            phase=jnp.int32(Phase.PROMPT),
-            queue=queue,
-            queue_len=queue_len,
-            queue_pos=jnp.int32(1),
-            tool=zero,
-            args=jnp.full((self.family.max_args,), tk.PAD, jnp.int32),
-            args_len=zero,
-            answer=jnp.full((self.family.max_answer,), tk.PAD, jnp.int32),
-            answer_len=zero,
-            turn=zero,
-            plan_pos=zero,
-            think_tokens=zero,
-            think_budget=think_budget,
-            effort=effort,
-            tool_calls=zero,
-            tool_errors=zero,
-            hacks=zero,
-            retries=zero,
-            last_failed=jnp.bool_(False),
-            bonus_given=jnp.bool_(False),
-            success=jnp.bool_(False),
-            invalid=jnp.bool_(False),
-            terminated=jnp.bool_(False),
-            truncated=jnp.bool_(False),
-        )
+        state = first_state(start, self.max_len, self.family.max_args, self.family.max_answer)
         return self.observe(key, state, None, params), state
 
     def _limits(self, state: HarnessState) -> Limits:
@@ -344,7 +327,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             phase=jnp.where(answering, Phase.DONE, s.phase),
         )
         think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
-        reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost
+        level_cost = jnp.where(choosing, jnp.asarray(params.effort_costs)[level], 0.0)
+        reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost - level_cost
         return s, reward
 
     def _next_turn(self, s: HarnessState, answering):

@@ -61,9 +61,11 @@ class HarnessParams(environment.EnvParams):
     # one-hot fixes it) or, with ``agent_effort``, writes ``<effort>`` and the agent chooses
     # LEVEL as its first action. The level's ``effort_budgets`` entry is the episode's
     # thinking budget (none = 0: instruct mode). ``think_cost`` is subtracted from the reward
-    # for every thinking token.
+    # for every thinking token; ``effort_costs[level]`` once, when the agent picks that level
+    # (a mode's fixed price: the overhead of entering it, whatever it then thinks).
     effort_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)
     effort_budgets: tuple[int, ...] = (0, 4, 8, 16)
+    effort_costs: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     agent_effort: bool = False
     # With ``agent_effort``, the oracle's level: the cheapest whose budget fits its thinking
     # (True), or one drawn from ``effort_probs`` (False: a demonstrator that picks at random,
@@ -158,6 +160,7 @@ def check_harness_params(params: HarnessParams, family: TaskFamily) -> None:
         "think_budget": (params.think_budget, 0, np.inf),
         "effort_budgets": (params.effort_budgets, 0, np.inf),
         "effort_probs": (params.effort_probs, 0.0, 1.0),
+        "effort_costs": (params.effort_costs, 0.0, np.inf),
         "behaviour_probs": (params.behaviour_probs, 0.0, np.inf),
         "behaviour_noise": (params.behaviour_noise, 0.0, 1.0),
     }

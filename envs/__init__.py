@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import gymnax
 
-from agentic_jax.behaviours import behaviour_weights, check_behaviours
+from agentic_jax.behaviours import behaviour_weights, check_behaviours, check_only_oracle
 from agentic_jax.catalogue import DESCRIPTIONS
 from agentic_jax.harness import Harness, HarnessParams
 from agentic_jax.task import TaskFamily
@@ -89,7 +89,7 @@ REGISTRY: dict[str, EnvSpec] = {
         ({},),
     ),
 }
-HARNESS_STATIC = ("max_len", "effort")
+HARNESS_STATIC = ("max_len", "effort", "behaviours")
 
 
 def registered_envs() -> list[str]:
@@ -148,7 +148,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     signature = inspect.signature(spec.family)
     static_names = tuple(signature.parameters) + HARNESS_STATIC
     defaults = {n: p.default for n, p in signature.parameters.items()} | {
-        "max_len": 1, "effort": False}  # fmt: skip
+        "max_len": 1, "effort": False, "behaviours": False}  # fmt: skip
     probe = Harness(spec.family()).default_params
     harness_names = tuple(
         f.name
@@ -175,8 +175,12 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
 
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     family = spec.family(**{k: v for k, v in overrides.items() if k in signature.parameters})
+    # A corpus mixture builds the behaviours in (``behaviours=True`` does so for parameters
+    # that set ``behaviour_probs`` later, e.g. a pretraining stage's).
+    corpus = any(w > 0 for w in overrides.get("behaviour_probs", (1.0,))[1:])
     static = {"max_len": overrides.get("max_len"), "name": env_id,
-              "effort": overrides.get("effort", False)}  # fmt: skip
+              "effort": overrides.get("effort", False),
+              "behaviours": overrides.get("behaviours", corpus)}  # fmt: skip
     params = Harness(family, **static).default_params
     params = params.replace(**{k: v for k, v in overrides.items() if k in harness_names})
     params = params.replace(
@@ -186,6 +190,8 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     try:
         check_harness_params(params, family)
         check_behaviours(params, family)
+        if not env.behaviours:
+            check_only_oracle(params)
     except ValueError as error:
         raise ValueError(f"{env_id}: {error}") from None
     return env, params

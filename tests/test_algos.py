@@ -10,7 +10,13 @@ import pytest
 from flax import struct
 
 from agentic_jax.algos import corrections, grpo, kl, masked, ppo, sft
-from agentic_jax.algos.policy import PolicyOutputs
+from agentic_jax.algos.policy import (
+    Coefficients,
+    LossSettings,
+    Minibatch,
+    PolicyOutputs,
+    policy_objective,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -134,6 +140,32 @@ def test_aggregation_modes_on_a_ragged_mask(mask_dtype):
     empty = jnp.zeros_like(mask)
     for mode in ("token", "sequence"):
         assert float(masked.aggregate(values, empty, mode)) == 0.0
+
+
+@struct.dataclass
+class PolicyTrajectory:
+    actions: jax.Array
+    log_probs: jax.Array
+    loss_mask: jax.Array
+
+
+def test_mode_decision_apart_weighs_each_first_token_as_an_episode():
+    """At ratio 1 each token's surrogate is -A. Row 0 (A = 1) has agent tokens at 1, 2, 3;
+    row 1 (A = -2) at 0, 1. Joint (token mean): (-3 + 4) / 5. Apart: the first tokens (row
+    0's at 1, row 1's at 0) average (-1 + 2) / 2 = 0.5, the rest (-1 - 1 + 2) / 3 = 0."""
+    mask = jnp.array([[0, 1, 1, 1], [1, 1, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(
+        masked.first_in_row(mask), [[False, True, False, False], [True, False, False, False]]
+    )
+    zeros = jnp.zeros((2, 4))
+    trajectory = PolicyTrajectory(jnp.zeros((2, 4), jnp.int32), zeros, mask)
+    batch = Minibatch(trajectory, jnp.array([[1.0] * 4, [-2.0] * 4]))
+    outputs = PolicyOutputs(zeros, zeros, zeros)
+    coefficients = Coefficients(*(jnp.float32(c) for c in (0.2, 0.2, 0.0, 0.0, 0.0)))
+    joint, _ = policy_objective(outputs, batch, coefficients, LossSettings())
+    apart, _ = policy_objective(outputs, batch, coefficients, LossSettings(mode_decision="apart"))
+    assert float(joint) == pytest.approx(1 / 5)
+    assert float(apart) == pytest.approx(0.5)
 
 
 def test_bad_option_strings_raise():

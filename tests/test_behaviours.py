@@ -28,6 +28,7 @@ def compiled(env_id, static):
 
 
 def split(env_id, overrides):
+    overrides = {"behaviours": True} | overrides
     static = tuple(sorted((k, v) for k, v in overrides.items() if k in static_overrides(env_id)))
     return compiled(env_id, static), make(env_id, **overrides)[1]
 
@@ -79,6 +80,21 @@ def test_the_default_leaves_every_plan_as_it_was():
     a = starts("KBLookup-v0", count=64)
     b = starts("KBLookup-v0", count=64, behaviour_probs=only("oracle"))
     assert np.array_equal(a.task.plan, b.task.plan)
+
+
+def test_a_harness_without_behaviours_plays_the_oracle_alike_and_refuses_a_mixture():
+    """Built without ``behaviours`` (the default), the corruption is not compiled: the same
+    oracle transcripts, and a mixture it would ignore is refused."""
+    with_them = oracle_rollout("KBLookup-v0")
+    env, params = make("KBLookup-v0")
+    assert not env.behaviours
+    without = rollout_episodes(env, params, oracle_step(env), None, jax.random.PRNGKey(3), 64)
+    assert np.array_equal(with_them.env_state.transcript, without.env_state.transcript)
+    assert make("KBLookup-v0", behaviour_probs={"guess": 1.0})[0].behaviours
+    with pytest.raises(ValueError, match="built without them"):
+        make("KBLookup-v0", behaviours=False, behaviour_probs={"guess": 1.0})
+    with pytest.raises(ValueError, match="built without them"):
+        env.reset(jax.random.PRNGKey(0), params.replace(behaviour_probs=(0.0, 1.0) + (0.0,) * 9))
 
 
 def test_each_behaviour_changes_what_it_says():

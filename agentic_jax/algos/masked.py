@@ -60,6 +60,13 @@ def entropy_bonus(token_entropy: jax.Array, mask: jax.Array, floor: float) -> ja
     return aggregate(bounded, mask, "token")
 
 
+def first_in_row(mask: jax.Array) -> jax.Array:
+    """Boolean ``[B, S]``: each row's first position where ``mask`` [B, S] is set."""
+    chex.assert_rank(mask, 2)
+    mask = mask.astype(bool)
+    return mask & (jnp.cumsum(mask, axis=1) == 1)
+
+
 def aggregate(
     values: jax.Array, mask: jax.Array, mode: str, max_len: int | None = None
 ) -> jax.Array:

@@ -8,7 +8,10 @@
 - ``Coefficients`` (traced, so a sweep can vmap them) and ``LossSettings`` (static: they
   change what is compiled).
 
-``policy_objective`` = corrected clipped surrogate - entropy bonus + KL penalty.
+``policy_objective`` = corrected clipped surrogate - entropy bonus + KL penalty. With
+``mode_decision="apart"`` the surrogate is two terms: one over each episode's first agent
+token (its mode decision), a mean over episodes, and one over the rest, aggregated as set
+(Thinkless's decoupled GRPO: the decision is not diluted by a long answer's tokens).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from flax import struct
 
 from agentic_jax.algos.corrections import policy_loss
 from agentic_jax.algos.kl import kl_penalty
-from agentic_jax.algos.masked import aggregate, entropy_bonus
+from agentic_jax.algos.masked import aggregate, entropy_bonus, first_in_row
 
 LossAndMetrics = tuple[jax.Array, dict[str, jax.Array]]
 
@@ -63,6 +66,7 @@ class LossSettings:
 
     correction: str = "none"  # corrections.CORRECTIONS; "none" when on-policy
     aggregation: str = "token"  # masked.AGGREGATIONS; "constant" is Dr.GRPO's
+    mode_decision: str = "joint"  # "apart": the first agent token is a loss term of its own
     entropy_floor: float = 0.0  # > 0: the bonus acts only on tokens below this entropy
     kl: bool = False  # add the KL penalty to the reference policy
     kl_estimator: str = "k3"
@@ -80,11 +84,20 @@ def policy_objective(
     """
     trajectory = batch.trajectory
     mask = trajectory.loss_mask
-    pg_loss, pg_stats = policy_loss(
-        settings.correction, outputs.log_probs, trajectory.log_probs, batch.proximal_log_probs,
-        batch.advantages, mask, coefficients.clip_eps_low, coefficients.clip_eps_high,
-        settings.is_cap, settings.aggregation, trajectory.actions.shape[1],
-    )  # fmt: skip
+
+    def surrogate(over: jax.Array, aggregation: str) -> tuple[jax.Array, dict]:
+        return policy_loss(
+            settings.correction, outputs.log_probs, trajectory.log_probs,
+            batch.proximal_log_probs, batch.advantages, over, coefficients.clip_eps_low,
+            coefficients.clip_eps_high, settings.is_cap, aggregation, trajectory.actions.shape[1],
+        )  # fmt: skip
+
+    if settings.mode_decision == "apart":
+        decision = first_in_row(mask)
+        pg_loss, pg_stats = surrogate(mask.astype(bool) & ~decision, settings.aggregation)
+        pg_loss = pg_loss + surrogate(decision, "token")[0]
+    else:
+        pg_loss, pg_stats = surrogate(mask, settings.aggregation)
     entropy = aggregate(outputs.entropy, mask, "token")
     bonus = entropy_bonus(outputs.entropy, mask, settings.entropy_floor)
     loss = pg_loss - coefficients.entropy_coef * bonus

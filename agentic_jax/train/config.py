@@ -71,6 +71,10 @@ class AlgoConfig:
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO
     normalize_std: bool = True  # GRPO; False = Dr.GRPO
+    # apart: the episode's first agent token (its mode decision: an effort level, or <think>
+    # against acting at once) is a loss term of its own, a mean over episodes, added to the
+    # rest's (Thinkless's decoupled GRPO); joint: one token among the others.
+    mode_decision: Literal["joint", "apart"] = "joint"
     gamma: float = Field(1.0, ge=0, le=1)  # PPO
     gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
     vf_coef: float = Field(0.5, ge=0)  # PPO

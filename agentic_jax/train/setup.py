@@ -108,6 +108,7 @@ def loss_settings(config: Config) -> LossSettings:
     return LossSettings(
         correction=algo.off_policy if config.rollout.staleness > 0 else "none",
         aggregation=algo.loss_agg,
+        mode_decision=algo.mode_decision,
         entropy_floor=algo.entropy_floor,
         kl=algo.kl_coef > 0,
         kl_estimator=algo.kl_estimator,
@@ -158,7 +159,7 @@ class Setup:
                          for i, params in enumerate(self.curriculum_levels)}  # fmt: skip
         for where, params in list(difficulties.items()):
             difficulties[f"{where} (held-out tasks)"] = params.replace(split=1)
-        static = {k: v for k, v in self.config.env.overrides.items() if k != "max_len"
+        static = {k: v for k, v in self.actor.env_overrides.items() if k != "max_len"
                   and k in env_registry.static_overrides(self.config.env.id)}  # fmt: skip
         cache_key = (self.config.env.id, repr(sorted(static.items())))
         check_transcript_fits(self.actor.env, difficulties, cache_key)

@@ -39,7 +39,11 @@ Metrics = dict[str, jax.Array]
 class TokenActor:
     def __init__(self, config: Config):
         self.config = config
-        self.env, env_params = env_registry.make(config.env.id, **config.env.overrides)
+        self.env_overrides = dict(config.env.overrides)
+        if any("behaviour_probs" in stage.env for stage in config.stages):
+            # A stage's corpus mixture: the environment must build the behaviours in.
+            self.env_overrides.setdefault("behaviours", True)
+        self.env, env_params = env_registry.make(config.env.id, **self.env_overrides)
         self.env_params = env_params.replace(tool_bonus=config.tool_bonus)
         m = config.model
         if m.kind != "transformer":
@@ -67,13 +71,13 @@ class TokenActor:
     def make_env_params(self, overrides: dict) -> Any:
         """The environment's parameters with traced ``overrides`` on ``env.overrides``."""
         config = self.config
-        params = env_registry.make(config.env.id, **(config.env.overrides | overrides))[1]
+        params = env_registry.make(config.env.id, **(self.env_overrides | overrides))[1]
         return params.replace(tool_bonus=config.tool_bonus)
 
     def _eval_variant(self, name: str, overrides: dict) -> tuple[Any, Any]:
         """A named evaluation variant of ``env.eval_variants``: (env, params)."""
         config = self.config
-        env, params = env_registry.make(config.env.id, **(config.env.overrides | overrides))
+        env, params = env_registry.make(config.env.id, **(self.env_overrides | overrides))
         if env.max_len != self.env.max_len:
             raise ValueError(
                 f"env.eval_variants.{name}: transcript length {env.max_len} differs from "

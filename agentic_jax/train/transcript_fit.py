@@ -34,7 +34,7 @@ def oracle_length_needed(env: Harness, params: HarnessParams, cache_key: tuple) 
     key = (*cache_key, leaves)
     if key not in _NEEDED:
         if cache_key not in _ROOMY:  # one environment per cache key: one compile
-            roomy = Harness(env.family, name=env.name, effort=env.effort)
+            roomy = Harness(env.family, name=env.name, effort=env.effort, behaviours=env.behaviours)
             _ROOMY[cache_key] = roomy if roomy.max_len >= env.max_len else env
         lengths = _oracle_lengths(_ROOMY[cache_key], params, jax.random.PRNGKey(0))
         _NEEDED[key] = int(np.max(np.asarray(lengths)))

@@ -1,0 +1,101 @@
+"""Think/no-think collapse: from a base that picks thinking or not at random, does plain GRPO
+keep both modes where each pays, or collapse to one; and does giving the mode decision a loss
+term of its own (``algo.mode_decision=apart``, Thinkless's decoupled GRPO) keep both?
+
+    python benchmarks/think_mode.py                  # configs/think_mode.yaml
+    python benchmarks/think_mode.py CONFIG --seeds 3
+
+Pretrains the config's base once (its first stage, one seed), then runs its RL stage from
+that base (``init``) in two arms, ``--seeds`` vmapped seeds each: the mode decision as one
+token among the others (``joint``) and apart. For the base, each arm and the oracle (the
+cheapest level whose budget fits its thinking: no thinking where none is needed) it samples
+2,048 held-out episodes and reports the share of episodes that chose a thinking mode on short
+rows (1-2 digits, where answering directly pays) and on long rows (5-8, where thinking pays),
+the success and the mean reward. Writes the table and the curves (``eval_short/effort``,
+``eval_long/effort``: the mean level, 0 none, 3 the demonstrator's thinking level) to
+``benchmarks/think_mode.png`` and appends both to benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from adaptive_rl import Choices, cell, play
+from results import plot_path, record_experiment
+
+from agentic_jax.cli import resolve_config
+from agentic_jax.plot import plot_runs
+from agentic_jax.train import config as config_lib
+from agentic_jax.train import loop
+
+ARMS = {"plain GRPO (joint)": "joint", "mode decision apart": "apart"}
+SHORT, LONG = (1, 2), (5, 8)
+METRICS = ("eval_short/effort", "eval_long/effort", "eval/success")
+
+
+def thinks_on(choices: Choices, rows: tuple[int, int]) -> float:
+    """The share of episodes on rows of ``rows`` digits that chose a thinking mode."""
+    low, high = rows
+    on = (choices.length >= low) & (choices.length <= high)
+    return float((choices.level[on] > 0).mean())
+
+
+def describe(choices: list[Choices], level_costs: np.ndarray) -> dict[str, list[float]]:
+    """Per seed: thinking share on short and long rows, success and mean reward."""
+    return {
+        "short": [thinks_on(c, SHORT) for c in choices],
+        "long": [thinks_on(c, LONG) for c in choices],
+        "success": [float(c.success.mean()) for c in choices],
+        "reward": [float((c.success - level_costs[c.level]).mean()) for c in choices],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", nargs="?", default="think_mode")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--runs", default="runs/bench")
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    args = parser.parse_args(argv)
+    name = Path(args.config).stem
+    path = resolve_config(args.config)
+    config = config_lib.load(path)
+    pretrain, rl = config.stages
+    costs = np.asarray(config.env.overrides["effort_costs"], np.float64)
+
+    base_dir = Path(args.runs) / f"{name}_base"
+    loop.train(dataclasses.replace(config, stages=[pretrain]), base_dir, overwrite=True)
+    results = {"oracle (cheapest fitting level)": describe([play(None, base_dir)], costs),
+               "base (pretrain only)": describe([play(base_dir, base_dir)], costs)}  # fmt: skip
+    runs = {}
+    for label, decision in ARMS.items():
+        overrides = [f"num_seeds={args.seeds}", f"algo.mode_decision={decision}",
+                     f"init={base_dir}"]  # fmt: skip
+        arm = dataclasses.replace(config_lib.load(path, overrides), stages=[rl])
+        runs[label] = Path(args.runs) / f"{name}_{decision}"
+        loop.train(arm, runs[label], overwrite=True)
+        results[label] = describe(
+            [play(runs[label], runs[label], seed) for seed in range(args.seeds)], costs
+        )
+    png = plot_runs(list(runs.values()), plot_path("think_mode", name), METRICS,
+                    labels=list(runs))  # fmt: skip
+
+    lines = [
+        f"| policy | thinks on rows of {SHORT[0]}-{SHORT[1]} digits | thinks on rows of "
+        f"{LONG[0]}-{LONG[1]} digits | held-out success | mean reward |",
+        "|---|---|---|---|---|",
+    ]
+    for label, r in results.items():
+        cells = " | ".join(cell(r[key]) for key in ("short", "long", "success", "reward"))
+        lines.append(f"| {label} | {cells} |")
+    record_experiment(f"Think/no-think collapse ({name})", "think_mode.py", argv, png,
+                      args.seeds, lines, args.no_record,
+                      sampled="2,048 sampled held-out episodes per policy")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
