@@ -21,6 +21,9 @@ generic, on the plan's tokens, so every environment has them:
 - ``wrong_tool``: every call's tool name random among the family's tools (arguments kept),
   and a random answer when a name changed;
 - ``give_up``: the first call, then no other (no retry, no fallback), and a random answer;
+- ``revise``: a near miss first: the first call with one argument token changed (another
+  entity searched, a program one token off), its result read, then the plan (the right call
+  and the answer): the write-run-read-revise loop of a demonstrator that debugs;
 - ``shortcut``: the leak's shortcut, the family's ``exploit_oracle_mode`` plan (an
   environment without one refuses weight here); on a variant without the leak it fails.
 
@@ -52,6 +55,7 @@ from agentic_jax.task import (
     below,
     compact,
     random_words,
+    uniform_choice,
     unit_interval,
     weighted_choice,
     without_segments,
@@ -60,10 +64,10 @@ from agentic_jax.transcript import HarnessParams
 
 BEHAVIOURS = (
     "oracle", "wrong_answer", "guess", "wrong_argument", "no_thinking", "noisy",
-    "short_thinking", "long_thinking", "wrong_tool", "give_up", "shortcut",
+    "short_thinking", "long_thinking", "wrong_tool", "give_up", "shortcut", "revise",
 )  # fmt: skip
 (ORACLE, WRONG_ANSWER, GUESS, WRONG_ARGUMENT, NO_THINKING, NOISY, SHORT_THINKING,
- LONG_THINKING, WRONG_TOOL, GIVE_UP, SHORTCUT) = range(len(BEHAVIOURS))  # fmt: skip
+ LONG_THINKING, WRONG_TOOL, GIVE_UP, SHORTCUT, REVISE) = range(len(BEHAVIOURS))  # fmt: skip
 
 
 def behaviour_weights(mixture: Mapping[str, float]) -> tuple[float, ...]:
@@ -120,7 +124,7 @@ def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, short
     plan, plan_len = task.plan, task.plan_len
     width = plan.shape[0]
     words = random_words(key, behaviour=(), answer=(width,), args=(width,), tools=(width,),
-                         slips=(width,))  # fmt: skip
+                         slips=(width,), revise=())  # fmt: skip
     behaviour = weighted_choice(words["behaviour"], jnp.asarray(params.behaviour_probs))
     in_plan = jnp.arange(width) < plan_len
     in_answer = inside(plan, tk.ANSWER_OPEN, tk.ANSWER_CLOSE) & (plan != tk.ANSWER_CLOSE)
@@ -163,19 +167,43 @@ def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, short
     long_plan = jnp.where(fits, long_plan, jnp.pad(plan, (0, width), constant_values=tk.PAD))
     long_len = jnp.where(fits, repeats.sum(), plan_len)
 
+    revised, revised_len = _near_miss_first(plan, plan_len, is_argument, arguments,
+                                            words["revise"])  # fmt: skip
+
     def wide(p: jax.Array) -> jax.Array:
         return jnp.pad(p, (0, width), constant_values=tk.PAD)
 
     plans = jnp.stack([
         wide(plan), wide(random_answer), wide(no_calls), wide(random_args), wide(no_think),
         wide(noisy), wide(short), long_plan, wide(random_tool), wide(give_up),
-        wide(shortcut.plan),
+        wide(shortcut.plan), revised,
     ])  # fmt: skip
     lengths = jnp.stack([
         plan_len, plan_len, no_calls_len, plan_len, no_think_len, plan_len, short_len,
-        long_len, plan_len, give_up_len, shortcut.plan_len,
+        long_len, plan_len, give_up_len, shortcut.plan_len, revised_len,
     ]).astype(jnp.int32)  # fmt: skip
     return task.replace(plan=plans[behaviour], plan_len=lengths[behaviour])
+
+
+def _near_miss_first(plan, plan_len, is_argument, arguments, word) -> tuple[jax.Array, jax.Array]:
+    """The plan ``2 * width`` wide with a copy of its first call put before it, one argument
+    token of the copy (drawn uniformly) replaced by ``arguments``' token there. A plan with no
+    call, or a call with no argument, is left as it was."""
+    width = plan.shape[0]
+    position = jnp.arange(width)
+    first = jnp.argmax(plan == tk.CALL_OPEN)
+    close = jnp.argmax((plan == tk.CALL_CLOSE) & (position > first))
+    in_first_call = (position > first) & (position < close) & is_argument
+    has_call = (plan == tk.CALL_OPEN).any() & in_first_call.any()
+    span = jnp.where(has_call, close - first + 1, 0)
+    changed = uniform_choice(word, in_first_call)
+    near_miss = plan.at[changed].set(arguments[changed])
+    wide_plan = jnp.pad(plan, (0, width), constant_values=tk.PAD)
+    wide_miss = jnp.pad(near_miss, (0, width), constant_values=tk.PAD)
+    j = jnp.arange(2 * width)
+    copied = jnp.where(j < first + span, wide_miss[j], wide_plan[j - span])
+    revised = jnp.where(j < first, wide_plan[j], copied)
+    return revised, (plan_len + span).astype(jnp.int32)
 
 
 def _rank_within(mask: jax.Array, segment: jax.Array, width: int) -> jax.Array:

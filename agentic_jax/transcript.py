@@ -75,7 +75,7 @@ class HarnessParams(environment.EnvParams):
     # The demonstrator's behaviour mixture, one weight per ``agentic_jax.behaviours.BEHAVIOURS``
     # entry (``envs.make`` and configs take a mapping ``{name: weight}``). All on the oracle:
     # plans unchanged. ``behaviour_noise``: the per-token slip rate of the ``noisy`` oracle.
-    behaviour_probs: tuple[float, ...] = (1.0,) + (0.0,) * 10
+    behaviour_probs: tuple[float, ...] = (1.0,) + (0.0,) * 11
     behaviour_noise: float = 0.1
     task: Any = None  # the family's difficulty parameters
 

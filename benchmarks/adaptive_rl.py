@@ -4,9 +4,13 @@ costs more?
 
     python benchmarks/adaptive_rl.py                  # configs/adaptive_rl.yaml
     python benchmarks/adaptive_rl.py CONFIG --seeds 3 --costs 0 0.01 0.05 0.2
+    python benchmarks/adaptive_rl.py --priced-levels  # a level also costs its budget
 
 Pretrains the config's base once (its first stage, one seed), then runs its RL stage from
-that base (``init``) at each thinking cost, ``--seeds`` vmapped seeds each. For the base,
+that base (``init``) at each thinking cost, ``--seeds`` vmapped seeds each. With
+``--priced-levels`` choosing a level also costs its budget at the same price per token
+(``effort_costs = cost * effort_budgets``: the budget is paid for when reserved, as well as
+each token thought), so a large budget is no longer free. For the base,
 each RL policy and the oracle that picks the cheapest level fitting its thinking, it samples
 2,048 held-out episodes and reports the level chosen against the row's length (the mean per
 length bin and the rank correlation of level with length, Spearman's, ties averaged), the
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", nargs="?", default="adaptive_rl")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--costs", type=float, nargs="*", default=[0.0, 0.01, 0.05, 0.2])
+    parser.add_argument("--priced-levels", action="store_true",
+                        help="a level costs its budget times the thinking cost")  # fmt: skip
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     path = resolve_config(args.config)
     config = config_lib.load(path)
     pretrain, rl = config.stages
+    budgets = list(config.env.overrides["effort_budgets"])
+    priced = "_priced" if args.priced_levels else ""
 
     base_dir = Path(args.runs) / f"{name}_base"
     loop.train(dataclasses.replace(config, stages=[pretrain]), base_dir, overwrite=True)
@@ -120,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     for cost in args.costs:
         overrides = [f"num_seeds={args.seeds}", f"env.overrides.think_cost={cost}",
                      f"init={base_dir}"]  # fmt: skip
+        if args.priced_levels:
+            overrides.append(f"env.overrides.effort_costs={[cost * b for b in budgets]}")
         arm = dataclasses.replace(config_lib.load(path, overrides), stages=[rl])
-        run_dir = Path(args.runs) / f"{name}_cost{cost}"
+        run_dir = Path(args.runs) / f"{name}{priced}_cost{cost}"
         loop.train(arm, run_dir, overwrite=True)
         results[f"RL, cost {cost}"] = describe(
             [play(run_dir, run_dir, seed) for seed in range(args.seeds)]
@@ -136,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         levels = " / ".join(f"{v:.2f}" for v in r["levels"])
         lines.append(f"| {label} | {levels} | {cell(r['rank'])} | {cell(r['think'])} | "
                      f"{cell(r['success'])} |")  # fmt: skip
-    png = plot(results, plot_path("adaptive_rl", name))
+    out = plot_path("adaptive_rl", name)
+    png = plot(results, out.with_stem(out.stem + priced))
     body = [f"Plot: `benchmarks/{png.name}`. Levels 0 none .. 3 high (budgets "
             f"{list(config_lib.load(path).env.overrides['effort_budgets'])}); {args.seeds} "
             f"seeds per cost (vmapped), mean (lowest-highest seed); {EPISODES} sampled "
             "held-out episodes per policy.", "", *lines]  # fmt: skip
-    record(section(f"Adaptive effort learned by RL ({name})", "adaptive_rl.py", argv, body),
+    title = f"Adaptive effort learned by RL ({name}{', priced levels' if priced else ''})"
+    record(section(title, "adaptive_rl.py", argv, body),
            args.no_record)  # fmt: skip
     return 0
 

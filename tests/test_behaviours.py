@@ -180,7 +180,26 @@ def test_wrong_tool_and_give_up_on_flakyapi():
     assert np.all(np.asarray(gave_up == tk.CALL_OPEN).sum(axis=1) == 1)
 
 
-ALWAYS_RIGHT = ("oracle", "no_thinking", "short_thinking", "long_thinking", "shortcut")
+def test_revise_runs_a_near_miss_first_then_the_plan():
+    """CodeSynth's oracle runs the program and answers it; ``revise`` first runs a copy with
+    one program token changed (a near miss), then the oracle's plan, unchanged."""
+    oracle = np.asarray(starts("CodeSynth-v0", count=256).task.plan)
+    revised = np.asarray(starts("CodeSynth-v0", behaviour_probs=only("revise"),
+                                count=256).task.plan)  # fmt: skip
+    assert (revised == tk.CALL_OPEN).sum(axis=1).tolist() == [2] * 256
+    for old, new in zip(oracle, revised, strict=True):
+        span = int(np.argmax(old == tk.CALL_CLOSE)) + 1  # the oracle's plan opens with its call
+        assert np.array_equal(new[span:], old[: len(old) - span])
+        assert (new[:span] != old[:span]).sum() <= 1  # one argument token (or the same drawn)
+    assert np.mean([(n[:s] != o[:s]).sum() == 1 for o, n, s in
+                    zip(oracle, revised, (np.argmax(oracle == tk.CALL_CLOSE, axis=1) + 1),
+                        strict=True)]) > 0.8  # fmt: skip
+    rollout = oracle_rollout("CodeSynth-v0", behaviour_probs=only("revise"))
+    assert float(rollout.stats["success"]) == 1.0
+    assert float(rollout.stats["tool_calls"]) == 2.0
+
+
+ALWAYS_RIGHT = ("oracle", "no_thinking", "short_thinking", "long_thinking", "shortcut", "revise")
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
