@@ -124,7 +124,7 @@ def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, short
     plan, plan_len = task.plan, task.plan_len
     width = plan.shape[0]
     words = random_words(key, behaviour=(), answer=(width,), args=(width,), tools=(width,),
-                         slips=(width,), revise=())  # fmt: skip
+                         slips=(width,))  # fmt: skip
     behaviour = weighted_choice(words["behaviour"], jnp.asarray(params.behaviour_probs))
     in_plan = jnp.arange(width) < plan_len
     in_answer = inside(plan, tk.ANSWER_OPEN, tk.ANSWER_CLOSE) & (plan != tk.ANSWER_CLOSE)
@@ -167,8 +167,10 @@ def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, short
     long_plan = jnp.where(fits, long_plan, jnp.pad(plan, (0, width), constant_values=tk.PAD))
     long_len = jnp.where(fits, repeats.sum(), plan_len)
 
+    # One behaviour per episode, so the near miss may reuse words another behaviour reads
+    # (and the streams of the others stay as they were before it existed).
     revised, revised_len = _near_miss_first(plan, plan_len, is_argument, arguments,
-                                            words["revise"])  # fmt: skip
+                                            words["slips"][0])  # fmt: skip
 
     def wide(p: jax.Array) -> jax.Array:
         return jnp.pad(p, (0, width), constant_values=tk.PAD)

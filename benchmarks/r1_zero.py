@@ -4,13 +4,17 @@ policy think longer, and how long do the failed episodes think under GRPO and Dr
     python benchmarks/r1_zero.py                 # configs/r1_zero.yaml, 3 seeds per arm
     python benchmarks/r1_zero.py CONFIG --seeds 3
 
-Two arms of the config, each with ``--seeds`` vmapped seeds: GRPO (per-sequence length
-normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's std) and Dr.GRPO
-(``algo.loss_agg=constant``, ``algo.normalize_std=false``). For each: held-out success and
-thinking tokens per episode at the base (the end of the pretrain stage) and after RL, and the
-thinking tokens of the failed episodes (``eval/failed_think_tokens``; Dr.GRPO's claim is
-that the per-sequence normalisation lets wrong answers grow long). Writes a table and a plot
-with bands (``benchmarks/r1_zero.png``; ``r1_zero_<config>.png`` for another config) and appends
+Three arms of the config (``--arms`` picks some), each with ``--seeds`` vmapped seeds: GRPO
+(per-sequence length normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's
+std), Dr.GRPO (``algo.loss_agg=constant``, ``algo.normalize_std=false``), and GRPO with the
+think/no-think decision (the first agent token) as a loss term of its own
+(``algo.mode_decision=apart``), a fix for a seed that collapses to not thinking. For each:
+held-out success and thinking tokens per episode at the base (the end of the pretrain
+stage) and after RL, and the thinking tokens of the failed episodes
+(``eval/failed_think_tokens``; Dr.GRPO's claim is that the per-sequence normalisation lets
+wrong answers grow long). Writes a table and a plot
+with bands (``benchmarks/r1_zero.png``; ``r1_zero_<config>.png`` for another config, and the
+arms' names appended when not all run) and appends
 them to benchmarks/RESULTS.md.
 """
 
@@ -29,29 +33,44 @@ from agentic_jax.train import loop
 ARMS = {
     "GRPO": ["algo.loss_agg=sequence", "algo.normalize_std=true"],
     "Dr.GRPO": ["algo.loss_agg=constant", "algo.normalize_std=false"],
+    # The first agent token (<think> or <answer>) is the think/no-think decision: its own term.
+    "GRPO, mode decision apart": [
+        "algo.loss_agg=sequence",
+        "algo.normalize_std=true",
+        "algo.mode_decision=apart",
+    ],
 }
 METRICS = ("eval/success", "eval/think_tokens", "eval/failed_think_tokens")
+
+
+def slug(label: str) -> str:
+    """An arm's name as a file name: ``GRPO, mode decision apart``, GRPO_mode_decision_apart."""
+    return label.replace(".", "").replace(",", "").replace(" ", "_")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="r1_zero")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     name = Path(args.config).stem  # a config name, or a file's
 
     runs, rows = {}, {}
-    for label, overrides in ARMS.items():
+    for label in args.arms:
+        overrides = ARMS[label]
         config = config_lib.load(
             resolve_config(args.config), [f"num_seeds={args.seeds}", *overrides]
         )
-        run_dir = Path(args.runs) / f"{name}_{label.replace('.', '')}"
+        run_dir = Path(args.runs) / f"{name}_{slug(label)}"
         rows[label] = loop.train(config, run_dir, overwrite=True)
         runs[label] = run_dir
-    png = plot_runs(list(runs.values()), plot_path("r1_zero", name), METRICS,
-                    labels=list(runs))  # fmt: skip
+    out = plot_path("r1_zero", name)
+    if args.arms != list(ARMS):
+        out = out.with_stem("_".join([out.stem, *map(slug, args.arms)]))
+    png = plot_runs(list(runs.values()), out, METRICS, labels=list(runs))
 
     lines = [
         "| arm | | held-out success | thinking tokens | thinking tokens of failed episodes |",
