@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from agentic_jax.compile_cache import enable_compile_cache
 from agentic_jax.plot import DEFAULT_METRICS
 from agentic_jax.train.paths import writable_dir, writable_file
 
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    enable_compile_cache()
     try:
         return args.func(args)
     except (FileNotFoundError, FileExistsError, ValueError) as error:

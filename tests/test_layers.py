@@ -23,7 +23,7 @@ LAYERS = (
     ("algos",),
     ("rollout", "wrappers"),
     ("train",),
-    ("cli", "envcheck", "plot", "render"),
+    ("cli", "compile_cache", "envcheck", "plot", "render"),
 )
 MAX_LINES = 400
 
