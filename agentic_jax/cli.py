@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--overwrite", action="store_true", help="replace a run already in --run-dir"
     )
+    train.add_argument("--processes", type=positive_int, default=1,
+                       help="processes in the run (jax.distributed; default 1)")  # fmt: skip
+    train.add_argument("--process-id", type=int, default=0, help="this process (0 writes logs)")
+    train.add_argument("--coordinator", default="localhost:12321",
+                       help="HOST:PORT of process 0 (default localhost:12321)")  # fmt: skip
     train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser(
@@ -278,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "processes", 1) > 1:  # before anything touches a device
+        if not (args.run_dir or args.resume):
+            raise SystemExit("error: --processes needs --run-dir (or --resume): one directory "
+                             "that every process shares")  # fmt: skip
+        from agentic_jax.train.processes import start_processes
+
+        start_processes(args.coordinator, args.processes, args.process_id)
     enable_compile_cache()
     try:
         return args.func(args)

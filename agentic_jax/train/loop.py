@@ -29,6 +29,7 @@ from agentic_jax.train import update
 from agentic_jax.train.checkpoint import CHECKPOINT_DIR, restore_checkpoint
 from agentic_jax.train.config import Config, StageConfig
 from agentic_jax.train.metrics_log import read_rows
+from agentic_jax.train.processes import is_primary, wait_for_every_process
 from agentic_jax.train.recorder import (
     RunRecorder,
     check_room_for_checkpoints,
@@ -183,11 +184,13 @@ def train(
     """
     start = time.time()
     setup = build(config)  # builds the environments: config errors surface before compiling
-    prepare_run_dir(run_dir, overwrite)
-    check_room_for_checkpoints(run_dir, setup)
-    if command:
-        (run_dir / "command.txt").write_text(command + "\n")
-    write_config(run_dir, config)
+    if is_primary():  # one process of a multi-process run writes the run directory
+        prepare_run_dir(run_dir, overwrite)
+        check_room_for_checkpoints(run_dir, setup)
+        if command:
+            (run_dir / "command.txt").write_text(command + "\n")
+        write_config(run_dir, config)
+    wait_for_every_process("run directory ready")
     state = initial_state(setup, seed_keys(config))
     recorder = RunRecorder(setup, run_dir, console or Console(), start)
     recorder.first_row(state)
@@ -225,7 +228,8 @@ def resume(
             f"cannot resume {run_dir}: {run_dir / 'metrics.jsonl'} has no row for the "
             f"checkpoint's update {meta['update']} (the file was edited or lost): {hint}"
         )
-    write_config(run_dir, config)
+    if is_primary():
+        write_config(run_dir, config)
     console.print(f"resuming {run_dir} from update {meta['update']}")
     recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
     with recorder:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from agentic_jax.train.config import Config, to_dict
+from agentic_jax.train.processes import is_primary
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
@@ -63,11 +64,19 @@ def csv_text(rows: list[dict]) -> str:
 
 
 class MetricsLog:
-    """Append-only sinks for the rows of one run directory."""
+    """Append-only sinks for the rows of one run directory. In a multi-process run only the
+    primary process writes them; the others keep the rows in memory."""
 
     def __init__(self, run_dir: Path, config: Config, kept_rows: list[dict] | None = None):
         self.run_dir = run_dir
         self.rows = list(kept_rows or [])
+        self.writes = is_primary()
+        self._jsonl = self._tensorboard = self._wandb = None
+        if self.writes:
+            self._open(config)
+
+    def _open(self, config: Config) -> None:
+        run_dir = self.run_dir
         if config.logging.wandb and importlib.util.find_spec("wandb") is None:
             raise ValueError(
                 "logging.wandb=true needs the wandb package: `pip install wandb`, "
@@ -76,13 +85,11 @@ class MetricsLog:
         _write_atomically(run_dir / METRICS_JSONL, "".join(json.dumps(r) + "\n" for r in self.rows))
         _write_atomically(run_dir / METRICS_CSV, csv_text(self.rows))
         self._jsonl = (run_dir / METRICS_JSONL).open("a")
-        self._tensorboard = None
         if config.logging.tensorboard:
             from tensorboardX import SummaryWriter
 
             purge = self.rows[-1]["update"] + 1 if self.rows else None
             self._tensorboard = SummaryWriter(str(run_dir / TENSORBOARD_DIR), purge_step=purge)
-        self._wandb = None
         if config.logging.wandb:
             import wandb
 
@@ -93,6 +100,8 @@ class MetricsLog:
 
     def log(self, row: dict) -> None:
         self.rows.append(row)
+        if not self.writes:
+            return
         self._jsonl.write(json.dumps(row) + "\n")
         self._jsonl.flush()
         _write_atomically(self.run_dir / METRICS_CSV, csv_text(self.rows))
@@ -109,7 +118,8 @@ class MetricsLog:
             self._wandb.log(scalars, step=row["update"])
 
     def close(self) -> None:
-        self._jsonl.close()
+        if self._jsonl is not None:
+            self._jsonl.close()
         if self._tensorboard is not None:
             self._tensorboard.close()
         if self._wandb is not None:
