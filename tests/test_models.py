@@ -14,7 +14,7 @@ VOCAB, T, BATCH, D_MODEL, HEADS, LAYERS = 32, 16, 3, 32, 4, 2
 MODEL = TransformerPolicy(
     vocab_size=VOCAB, max_len=T, d_model=D_MODEL, n_layers=LAYERS, n_heads=HEADS
 )
-CACHE_SHAPE = (BATCH, T, HEADS, D_MODEL // HEADS)
+CACHE_SHAPE = (BATCH, HEADS, T, D_MODEL // HEADS)
 
 _forward = jax.jit(MODEL.apply)
 _prefill = jax.jit(lambda p, t, n: MODEL.apply(p, t, n, method=TransformerPolicy.prefill))
@@ -70,8 +70,8 @@ def decode_all(params, tokens, cache, start=0):
 def assert_caches_close(a, b, upto=None):
     assert len(a) == len(b) == LAYERS
     for (ka, va), (kb, vb) in zip(a, b, strict=True):
-        np.testing.assert_allclose(ka[:, :upto], kb[:, :upto], atol=1e-5)
-        np.testing.assert_allclose(va[:, :upto], vb[:, :upto], atol=1e-5)
+        np.testing.assert_allclose(ka[:, :, :upto], kb[:, :, :upto], atol=1e-5)
+        np.testing.assert_allclose(va[:, :, :upto], vb[:, :, :upto], atol=1e-5)
 
 
 def test_shapes_dtypes_and_finiteness(params, tokens):
@@ -148,8 +148,8 @@ def test_packed_segments_equal_separate_sequences(params, tokens):
         np.testing.assert_allclose(logits[0, start:stop], alone[row, :n], atol=1e-4)
         np.testing.assert_allclose(values[0, start:stop], alone_values[row, :n], atol=1e-4)
         for (k, v), (k_alone, v_alone) in zip(cache, alone_cache, strict=True):
-            np.testing.assert_allclose(k[0, start:stop], k_alone[row, :n], atol=1e-5)
-            np.testing.assert_allclose(v[0, start:stop], v_alone[row, :n], atol=1e-5)
+            np.testing.assert_allclose(k[0, :, start:stop], k_alone[row, :, :n], atol=1e-5)
+            np.testing.assert_allclose(v[0, :, start:stop], v_alone[row, :, :n], atol=1e-5)
     np.testing.assert_allclose(logits[1:], alone[1:], atol=1e-6)  # other rows untouched
 
 

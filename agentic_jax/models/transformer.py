@@ -6,20 +6,23 @@ Two ways to run the same parameters:
   may pack several episodes: a query attends to keys of its own segment at positions up to
   its own; a negative segment marks padding.
 - ``decode(token, position, cache)``: one token per row for rollouts. The cache is a tuple
-  over layers of ``(keys, values)``, each ``[B, max_len, heads, head_dim]``, indexed by
+  over layers of ``(keys, values)``, each ``[B, heads, max_len, head_dim]``, indexed by
   transcript position; a layer's keys and values stay separate arrays so the scan carry
-  never restacks them.
+  never restacks them. Heads come before positions because that is the layout the decode
+  step's attention reads; with positions first, XLA wrote a transposed copy of the whole
+  cache at every step, half a rollout's time (``benchmarks/train_throughput.py``).
 - ``prefill(tokens, length)``: the cache of a transcript prefix in one full forward.
 - ``init_cache(batch_size)``: an all-zero cache.
 
 Cache layout (``Cache``)::
 
     cache = ((k_0, v_0), (k_1, v_1), ..., (k_{L-1}, v_{L-1}))   # one pair per layer
-    k_l, v_l: float32 [B, max_len, n_heads, d_model // n_heads]
-    k_l[b, p] = key of the token at transcript position p of row b (p < that row's length)
+    k_l, v_l: float32 [B, n_heads, max_len, d_model // n_heads]
+    k_l[b, :, p] = key of the token at transcript position p of row b (p < that row's length)
 
 Slots at or beyond a row's current position hold zeros or stale values; ``decode`` writes
-slot ``position`` and attends only to slots ``<= position``, so they are never read.
+slot ``position`` (in place, one slot per row) and attends only to slots ``<= position``,
+so they are never read.
 
 Sliding-window attention: with ``attention_window`` w > 0 a query at position p attends only
 to keys at positions in ``(p - w, p]`` (itself and the w - 1 before it), in ``__call__`` and
@@ -87,23 +90,26 @@ class Block(nn.Module):
         return x + self.mlp_out(nn.gelu(self.mlp_in(self.mlp_norm(x))))
 
     def __call__(self, x, mask):
-        """x [B, S, D], mask [B, S, S] (query, key) -> (x, (keys, values))."""
+        """x [B, S, D], mask [B, S, S] (query, key) -> (x, (keys, values) in the cache layout)."""
         q, k, v = self._qkv(x)
         # Per query: attend over all keys of the row.
         attended = _attend(q, k[:, None], v[:, None], mask)
-        return self._finish(x, attended), (k, v)
+        return self._finish(x, attended), (k.swapaxes(1, 2), v.swapaxes(1, 2))
 
     def decode(self, x, position, keys, values):
         """x [B, D] at ``position`` [B]; writes its key/value into the cache, then attends."""
-        q, k, v = self._qkv(x)
-        slot = jnp.arange(keys.shape[1])[None, :] == position[:, None]  # [B, T]
-        keys = jnp.where(slot[:, :, None, None], k[:, None], keys)
-        values = jnp.where(slot[:, :, None, None], v[:, None], values)
-        slots = jnp.arange(keys.shape[1])[None, :]
+        q, k, v = self._qkv(x)  # [B, H, Dh]
+        rows = jnp.arange(x.shape[0])
+        keys = keys.at[rows, :, position].set(k)  # in place: one slot per row
+        values = values.at[rows, :, position].set(v)
+        slots = jnp.arange(keys.shape[2])[None, :]
         visible = slots <= position[:, None]
         if self.attention_window > 0:
             visible &= slots > position[:, None] - self.attention_window
-        return self._finish(x, _attend(q, keys, values, visible)), keys, values
+        scores = jnp.einsum("bhd,bhtd->bht", q, keys) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+        scores = jnp.where(visible[:, None, :], scores, MASKED)
+        attended = jnp.einsum("bht,bhtd->bhd", jax.nn.softmax(scores, axis=-1), values)
+        return self._finish(x, attended), keys, values
 
 
 class TransformerPolicy(nn.Module):
@@ -194,7 +200,7 @@ class TransformerPolicy(nn.Module):
 
     def init_cache(self, batch_size: int) -> Cache:
         """An all-zero cache for ``batch_size`` rows (needs no params: ``model.init_cache(B)``)."""
-        shape = (batch_size, self.max_len, self.n_heads, self.d_model // self.n_heads)
+        shape = (batch_size, self.n_heads, self.max_len, self.d_model // self.n_heads)
         return tuple(
             (jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32))
             for _ in range(self.n_layers)

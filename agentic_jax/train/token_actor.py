@@ -30,6 +30,7 @@ from agentic_jax.rollout import (
     oracle_step,
     rollout_episodes,
     rollout_stream,
+    sample_categorical,
 )
 from agentic_jax.train.config import Config
 
@@ -123,7 +124,7 @@ class TokenActor:
             if greedy:
                 action = jnp.argmax(log_probs, axis=-1)
             else:
-                action = jax.random.categorical(key, log_probs)
+                action = sample_categorical(key, log_probs)
             chosen = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
             return action.astype(jnp.int32), chosen, value, cache
 
