@@ -16,9 +16,9 @@ python benchmarks/decoupled.py --corrections [--no-record]
    device they add up; an actor and a learner on two devices, k >= 1 apart, overlap them,
    so per update the bound is the longer phase instead of the sum.
 
-``--overlap``: the actor and the learner measured, not bounded: ``update.collect`` and
-``update.learn`` of the k = 1 config, in turn on one device, then pipelined on two (the
-actor rolls out with the parameters of update t - 1 while the learner runs update t). On a
+``--overlap``: the actor and the learner measured, not bounded: the k = 1 config trained in
+turn on one device, then with the training option ``rollout.overlap=true`` on two (the
+actor rolls out update t + 1 while the learner runs update t; ``train/overlap.py``). On a
 CPU with one device it reruns itself with ``--xla_force_host_platform_device_count=2``.
 
 ``--corrections``: the same config with a faster learner (``FAST``: lr 1e-3, 2 epochs x 2
@@ -34,12 +34,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 from results import best_time, record, section
+from rich.console import Console
 
 from agentic_jax import envs
 from agentic_jax.cli import resolve_config
@@ -165,79 +165,54 @@ def phase_times(repeats: int = 3) -> list[str]:
     ]
 
 
-def pipeline_seconds(collect, learn, state, actor, learner, updates: int) -> float:
-    """Wall seconds of ``updates`` RL updates, the rollout on ``actor`` and learning on
-    ``learner``. Two devices: the rollout for update t + 1 is dispatched while update t
-    learns, acting with the parameters of update t - 1 (one update stale), so the two
-    overlap. One device: each call waits for the one before (in turn). ``collect(state,
-    key, params) -> rollout`` and ``learn(state, rollout, key) -> state`` are jitted."""
-    in_turn = actor == learner
-    actor_state, learner_state = jax.device_put(state, actor), jax.device_put(state, learner)
-    params = actor_state.params
-    keys = jax.random.split(jax.random.PRNGKey(1), 2 * updates + 1)
-    rollout = jax.block_until_ready(collect(actor_state, keys[0], params))
-    start = time.perf_counter()
-    for t in range(updates):
-        learner_state = learn(learner_state, jax.device_put(rollout, learner), keys[2 * t + 1])
-        if in_turn:
-            jax.block_until_ready(learner_state)
-        rollout = collect(actor_state, keys[2 * t + 2], params)
-        if in_turn:
-            jax.block_until_ready(rollout)
-        params = jax.device_put(learner_state.params, actor)
-    jax.block_until_ready((learner_state, rollout))
-    return time.perf_counter() - start
+OVERLAP_RUN = ["rollout.staleness=1", "sft.updates=0", "updates=60", "eval_interval=20"]
 
 
-OVERLAP_UPDATES = 10
+def overlap_rows(devices: int) -> dict[str, list[dict]]:
+    """The k = 1 config trained by ``agentic-jax train``'s loop: in turn on the first device,
+    and with ``rollout.overlap`` on two when there are two. The metric rows of each."""
+    runs = {"in_turn": ["devices=1"]}
+    if devices >= 2:
+        runs["overlapped"] = ["devices=2", "rollout.overlap=true"]
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, more in runs.items():
+            config = config_lib.load(resolve_config("flakyapi_decoupled"), OVERLAP_RUN + more)
+            rows[name] = loop.train(config, Path(tmp) / name, Console(quiet=True))
+    return rows
 
 
-def overlap_seconds(updates: int = OVERLAP_UPDATES) -> dict[str, float]:
-    """Seconds per update of the k = 1 config: in turn on the first device, and overlapped
-    on the first two when there are two. Also the tokens of one update."""
-    config = config_lib.load(
-        resolve_config("flakyapi_decoupled"), ["rollout.staleness=1", "devices=1"]
-    )
-    setup = build(config)
-    stage = len(setup.stages) - 1
-    state = update.start_stage(setup, update.init(setup, jax.random.PRNGKey(0)), stage)
-
-    @jax.jit
-    def collect(state, key, params):  # what the learner reads: no final environment states
-        rollout = update.collect(setup, state, key, params)[1]
-        return rollout.replace(obs=None, env_state=None)
-
-    learn = jax.jit(lambda s, rollout, key: update.learn(setup, s, rollout, key, stage)[0])
-    devices = jax.devices()[:2]
-    pairs = {"in_turn": (devices[0], devices[0])}
-    if len(devices) == 2:
-        pairs["overlapped"] = tuple(devices)
-    out = {"tokens": setup.num_envs * (setup.actor.env.max_len - 1)}
-    for name, (actor, learner) in pairs.items():
-        pipeline_seconds(collect, learn, state, actor, learner, 1)  # compile on these devices
-        best = min(
-            pipeline_seconds(collect, learn, state, actor, learner, updates) for _ in range(2)
-        )
-        out[name] = best / updates
-    return out
+def rl_tokens_per_s(rows: list[dict]) -> float:
+    """Median tokens/s of the chunks after the first (the first waits for the pipeline)."""
+    return float(np.median([row["tokens_per_s"] for row in rows[2:]]))
 
 
-def overlap_table(alone: dict[str, float], split: dict[str, float]) -> list[str]:
+def overlap_table(alone: dict[str, list[dict]], split: dict[str, list[dict]]) -> list[str]:
     """``alone``: this process on one device; ``split``: the same CPU as two devices."""
     rows = [("one device (the whole CPU), in turn", alone["in_turn"])]
     if "overlapped" not in alone:
         rows.append(("two devices (the CPU split in two): one of them, in turn", split["in_turn"]))
     overlapped = alone.get("overlapped", split.get("overlapped"))
-    rows.append(("two devices, overlapped", overlapped))
+    rows.append(("two devices, `rollout.overlap=true`", overlapped))
+    in_turn = (split or alone)["in_turn"]
+    pairs = zip(in_turn, overlapped, strict=True)
+    same = max(abs(a["eval/success"] - b["eval/success"]) for a, b in pairs)
     lines = [
-        f"{OVERLAP_UPDATES} GRPO updates of `configs/flakyapi_decoupled.yaml` with k = 1 "
-        "(`update.collect` and `update.learn`):",
+        f"`configs/flakyapi_decoupled.yaml` with `{' '.join(OVERLAP_RUN)}`, trained by the"
+        " CLI's loop (`loop.train`); tokens/s of the RL chunks (median of the chunks after"
+        " the first):",
         "",
-        "| actor and learner | seconds per update | tokens/s |",
+        "| actor and learner | RL tokens/s | final held-out success |",
         "|---|---:|---:|",
     ]
-    lines += [f"| {name} | {sec:.3f} | {alone['tokens'] / sec:,.0f} |" for name, sec in rows]
-    return lines + ["", f"Overlapped / one device in turn: {alone['in_turn'] / overlapped:.2f}x."]
+    lines += [f"| {name} | {rl_tokens_per_s(r):,.0f} | {r[-1]['eval/success']:.3f} |"
+              for name, r in rows]  # fmt: skip
+    ratio = rl_tokens_per_s(overlapped) / rl_tokens_per_s(alone["in_turn"])
+    return lines + [
+        "",
+        f"Overlapped / one device in turn: {ratio:.2f}x. Largest difference in held-out"
+        f" success between the overlapped run and the same run in turn: {same:.2g}.",
+    ]
 
 
 def plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
@@ -275,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     if args.overlap_json:  # the two-device half of --overlap, in a child process
-        print(json.dumps(overlap_seconds()))
+        print(json.dumps(overlap_rows(jax.local_device_count())))
         return 0
     if args.overlap:
-        alone, split = overlap_seconds(), {}
+        alone, split = overlap_rows(jax.local_device_count()), {}
         if "overlapped" not in alone:
             if jax.default_backend() != "cpu":
                 parser.error(f"--overlap needs two devices; found {jax.devices()}")

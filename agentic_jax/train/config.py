@@ -97,6 +97,10 @@ class RolloutConfig:
     # Act with the parameters of ``staleness`` updates ago, as an asynchronous actor that may
     # run at most that many updates ahead of the learner (run here at its bound); 0 = on-policy.
     staleness: int = Field(0, ge=0)
+    # Actor and learner on two devices at once (``train/overlap.py``): the rollout of update
+    # t + 1 runs on the first while update t learns on the second. The results are those of
+    # the same run with ``staleness`` k >= 1 on one device; needs ``devices=2``.
+    overlap: bool = False
     # Sampling temperature: the policy is softmax(logits / temperature), in the rollout and in
     # the loss's log-probs alike (as verl does), so a run at 0.7 stays on-policy. Evaluation
     # is greedy whatever it is.

@@ -29,6 +29,7 @@ from agentic_jax.train import update
 from agentic_jax.train.checkpoint import CHECKPOINT_DIR, restore_checkpoint
 from agentic_jax.train.config import Config, StageConfig
 from agentic_jax.train.metrics_log import read_rows
+from agentic_jax.train.overlap import OverlappedChunks
 from agentic_jax.train.processes import is_primary, wait_for_every_process
 from agentic_jax.train.recorder import (
     RunRecorder,
@@ -113,6 +114,14 @@ class CompiledChunks:
         return self.cache[key]
 
 
+def host_chunks(setup: Setup, report: Callable[[str, float | None], None] | None = None):
+    """The host loop's chunk functions: ``CompiledChunks``, or with ``rollout.overlap`` the
+    actor and the learner pipelined on two devices (``overlap.OverlappedChunks``)."""
+    if setup.overlap_devices is not None:
+        return OverlappedChunks(setup, report)
+    return CompiledChunks(setup, report)
+
+
 AfterChunk = Callable[[object, ChunkRun, dict, dict, float], None]
 
 
@@ -121,8 +130,8 @@ def drive(setup: Setup, state, functions, done: int = 0, after_chunk: AfterChunk
 
     ``functions``: ``TracedChunks`` (traced: each run of equal chunks is a ``lax.scan`` and the
     outputs are returned, per stage a list of ``(metrics, evals)`` stacked per chunk) or
-    ``CompiledChunks`` (host: chunk by chunk, ``after_chunk(state, run, metrics, evals,
-    seconds)`` after each). Returns (state, outputs).
+    ``host_chunks`` (host: chunk by chunk, ``after_chunk(state, run, metrics, evals, seconds)``
+    after each). Returns (state, outputs).
     """
     outputs: list[list] = [[] for _ in setup.stages]
     for run in schedule(setup.stages, setup.config.eval_interval, done):
@@ -195,7 +204,7 @@ def train(
     recorder = RunRecorder(setup, run_dir, console or Console(), start)
     recorder.first_row(state)
     with recorder:
-        drive(setup, state, CompiledChunks(setup, recorder.compiling), 0, recorder.after_chunk)
+        drive(setup, state, host_chunks(setup, recorder.compiling), 0, recorder.after_chunk)
     return recorder.log.rows
 
 
@@ -233,6 +242,6 @@ def resume(
     console.print(f"resuming {run_dir} from update {meta['update']}")
     recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
     with recorder:
-        compiled = CompiledChunks(setup, recorder.compiling)
+        compiled = host_chunks(setup, recorder.compiling)
         drive(setup, state, compiled, meta["update"], recorder.after_chunk)
     return recorder.log.rows

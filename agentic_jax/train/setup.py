@@ -144,6 +144,7 @@ class Setup:
         ]
         if isinstance(self.actor, TokenActor) and "max_len" in config.env.overrides:
             self._check_transcript_fits()
+        self.overlap_devices: tuple | None = None  # (actor, learner) with rollout.overlap
         self.mesh = self._mesh(config)
 
     def _check_transcript_fits(self) -> None:
@@ -189,6 +190,9 @@ class Setup:
         own, or every process's after ``jax.distributed.initialize()`` (multi-host)."""
         available = jax.devices() if jax.process_count() > 1 else jax.local_devices()
         count = config.devices or len(available)
+        if config.rollout.overlap:
+            self.overlap_devices = self._overlap_devices(config, available, count)
+            return None  # each side runs whole on its own device
         if count > len(available):
             raise ValueError(
                 f"devices={config.devices}: only {len(available)} device(s) "
@@ -203,6 +207,26 @@ class Setup:
                     f"devices={count}: the {name} ({size}) must divide evenly over the devices"
                 )
         return Mesh(available[:count], ("data",)) if count > 1 else None
+
+    def _overlap_devices(self, config: Config, available: list, count: int) -> tuple:
+        """(actor device, learner device) for ``rollout.overlap``, after checking the run can
+        be pipelined: the actor must act at least one update behind (so the next rollout
+        needs nothing the current update computes) and from fresh episodes."""
+        problems = []
+        if config.rollout.staleness < 1:
+            problems.append("rollout.staleness >= 1 (the actor acts one update behind)")
+        if config.rollout.batching != "episodes":
+            problems.append("rollout.batching=episodes (a stream's carry is the learner's)")
+        if config.curriculum.levels:
+            problems.append("no curriculum (its level moves with each update's result)")
+        if count != 2 or len(available) < 2:
+            problems.append(f"devices=2 with two devices present (devices={config.devices}; "
+                            f"found {len(available)})")  # fmt: skip
+        if jax.process_count() > 1:
+            problems.append("a single process")
+        if problems:
+            raise ValueError("rollout.overlap=true needs " + "; ".join(problems))
+        return available[0], available[1]
 
     def level_params(self, level: jax.Array) -> Any:
         """The environment parameters of curriculum level ``level`` (traced)."""

@@ -31,7 +31,7 @@ from rich.table import Table
 from agentic_jax.stats import chunk_mean
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
-from agentic_jax.train.loop import CompiledChunks, drive, initial_state
+from agentic_jax.train.loop import drive, host_chunks, initial_state
 from agentic_jax.train.paths import writable_dir
 from agentic_jax.train.setup import TRACED_KEYS, Setup, build, hyperparams, seed_keys
 
@@ -142,7 +142,7 @@ def run_group(group: list[Setting], console: Console | None = None) -> dict[str,
                 f"success {success[-1].mean():.3f} (mean of {len(group)} settings)"
             )
 
-    state, _ = drive(setup, state, CompiledChunks(setup), 0, after_chunk)
+    state, _ = drive(setup, state, host_chunks(setup), 0, after_chunk)
     return {
         "update": np.asarray(updates),
         "eval/success": np.stack(success, axis=1),

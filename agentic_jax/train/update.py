@@ -102,14 +102,38 @@ def collect(setup: Setup, state: TrainState, key: jax.Array, params) -> tuple[Tr
     return state, rollout
 
 
+def acting_inputs(state: TrainState) -> tuple[jax.Array, object]:
+    """What this state's RL update acts with: its rollout key and the acting parameters (the
+    current policy, or with a staleness buffer its oldest entry)."""
+    _, rollout_key, _ = jax.random.split(state.key, 3)
+    stale = state.stale_params is not None
+    acting = jax.tree.map(lambda b: b[0], state.stale_params) if stale else state.params
+    return rollout_key, acting
+
+
+def next_acting_inputs(state: TrainState) -> tuple[jax.Array, object]:
+    """``acting_inputs`` of the state after this one's update, known before that update runs
+    when the actor is at least one update stale (``rollout.overlap``): the next key is split
+    from this one, and the buffer's next oldest entry is already here (with one entry, it is
+    today's parameters)."""
+    next_key, _, _ = jax.random.split(state.key, 3)
+    buffer = jax.tree.map(lambda b, p: jnp.concatenate([b[1:], p[None]]), state.stale_params,
+                          state.params)  # fmt: skip
+    return acting_inputs(state.replace(key=next_key, stale_params=buffer))
+
+
+def learn_update(setup: Setup, stage_index: int, state: TrainState, rollout: Rollout):
+    """The learning half of ``rl_update``: ``learn`` on this state's rollout."""
+    key, _, shuffle_key = jax.random.split(state.key, 3)
+    return learn(setup, state.replace(key=key), rollout, shuffle_key, stage_index)
+
+
 def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
     """One RL update: a rollout acting with the current policy (or, stale, the oldest of the
     staleness buffer), then ``learn`` on it."""
-    key, rollout_key, shuffle_key = jax.random.split(state.key, 3)
-    stale = state.stale_params is not None
-    acting = jax.tree.map(lambda b: b[0], state.stale_params) if stale else state.params
+    rollout_key, acting = acting_inputs(state)
     state, rollout = collect(setup, state, rollout_key, acting)
-    return learn(setup, state.replace(key=key), rollout, shuffle_key, stage_index)
+    return learn_update(setup, stage_index, state, rollout)
 
 
 def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams):
