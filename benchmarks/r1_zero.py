@@ -4,11 +4,12 @@ policy think longer, and how long do the failed episodes think under GRPO and Dr
     python benchmarks/r1_zero.py                 # configs/r1_zero.yaml, 3 seeds per arm
     python benchmarks/r1_zero.py CONFIG --seeds 3
 
-Three arms of the config (``--arms`` picks some), each with ``--seeds`` vmapped seeds: GRPO
+Four arms of the config (``--arms`` picks some), each with ``--seeds`` vmapped seeds: GRPO
 (per-sequence length normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's
 std), Dr.GRPO (``algo.loss_agg=constant``, ``algo.normalize_std=false``), and GRPO with the
 think/no-think decision (the first agent token) as a loss term of its own
-(``algo.mode_decision=apart``), a fix for a seed that collapses to not thinking. For each:
+(``algo.mode_decision=apart``), and GRPO with AdaptThink's balanced sampling of that decision
+(``rollout.balance_modes=true``), two fixes for a seed that collapses to not thinking. For each:
 held-out success and thinking tokens per episode at the base (the end of the pretrain
 stage) and after RL, and the thinking tokens of the failed episodes
 (``eval/failed_think_tokens``; Dr.GRPO's claim is that the per-sequence normalisation lets
@@ -38,6 +39,12 @@ ARMS = {
         "algo.loss_agg=sequence",
         "algo.normalize_std=true",
         "algo.mode_decision=apart",
+    ],
+    # AdaptThink's fix: half of every group is made to think, half not (importance-weighted).
+    "GRPO, balanced modes": [
+        "algo.loss_agg=sequence",
+        "algo.normalize_std=true",
+        "rollout.balance_modes=true",
     ],
 }
 METRICS = ("eval/success", "eval/think_tokens", "eval/failed_think_tokens")

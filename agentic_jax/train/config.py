@@ -101,6 +101,12 @@ class RolloutConfig:
     # t + 1 runs on the first while update t learns on the second. The results are those of
     # the same run with ``staleness`` k >= 1 on one device; needs ``devices=2``.
     overlap: bool = False
+    # AdaptThink's balanced sampling of the think/no-think decision (episodes batching): in
+    # every group the first agent token of half the samples is forced to <think> and of the
+    # other half drawn from the policy without <think>, where both are legal; the behaviour
+    # log-probability recorded is that sampler's (log 0.5 + ...), so the loss's ratio is an
+    # importance weight. Both modes stay in every group whatever the policy prefers.
+    balance_modes: bool = False
     # Sampling temperature: the policy is softmax(logits / temperature), in the rollout and in
     # the loss's log-probs alike (as verl does), so a run at 0.7 stays on-policy. Evaluation
     # is greedy whatever it is.

@@ -64,6 +64,12 @@ class TokenActor:
         )
         r = config.rollout
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
+        if r.balance_modes and (r.batching != "episodes" or r.group_size < 2):
+            raise ValueError(
+                "rollout.balance_modes=true splits each group between the two modes: it needs "
+                f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
+                f"group_size={r.group_size})"
+            )
         self.eval_variants = {
             name: self._eval_variant(name, overrides)
             for name, overrides in config.env.eval_variants.items()
@@ -111,8 +117,9 @@ class TokenActor:
             values=values,
         )
 
-    def policy_step(self, params: Any, greedy: bool = False):
-        """The rollout's policy step: one token decoded through the KV cache."""
+    def policy_step(self, params: Any, greedy: bool = False, balance_modes: bool = False):
+        """The rollout's policy step: one token decoded through the KV cache (with
+        ``balance_modes``, the mode decision drawn by ``balanced_mode_decision``)."""
 
         def step(key, obs, env_state, cache):
             logits, value, cache = self.model.apply(
@@ -124,8 +131,13 @@ class TokenActor:
             if greedy:
                 action = jnp.argmax(log_probs, axis=-1)
             else:
-                action = sample_categorical(key, log_probs)
+                sample_key, mode_key = jax.random.split(key) if balance_modes else (key, None)
+                action = sample_categorical(sample_key, log_probs)
             chosen = jnp.take_along_axis(log_probs, action[:, None], axis=-1)[:, 0]
+            if balance_modes:
+                action, chosen = balanced_mode_decision(
+                    mode_key, logits, obs, env_state, action, chosen, self.config.rollout.group_size
+                )
             return action.astype(jnp.int32), chosen, value, cache
 
         return step
@@ -137,7 +149,7 @@ class TokenActor:
         r = self.config.rollout
         if r.batching == "episodes":
             return rollout_episodes(
-                self.env, env_params, self.policy_step(params),
+                self.env, env_params, self.policy_step(params, balance_modes=r.balance_modes),
                 self.model.init_cache(self.num_envs), key, r.num_tasks, r.group_size,
                 shard=shard,
             )  # fmt: skip
@@ -181,3 +193,23 @@ class TokenActor:
         sequences (GRPO: whole groups), since the policy reads each sequence in one pass."""
         r = self.config.rollout
         return batch, (r.group_size if r.batching == "episodes" else 1)
+
+
+def balanced_mode_decision(key, logits, obs, env_state, action, log_prob, group_size: int):
+    """AdaptThink's balanced sampler for the think/no-think decision, the first agent token of
+    an episode where ``<think>`` and another token are legal: rows ``0 .. G/2 - 1`` of each
+    group of ``group_size`` write ``<think>`` (behaviour probability 1/2), the others a token
+    drawn from the policy without ``<think>`` (1/2 times its renormalised probability).
+    Elsewhere the policy's own ``action`` and ``log_prob`` stand. Returns (action, log_prob)."""
+    legal = obs.legal_mask
+    deciding = ~env_state.agent_written.any(axis=-1) & legal[:, tk.THINK_OPEN] & (legal.sum(-1) > 1)
+    thinks = jnp.arange(action.shape[0]) % group_size < group_size // 2
+    without_think = masked_log_softmax(logits, legal.at[:, tk.THINK_OPEN].set(False))
+    other = sample_categorical(key, without_think)
+    other_log_prob = jnp.take_along_axis(without_think, other[:, None], axis=-1)[:, 0]
+    forced = jnp.where(thinks, tk.THINK_OPEN, other)
+    forced_log_prob = jnp.log(0.5) + jnp.where(thinks, 0.0, other_log_prob)
+    return (
+        jnp.where(deciding, forced, action),
+        jnp.where(deciding, forced_log_prob, log_prob),
+    )
