@@ -21,13 +21,12 @@ both to benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import jax
 import numpy as np
-from results import plot_path, record, save_figure, section
+from results import experiment_parser, plot_path, record, save_figure, section, train_base
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.rollout import oracle_step, rollout_episodes
@@ -105,24 +104,19 @@ def cell(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", default="adaptive_rl")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = experiment_parser(__doc__, "adaptive_rl")
     parser.add_argument("--costs", type=float, nargs="*", default=[0.0, 0.01, 0.05, 0.2])
     parser.add_argument("--priced-levels", action="store_true",
                         help="a level costs its budget times the thinking cost")  # fmt: skip
-    parser.add_argument("--runs", default="runs/bench")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     path = resolve_config(args.config)
     config = config_lib.load(path)
-    pretrain, rl = config.stages
+    rl = config.stages[1]
     budgets = list(config.env.overrides["effort_budgets"])
     priced = "_priced" if args.priced_levels else ""
 
-    base_dir = Path(args.runs) / f"{name}_base"
-    loop.train(dataclasses.replace(config, stages=[pretrain]), base_dir, overwrite=True)
+    base_dir = train_base(config, args.runs, name)
     results = {"oracle (cheapest fitting level)": describe([play(None, base_dir)]),
                "base (pretrain only)": describe([play(base_dir, base_dir)])}  # fmt: skip
     for cost in args.costs:

@@ -16,13 +16,12 @@ them to benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shutil
 from pathlib import Path
 
 import jax
-from results import plot_path, record_experiment, spread
+from results import experiment_parser, plot_path, record_experiment, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.envs import make
@@ -50,11 +49,7 @@ def sft_only(config: config_lib.Config) -> config_lib.Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", default="beyond_demo")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--runs", default="runs/bench")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser = experiment_parser(__doc__, "beyond_demo")
     args = parser.parse_args(argv)
     name = Path(args.config).stem  # a config name, or a file's
 

@@ -21,10 +21,9 @@ them to benchmarks/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from results import plot_path, record_experiment, spread
+from results import experiment_parser, plot_path, record_experiment, spread
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import plot_runs
@@ -56,12 +55,8 @@ def slug(label: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", default="r1_zero")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = experiment_parser(__doc__, "r1_zero")
     parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--runs", default="runs/bench")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     args = parser.parse_args(argv)
     name = Path(args.config).stem  # a config name, or a file's
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime
 import platform
 import sys
@@ -96,3 +98,24 @@ def record_experiment(
     body = [f"Plot: `benchmarks/{png.name}`; {seeds} seeds (vmapped), mean (lowest-highest "
             f"seed); {sampled} (eval_sample).", "", *lines]  # fmt: skip
     record(section(title, script, argv, body), dry_run)
+
+
+def experiment_parser(doc: str, config: str) -> argparse.ArgumentParser:
+    """The arguments every seeded experiment takes: the config (``config`` by default),
+    ``--seeds``, ``--runs`` (where run directories go) and ``--no-record``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("config", nargs="?", default=config)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--runs", default="runs/bench")
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    return parser
+
+
+def train_base(config, runs: str | Path, name: str) -> Path:
+    """Train the config's first (pretrain) stage alone, once, into ``RUNS/NAME_base``: the
+    base every arm starts from with ``init``. Returns its run directory."""
+    from agentic_jax.train import loop
+
+    base_dir = Path(runs) / f"{name}_base"
+    loop.train(dataclasses.replace(config, stages=[config.stages[0]]), base_dir, overwrite=True)
+    return base_dir

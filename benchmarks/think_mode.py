@@ -18,13 +18,12 @@ the success and the mean reward. Writes the table and the curves (``eval_short/e
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 from adaptive_rl import Choices, cell, play
-from results import plot_path, record_experiment
+from results import experiment_parser, plot_path, record_experiment, train_base
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import plot_runs
@@ -54,20 +53,15 @@ def describe(choices: list[Choices], level_costs: np.ndarray) -> dict[str, list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", nargs="?", default="think_mode")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--runs", default="runs/bench")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser = experiment_parser(__doc__, "think_mode")
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     path = resolve_config(args.config)
     config = config_lib.load(path)
-    pretrain, rl = config.stages
+    rl = config.stages[1]
     costs = np.asarray(config.env.overrides["effort_costs"], np.float64)
 
-    base_dir = Path(args.runs) / f"{name}_base"
-    loop.train(dataclasses.replace(config, stages=[pretrain]), base_dir, overwrite=True)
+    base_dir = train_base(config, args.runs, name)
     results = {"oracle (cheapest fitting level)": describe([play(None, base_dir)], costs),
                "base (pretrain only)": describe([play(base_dir, base_dir)], costs)}  # fmt: skip
     runs = {}

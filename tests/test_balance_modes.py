@@ -27,7 +27,9 @@ def rollout_and_setup():
     setup = build(config_lib.load(None, BALANCED))
     actor = setup.actor
     params = actor.init_params(jax.random.PRNGKey(0))
-    collect = jax.jit(lambda key: actor.collect(params, actor.env_params, None, None, key, setup.shard_batch))
+    collect = jax.jit(
+        lambda key: actor.collect(params, actor.env_params, None, None, key, setup.shard_batch)
+    )
     return collect(jax.random.PRNGKey(3)), setup, params
 
 

@@ -7,12 +7,10 @@ trained by the host loop (``loop.train``) with ``overlap`` off on one device and
 """
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from fake_devices import report_on_devices
 
 from agentic_jax.train import config as config_lib
 from agentic_jax.train.setup import build
@@ -46,13 +44,7 @@ SCRIPT = textwrap.dedent(
 def test_overlapped_actor_and_learner_match_the_stale_run_in_turn():
     from test_train import TINY
 
-    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(TINY)], env=env, capture_output=True,
-        text=True, timeout=540,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(done.stdout.split("REPORT", 1)[1])
+    rows = report_on_devices(SCRIPT, 2, json.dumps(TINY))
     in_turn, overlap = rows["in_turn"], rows["overlap"]
     assert [r["update"] for r in in_turn] == [r["update"] for r in overlap] == [0, 2, 5, 7]
     compared = 0

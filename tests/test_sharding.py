@@ -7,12 +7,10 @@ compared in parameters and metrics.
 """
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from fake_devices import report_on_devices
 
 from agentic_jax.train import config as config_lib
 from agentic_jax.train.setup import build
@@ -59,13 +57,7 @@ SCRIPT = textwrap.dedent(
 def test_four_devices_match_one():
     from test_train import TINY
 
-    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, json.dumps(TINY)], env=env, capture_output=True,
-        text=True, timeout=540,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.split("REPORT", 1)[1])
+    report = report_on_devices(SCRIPT, 4, json.dumps(TINY))
     assert report["all_reduce"]
     assert report["carry_devices"] == 4 and not report["carry_replicated"]
     assert report["max_param_diff"] < 1e-4, report
