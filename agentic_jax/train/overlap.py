@@ -36,8 +36,10 @@ def act(setup: Setup, state: TrainState, next_update: bool):
     return rollout.replace(obs=None, env_state=None)
 
 
-def learn_and_finish(setup: Setup, stage_index: int, state: TrainState, rollout):
-    return update.learn_update(setup, stage_index, state, rollout)
+def learn_from(setup: Setup, stage_index: int, state: TrainState, rollout):
+    """The learning half of ``update.rl_update``, on a rollout the actor made."""
+    next_key, shuffle_key = update.learning_keys(state)
+    return update.learn(setup, state.replace(key=next_key), rollout, shuffle_key, stage_index)
 
 
 class OverlappedChunks:
@@ -72,7 +74,7 @@ class OverlappedChunks:
             return lambda state: scanned(jax.device_put(state, self.learner_device))
         act_now = self._jitted(("act", False), partial(act, setup, next_update=False))
         act_next = self._jitted(("act", True), partial(act, setup, next_update=True))
-        learn = self._jitted(("learn", stage_index), partial(learn_and_finish, setup, stage_index))
+        learn = self._jitted(("learn", stage_index), partial(learn_from, setup, stage_index))
         key = ("compiled", num_updates, stage_index)
         if key not in self.cache:  # compile every piece once, so a chunk's time is training
             what = f"the {setup.stages[stage_index].name} stage's overlapped actor and learner"

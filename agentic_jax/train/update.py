@@ -122,10 +122,11 @@ def next_acting_inputs(state: TrainState) -> tuple[jax.Array, object]:
     return acting_inputs(state.replace(key=next_key, stale_params=buffer))
 
 
-def learn_update(setup: Setup, stage_index: int, state: TrainState, rollout: Rollout):
-    """The learning half of ``rl_update``: ``learn`` on this state's rollout."""
-    key, _, shuffle_key = jax.random.split(state.key, 3)
-    return learn(setup, state.replace(key=key), rollout, shuffle_key, stage_index)
+def learning_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
+    """The key this state's RL update leaves for the next one, and its minibatch shuffle key
+    (split from the same key as ``acting_inputs``' rollout key)."""
+    next_key, _, shuffle_key = jax.random.split(state.key, 3)
+    return next_key, shuffle_key
 
 
 def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
@@ -133,7 +134,8 @@ def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
     staleness buffer), then ``learn`` on it."""
     rollout_key, acting = acting_inputs(state)
     state, rollout = collect(setup, state, rollout_key, acting)
-    return learn_update(setup, stage_index, state, rollout)
+    next_key, shuffle_key = learning_keys(state)
+    return learn(setup, state.replace(key=next_key), rollout, shuffle_key, stage_index)
 
 
 def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams):
