@@ -9,6 +9,7 @@ import numpy as np
 from flax import struct
 
 from agentic_jax import tokens as tk
+from agentic_jax.task import stable_argsort
 from agentic_jax.tools import sandbox
 
 DOMAIN = 10  # inputs 0..9
@@ -130,16 +131,9 @@ def visible_mask(visible, num_visible, xp=jnp):
 
 
 def random_orders(bits: jax.Array) -> jax.Array:
-    """Random orders of the inputs [..., DOMAIN] from random bits [..., DOMAIN].
-
-    Ranks by counting (ties broken by position) instead of a sort, which is slow on CPU.
-    """
-    position = jnp.arange(DOMAIN)
-    before = (bits[..., None, :] < bits[..., :, None]) | (
-        (bits[..., None, :] == bits[..., :, None]) & (position[None, :] < position[:, None])
-    )
-    rank = before.sum(axis=-1)  # [..., DOMAIN]: input i goes to place rank[i]
-    return ((rank[..., None, :] == position[:, None]) * position).sum(axis=-1).astype(jnp.int32)
+    """Random orders of the inputs [..., DOMAIN] from random bits [..., DOMAIN] (ties broken
+    by position), by counting instead of a sort, which is slow on CPU."""
+    return stable_argsort(bits)
 
 
 def _fallback_table():

@@ -10,6 +10,7 @@ from agentic_jax.task import (
     between,
     random_order,
     random_words,
+    stable_argsort,
     uniform_choice,
     weighted_choice,
 )
@@ -70,3 +71,12 @@ def test_random_order_is_a_uniform_permutation_with_first_in_front():
     np.testing.assert_allclose(np.mean(orders[:, 0] == 2), 1 / 5, atol=0.015)
     fronted = np.asarray(jax.vmap(lambda w: random_order(w, first=jnp.int32(3)))(words))
     assert (fronted[:, 0] == 3).all() and (np.sort(fronted, axis=1) == np.arange(5)).all()
+
+
+def test_stable_argsort_is_numpys_stable_argsort_ties_included():
+    for n in (5, 10, 16):
+        for seed in range(20):
+            high = 4 if seed % 2 else 1000  # many ties, then few
+            keys = jax.random.randint(jax.random.PRNGKey(seed), (7, n), 0, high)
+            expected = np.argsort(np.asarray(keys), axis=-1, kind="stable")
+            np.testing.assert_array_equal(stable_argsort(keys.astype(jnp.uint32)), expected)
