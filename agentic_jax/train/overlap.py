@@ -53,6 +53,7 @@ class OverlappedChunks:
         self.actor_device, self.learner_device = setup.overlap_devices
         self.report = report or (lambda what, seconds: None)
         self.cache: dict[tuple, Callable] = {}
+        self.compiled: set[int] = set()  # RL stages whose pieces are compiled
 
     def _jitted(self, key: tuple, fn: Callable) -> Callable:
         if key not in self.cache:
@@ -75,8 +76,7 @@ class OverlappedChunks:
         act_now = self._jitted(("act", False), partial(act, setup, next_update=False))
         act_next = self._jitted(("act", True), partial(act, setup, next_update=True))
         learn = self._jitted(("learn", stage_index), partial(learn_from, setup, stage_index))
-        key = ("compiled", num_updates, stage_index)
-        if key not in self.cache:  # compile every piece once, so a chunk's time is training
+        if stage_index not in self.compiled:  # compile once: a chunk's time is training
             what = f"the {setup.stages[stage_index].name} stage's overlapped actor and learner"
             self.report(what, None)
             started = time.time()
@@ -85,7 +85,7 @@ class OverlappedChunks:
             act_next(jax.device_put(state, self.actor_device))
             learn(learner_state, jax.device_put(rollout, self.learner_device))
             jax.block_until_ready(evaluate(learner_state))
-            self.cache[key] = True
+            self.compiled.add(stage_index)
             self.report(what, time.time() - started)
 
         def run(state):
