@@ -3,13 +3,15 @@ policy think longer, and how long do the failed episodes think under GRPO and Dr
 
     python benchmarks/r1_zero.py                 # configs/r1_zero.yaml, 3 seeds per arm
     python benchmarks/r1_zero.py CONFIG --seeds 3
+    python benchmarks/r1_zero.py --arms GRPO --set stages.1.updates=250   # a longer RL stage
 
-Four arms of the config (``--arms`` picks some), each with ``--seeds`` vmapped seeds: GRPO
+Six arms of the config (``--arms`` picks some), each with ``--seeds`` vmapped seeds: GRPO
 (per-sequence length normalisation, ``algo.loss_agg=sequence``, rewards scaled by the group's
 std), Dr.GRPO (``algo.loss_agg=constant``, ``algo.normalize_std=false``), and GRPO with the
 think/no-think decision (the first agent token) as a loss term of its own
 (``algo.mode_decision=apart``), and GRPO with AdaptThink's balanced sampling of that decision
-(``rollout.balance_modes=true``), two fixes for a seed that collapses to not thinking. For each:
+(``rollout.balance_modes=true``), and GRPO with a KL penalty to the base or an entropy floor:
+four fixes tried for a seed that collapses to not thinking. For each:
 held-out success and thinking tokens per episode at the base (the end of the pretrain
 stage) and after RL, and the thinking tokens of the failed episodes
 (``eval/failed_think_tokens``; Dr.GRPO's claim is that the per-sequence normalisation lets
@@ -45,6 +47,19 @@ ARMS = {
         "algo.normalize_std=true",
         "rollout.balance_modes=true",
     ],
+    # Regularisers that keep the decision from collapsing: a KL penalty to the base (the
+    # frozen policy the RL stage starts from), or an entropy floor on every agent token.
+    "GRPO, KL to the base": [
+        "algo.loss_agg=sequence",
+        "algo.normalize_std=true",
+        "algo.kl_coef=0.05",
+    ],
+    "GRPO, entropy floor": [
+        "algo.loss_agg=sequence",
+        "algo.normalize_std=true",
+        "algo.entropy_coef=0.02",
+        "algo.entropy_floor=0.3",
+    ],
 }
 METRICS = ("eval/success", "eval/think_tokens", "eval/failed_think_tokens")
 
@@ -64,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for label in args.arms:
         overrides = ARMS[label]
         config = config_lib.load(
-            resolve_config(args.config), [f"num_seeds={args.seeds}", *overrides]
+            resolve_config(args.config), [f"num_seeds={args.seeds}", *args.set, *overrides]
         )
         run_dir = Path(args.runs) / f"{name}_{slug(label)}"
         rows[label] = loop.train(config, run_dir, overwrite=True)
@@ -72,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     out = plot_path("r1_zero", name)
     if args.arms != list(ARMS):
         out = out.with_stem("_".join([out.stem, *map(slug, args.arms)]))
+    if args.set:  # stages.1.updates=250: r1_zero_..._stages1updates250.png
+        out = out.with_stem("_".join([out.stem, *(s.replace(".", "").replace("=", "")
+                                                   for s in args.set)]))  # fmt: skip
     png = plot_runs(list(runs.values()), out, METRICS, labels=list(runs))
 
     lines = [

@@ -102,11 +102,13 @@ def record_experiment(
 
 def experiment_parser(doc: str, config: str) -> argparse.ArgumentParser:
     """The arguments every seeded experiment takes: the config (``config`` by default),
-    ``--seeds``, ``--runs`` (where run directories go) and ``--no-record``."""
+    ``--seeds``, ``--runs`` (where run directories go), ``--set KEY=VALUE ...`` (config
+    overrides, ``stages.1.updates=250`` included) and ``--no-record``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("config", nargs="?", default=config)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs", default="runs/bench")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides for every arm")
     parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     return parser
 

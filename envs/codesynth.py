@@ -49,7 +49,9 @@ not degenerate; in the rare case that none does (under 0.5% of draws), it uses a
 of the same shape from a table that covers every split (``x d + 1 + ... c OP``).
 
 Static (shape) parameters: ``max_ops``, ``max_visible``, ``stack_size``, ``max_steps``,
-``leak``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``.
+``leak``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``, ``min_ops`` (each
+task's operation count is drawn uniformly from ``min_ops..num_ops``; by default it is
+``num_ops``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ from .codesynth_programs import (
     apply_op,
     concat,
     evaluate,
+    fmix32,
     function_hash,
     hidden_inputs,
     hidden_mask,
@@ -103,6 +106,7 @@ from .codesynth_programs import (
 class CodeParams:
     num_ops: int = 2
     num_visible: int = 3
+    min_ops: int = MAX_OPS  # each task's operation count is uniform in [min_ops, num_ops]
 
 
 class CodeSynth(TaskFamily):
@@ -144,7 +148,9 @@ class CodeSynth(TaskFamily):
         self.default_max_len = self.prompt_width + self.plan_width + width + 2
 
     def default_task_params(self) -> CodeParams:
-        return CodeParams(num_ops=min(2, self.max_ops), num_visible=min(3, self.max_visible))
+        return CodeParams(
+            num_ops=min(2, self.max_ops), num_visible=min(3, self.max_visible), min_ops=self.max_ops
+        )
 
     # ------------------------------------------------------------------ the sandbox
     def execute(self, program: jax.Array, length: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -174,12 +180,17 @@ class CodeSynth(TaskFamily):
 
     # ------------------------------------------------------------------ tasks
     def task_param_bounds(self) -> dict[str, tuple[float, float]]:
-        return {"num_ops": (1, self.max_ops), "num_visible": (1, self.max_visible)}
+        return {
+            "num_ops": (1, self.max_ops),
+            "num_visible": (1, self.max_visible),
+            "min_ops": (1, self.max_ops),
+        }
 
     def sample(self, key, params: CodeParams, split, oracle) -> Task:
         n, k, m = self.max_ops, CANDIDATES, VISIBLE_CANDIDATES
         assert m * k * NUM_OPERANDS * NUM_OPS <= 1024  # the choice's index fits in 10 bits
-        num_ops = jnp.clip(params.num_ops, 1, n)
+        most_ops = jnp.clip(params.num_ops, 1, n)
+        fewest_ops = jnp.clip(params.min_ops, 1, most_ops)
         num_visible = jnp.clip(params.num_visible, 1, self.max_visible)
         split = jnp.clip(jnp.asarray(split, jnp.int32), 0, 1)
         # One small draw of random bits feeds every random choice (random numbers are costly on
@@ -187,6 +198,12 @@ class CodeSynth(TaskFamily):
         bits = jax.random.bits(key, (m * DOMAIN + 2 * k * n + 1,))
         u_inputs, u_operands, u_ops, seed = jnp.split(
             bits, [m * DOMAIN, m * DOMAIN + k * n, m * DOMAIN + 2 * k * n]
+        )
+        # The operation count, from the priority seed's hashed bits (no draw of its own, so the
+        # streams of fixed-count tasks stay as they were).
+        spare = fmix32(seed[0] ^ jnp.uint32(0x68E31DA4))
+        num_ops = fewest_ops + (spare % (most_ops - fewest_ops + 1).astype(jnp.uint32)).astype(
+            jnp.int32
         )
         visible = random_orders(u_inputs.reshape(m, DOMAIN))[:, : self.max_visible]
         shown = visible_mask(visible, num_visible)  # [m, DOMAIN]

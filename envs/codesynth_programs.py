@@ -37,7 +37,7 @@ class CodeWorld:
     outputs: jax.Array  # [DOMAIN] int32 the hidden function at every input 0..9
 
 
-def _fmix32(h, xp=jnp):
+def fmix32(h, xp=jnp):
     """MurmurHash3's 32-bit finaliser (uint32 in, uint32 out); ``xp`` is ``jnp`` or ``numpy``."""
     h = (h ^ (h >> xp.uint32(16))) * xp.uint32(0x85EBCA6B)
     h = (h ^ (h >> xp.uint32(13))) * xp.uint32(0xC2B2AE35)
@@ -48,7 +48,7 @@ def pair_mix(outputs, xp=jnp):
     """A 32-bit mix of every (input, output) pair: outputs [..., DOMAIN] -> uint32 [..., DOMAIN]."""
     x = xp.arange(DOMAIN, dtype=xp.uint32)
     value = (outputs + 2 * sandbox.MAX_VALUE).astype(xp.uint32)
-    return _fmix32(value * xp.uint32(DOMAIN) + x, xp)
+    return fmix32(value * xp.uint32(DOMAIN) + x, xp)
 
 
 def function_hash(outputs, xp=jnp, mixed=None):
@@ -58,7 +58,7 @@ def function_hash(outputs, xp=jnp, mixed=None):
     """
     mixed = pair_mix(outputs, xp) if mixed is None else mixed
     total = mixed.sum(axis=-1, dtype=xp.uint32)
-    return (_fmix32(total ^ xp.uint32(0x1B873593), xp) % xp.uint32(HELD_OUT_MODULUS)).astype(
+    return (fmix32(total ^ xp.uint32(0x1B873593), xp) % xp.uint32(HELD_OUT_MODULUS)).astype(
         xp.int32
     )
 
@@ -70,7 +70,7 @@ def prompt_hash(outputs, shown, xp=jnp, mixed=None):
     """
     mixed = pair_mix(outputs, xp) if mixed is None else mixed
     total = xp.where(shown, mixed, xp.uint32(0)).sum(axis=-1, dtype=xp.uint32)
-    return (_fmix32(total ^ xp.uint32(0x5BD1E995), xp) % xp.uint32(HELD_OUT_MODULUS)).astype(
+    return (fmix32(total ^ xp.uint32(0x5BD1E995), xp) % xp.uint32(HELD_OUT_MODULUS)).astype(
         xp.int32
     )
 

@@ -324,6 +324,19 @@ def test_sampled_tasks(num_ops, num_visible):
         assert prompt_words <= {"<task>", "</task>", "x", "=", "-", *tk.DIGITS}
 
 
+def test_operation_count_is_uniform_between_min_ops_and_num_ops():
+    family = FAMILIES[False]
+    params = CodeParams(num_ops=3, num_visible=3, min_ops=1)
+    keys = jax.random.split(jax.random.PRNGKey(1), 3000)
+    tasks = jax.jit(jax.vmap(lambda k: family.sample(k, params, 1, 0)))(keys)
+    counts = np.bincount(np.asarray(tasks.world.num_ops), minlength=4)
+    assert counts[0] == 0 and counts.sum() == 3000
+    np.testing.assert_allclose(counts[1:] / 3000, 1 / 3, atol=0.04)
+    # Each program has as many operations as its world says.
+    lengths = jax.vmap(program_tokens)(tasks.world)[1]
+    np.testing.assert_array_equal(lengths, 1 + 2 * tasks.world.num_ops)
+
+
 def rows(array):
     return {row.tobytes() for row in np.asarray(array)}
 

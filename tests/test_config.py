@@ -1,5 +1,6 @@
 """Config loading and validation: every mistake is one clear line."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,18 @@ def test_overrides_are_parsed_and_typed():
     assert config.rollout.group_size == 4
     config = config_lib.load(None, ["env.overrides.num_entities=4"])
     assert config.env.overrides == {"num_entities": 4}
+
+
+def test_overrides_reach_a_stage_by_index():
+    config = config_lib.load(
+        "configs/r1_zero.yaml", ["stages.1.updates=250", "stages.0.env.behaviour_probs.oracle=0.2"]
+    )
+    assert [stage.updates for stage in config.stages] == [400, 250]
+    assert config.stages[0].env["behaviour_probs"]["oracle"] == pytest.approx(0.2)
+    for bad, message in [("stages.2.updates=1", "'2' is not an index of a list of 2 (valid: 0-1)"),
+                         ("stages.rl.updates=1", "'rl' is not an index")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            config_lib.load("configs/r1_zero.yaml", [bad])
 
 
 @pytest.mark.parametrize(

@@ -309,11 +309,33 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         path, value = parse_override(item)
         node = raw
         for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[path[-1]] = value
+            node = _child(node, part, item)
+        if isinstance(node, list):
+            node[_list_index(node, path[-1], item)] = value
+        else:
+            node[path[-1]] = value
     return raw
+
+
+def _child(node: Any, part: str, item: str) -> Any:
+    """The section ``part`` of ``node`` (created if missing), or a list's entry by index
+    (``stages.1.updates=250``)."""
+    if isinstance(node, list):
+        child = node[_list_index(node, part, item)]
+    else:
+        child = node.setdefault(part, {})
+    if not isinstance(child, dict | list):
+        raise ConfigError(f"override {item!r}: {part!r} is not a section")
+    return child
+
+
+def _list_index(node: list, part: str, item: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(
+            f"override {item!r}: {part!r} is not an index of a list of {len(node)} "
+            f"(valid: 0-{len(node) - 1})"
+        )
+    return int(part)
 
 
 def load(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
