@@ -27,15 +27,16 @@ def test_overrides_are_parsed_and_typed():
 
 
 def test_overrides_reach_a_stage_by_index():
+    r1_zero = CONFIGS[0].with_name("r1_zero.yaml")
     config = config_lib.load(
-        "configs/r1_zero.yaml", ["stages.1.updates=250", "stages.0.env.behaviour_probs.oracle=0.2"]
+        r1_zero, ["stages.1.updates=250", "stages.0.env.behaviour_probs.oracle=0.2"]
     )
     assert [stage.updates for stage in config.stages] == [400, 250]
     assert config.stages[0].env["behaviour_probs"]["oracle"] == pytest.approx(0.2)
     for bad, message in [("stages.2.updates=1", "'2' is not an index of a list of 2 (valid: 0-1)"),
                          ("stages.rl.updates=1", "'rl' is not an index")]:  # fmt: skip
         with pytest.raises(ConfigError, match=re.escape(message)):
-            config_lib.load("configs/r1_zero.yaml", [bad])
+            config_lib.load(r1_zero, [bad])
 
 
 @pytest.mark.parametrize(
