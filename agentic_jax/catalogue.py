@@ -6,6 +6,10 @@ DESCRIPTIONS: dict[str, str] = {
         "answer a question about a fresh random knowledge base through a `search` tool (one or "
         "two hops)"
     ),
+    "KBGather-v0": (
+        "one attribute of several entities of a fresh knowledge base, a `search` for each: "
+        "independent sub-tasks whose results outgrow a small attention window"
+    ),
     "Arithmetic-v0": ("integer + - * with a `calc` tool or a digit-by-digit scratchpad in <think>"),
     "CodeSynth-v0": (
         "write a stack-language program matching a hidden integer function shown by examples; "

@@ -25,6 +25,7 @@ from agentic_jax.transcript import check_harness_params
 from .arithmetic import Arithmetic
 from .codesynth import CodeSynth
 from .flakyapi import FlakyAPI
+from .kbgather import KBGather
 from .kblookup import KBLookup
 from .memory import Memory
 from .mixed import Mixed
@@ -44,6 +45,11 @@ REGISTRY: dict[str, EnvSpec] = {
         KBLookup,
         DESCRIPTIONS["KBLookup-v0"],
         ({"hops": 1}, {"hops": 2}),
+    ),
+    "KBGather-v0": EnvSpec(
+        KBGather,
+        DESCRIPTIONS["KBGather-v0"],
+        ({"num_queried": 1}, {"num_queried": 2}, {"num_queried": 4}),
     ),
     "Arithmetic-v0": EnvSpec(
         Arithmetic,
@@ -223,6 +229,7 @@ __all__ = [
     "Arithmetic",
     "CodeSynth",
     "FlakyAPI",
+    "KBGather",
     "KBLookup",
     "Memory",
     "Mixed",

@@ -1,0 +1,188 @@
+"""KBGather-v0: one attribute of several entities of a fresh knowledge base, each needing its
+own ``search``: independent sub-tasks whose raw results outgrow a small attention window.
+
+Every episode draws a fresh knowledge base as KBLookup-v0 does (``num_entities`` entities,
+``num_attributes`` attributes each, two relations). The question names one attribute and
+``num_queried`` distinct entities; the answer lists the attribute's value for each, in the
+question's order. Nothing of the answer is in the prompt: each value is read out of that
+entity's ``search`` result, about a dozen tokens long, so the whole transcript holds
+``num_queried`` results where the answer needs one word of each::
+
+    <task> hat of bob eve kim ? </task>
+    <call> search bob </call> <result> friend eve boss kim hat red coat blue </result>
+    <call> search eve </call> <result> friend kim boss bob hat gold coat teal </result>
+    <call> search kim </call> <result> friend bob boss eve hat red coat pink </result>
+    <answer> red gold red </answer>
+
+A single agent whose attention window is shorter than the transcript no longer sees the
+first results when it answers, unless it keeps notes (``<think>`` is allowed, within
+``think_budget``). The task splits into sub-tasks that KBLookup-v0 asks one at a time
+(``hat of bob ?``): the task family for an orchestrator that delegates them.
+
+Train and test tasks are disjoint: a task is held out for testing when its first queried
+(name, attribute) pair is (KBLookup's rule: ``(name + 2 * attribute) % 5 == 0``).
+
+Static (shape) parameters: ``max_entities``, ``max_attributes``, ``max_queried``. Traced
+parameters (``GatherParams``): ``num_entities``, ``num_attributes``, ``num_queried``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from agentic_jax import task as draw  # a sampler's one-draw helpers
+from agentic_jax import tokens as tk
+from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.tools import kb_search
+from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, VALUE_IDS
+
+from .kblookup import NUM_NAMES, NUM_RELATIONS, NUM_VALUES, held_out
+
+SEARCH = tk.TOKEN_ID["search"]
+
+
+@struct.dataclass
+class GatherParams:
+    num_entities: int = 8
+    num_attributes: int = 4
+    num_queried: int = 3
+
+
+@struct.dataclass
+class GatherWorld:
+    kb: kb_search.KnowledgeBase
+    attribute: jax.Array  # the attribute asked for
+    queried: jax.Array  # [max_queried] entity indices, in the question's order
+    num_queried: jax.Array
+
+
+class KBGather(TaskFamily):
+    def __init__(self, max_entities: int = 8, max_attributes: int = 6, max_queried: int = 4):
+        if not 2 <= max_entities <= NUM_NAMES:
+            raise ValueError(f"max_entities must be in [2, {NUM_NAMES}], got {max_entities}")
+        if not 1 <= max_attributes <= len(tk.ATTRIBUTES):
+            raise ValueError(
+                f"max_attributes must be in [1, {len(tk.ATTRIBUTES)}], got {max_attributes}"
+            )
+        if not 1 <= max_queried <= max_entities:
+            raise ValueError(
+                f"max_queried must be in [1, max_entities={max_entities}], got {max_queried}"
+            )
+        self.max_entities, self.max_attributes, self.max_queried = (
+            max_entities, max_attributes, max_queried,
+        )  # fmt: skip
+        width = kb_search.result_width(max_attributes)
+        self.tools = (Tool("search", width, self._search),)
+        self.prompt_width = max_queried + 5  # <task> ATTR of NAME ... ? </task>
+        self.plan_width = 5 * max_queried + 2  # a 4-token search per entity, then the answer
+        self.max_answer = max_queried
+        self.answer_mask = tk.id_mask(tk.VALUES)
+        self.max_args = 1  # one entity name; the harness closes the call
+        self.arg_mask = tk.id_mask(tk.ENTITY_NAMES)
+        self.default_max_len = self.prompt_width + max_queried * (4 + width + 2) + max_queried + 3
+
+    def default_task_params(self) -> GatherParams:
+        return GatherParams(
+            num_entities=min(8, self.max_entities),
+            num_attributes=min(4, self.max_attributes),
+            num_queried=min(3, self.max_queried, self.max_entities),
+        )
+
+    def task_param_bounds(self) -> dict[str, tuple[float, float]]:
+        return {
+            "num_entities": (2, self.max_entities),
+            "num_attributes": (1, self.max_attributes),
+            "num_queried": (1, self.max_queried),
+        }
+
+    def task_param_order(self) -> tuple[tuple[str, str], ...]:
+        return (("num_queried", "num_entities"),)
+
+    def sample(self, key, params: GatherParams, split, oracle) -> Task:
+        del oracle  # one plan: search each queried entity in turn, then answer
+        n, q = self.max_entities, self.max_queried
+        words = draw.random_words(
+            key, attribute=(), name=(), order=(NUM_NAMES,), slots=(n,),
+            values=(n, self.max_attributes), offsets=(n, NUM_RELATIONS),
+        )  # fmt: skip
+        num_entities = jnp.clip(params.num_entities, 2, n)
+        num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
+        num_queried = jnp.clip(params.num_queried, 1, jnp.minimum(q, num_entities))
+        attribute = draw.below(words["attribute"], num_attributes)
+        # The first queried name decides the split; the knowledge base holds it and others.
+        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
+        name = draw.uniform_choice(words["name"], allowed)
+        names = draw.random_order(words["order"], first=name)[:n]
+        # The queried entities: distinct slots in use, in random order (unused slots sort last).
+        keys = words["slots"] >> 1
+        keys = jnp.where(jnp.arange(n) < num_entities, keys, jnp.uint32(0xFFFFFFFF))
+        queried = draw.stable_argsort(keys)[:q]
+        # Move name 0 (the split's) to the first queried slot.
+        first = queried[0]
+        names = names.at[0].set(names[first]).at[first].set(name)
+        values = draw.below(words["values"], NUM_VALUES)
+        offsets = draw.between(words["offsets"], 1, num_entities)
+        relations = (jnp.arange(n)[:, None] + offsets) % num_entities
+        kb = kb_search.KnowledgeBase(
+            names=NAME_IDS[names],
+            values=values,
+            relations=relations,
+            num_entities=num_entities,
+            num_attributes=num_attributes,
+        )
+        active = jnp.arange(q) < num_queried
+        queried = jnp.where(active, queried, 0)
+        world = GatherWorld(kb, attribute, queried, num_queried)
+        queried_names = jnp.where(active, kb.names[queried], tk.PAD)
+        prompt, prompt_len = pack(
+            [
+                (jnp.array([tk.TASK_OPEN, ATTRIBUTE_IDS[attribute], tk.TOKEN_ID["of"]]), 3),
+                (queried_names, num_queried),
+                (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2),
+            ],
+            self.prompt_width,
+        )
+        searches = jnp.stack(
+            [
+                jnp.full(q, tk.CALL_OPEN),
+                jnp.full(q, SEARCH),
+                queried_names,
+                jnp.full(q, tk.CALL_CLOSE),
+            ],
+            axis=1,
+        ).reshape(-1)
+        plan, plan_len = pack(
+            [
+                (searches, 4 * num_queried),
+                (tk.ANSWER_OPEN, 1),
+                (self.answers(world), num_queried),
+                (tk.ANSWER_CLOSE, 1),
+            ],
+            self.plan_width,
+        )
+        return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def _search(self, world: GatherWorld, args, args_len, key):
+        del key
+        return kb_search.search(world.kb, args, args_len)
+
+    def answers(self, world: GatherWorld) -> jax.Array:
+        """The right answer's value tokens [max_queried] (padding past ``num_queried``)."""
+        values = VALUE_IDS[world.kb.values[world.queried, world.attribute]]
+        return jnp.where(jnp.arange(self.max_queried) < world.num_queried, values, tk.PAD)
+
+    def verify(self, world: GatherWorld, answer, answer_len):
+        within = jnp.arange(self.max_queried) < world.num_queried
+        right = (answer[: self.max_queried] == self.answers(world)) | ~within
+        return (answer_len == world.num_queried) & jnp.all(right)
+
+    def useful_call(self, world: GatherWorld, tool, args, args_len):
+        within = jnp.arange(self.max_queried) < world.num_queried
+        asked = (world.kb.names[world.queried] == args[0]) & within
+        return (args_len == 1) & asked.any()
+
+    def split_of(self, world: GatherWorld):
+        name_index = jnp.argmax(NAME_IDS == world.kb.names[world.queried[0]])
+        return held_out(name_index, world.attribute).astype(jnp.int32)
