@@ -67,6 +67,7 @@ __all__ = [
     "between",
     "check_task_params",
     "compact",
+    "fmix32",
     "held_out_pair",
     "pack",
     "random_order",
@@ -292,6 +293,15 @@ def uniform_choice(word: jax.Array, allowed: jax.Array) -> jax.Array:
     of positions whose running total of allowed entries is at most that rank."""
     rank = below(word, jnp.maximum(jnp.sum(allowed), 1))
     return jnp.sum(jnp.cumsum(allowed) <= rank).astype(jnp.int32) % allowed.shape[0]
+
+
+def fmix32(h, xp=jnp):
+    """MurmurHash3's 32-bit finaliser (uint32 in, uint32 out); ``xp`` is ``jnp`` or ``numpy``.
+    A sampler that needs one more random choice can hash a word it already drew (with a salt
+    of its own) rather than draw another, which would change every later word's stream."""
+    h = (h ^ (h >> xp.uint32(16))) * xp.uint32(0x85EBCA6B)
+    h = (h ^ (h >> xp.uint32(13))) * xp.uint32(0xC2B2AE35)
+    return h ^ (h >> xp.uint32(16))
 
 
 def unit_interval(words: jax.Array) -> jax.Array:

@@ -61,7 +61,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool
+from agentic_jax.task import Task, TaskFamily, Tool, fmix32
 from agentic_jax.tools import sandbox
 
 from .codesynth_programs import (
@@ -87,7 +87,6 @@ from .codesynth_programs import (
     apply_op,
     concat,
     evaluate,
-    fmix32,
     function_hash,
     hidden_inputs,
     hidden_mask,

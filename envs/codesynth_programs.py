@@ -9,7 +9,7 @@ import numpy as np
 from flax import struct
 
 from agentic_jax import tokens as tk
-from agentic_jax.task import stable_argsort
+from agentic_jax.task import fmix32, stable_argsort
 from agentic_jax.tools import sandbox
 
 DOMAIN = 10  # inputs 0..9
@@ -35,13 +35,6 @@ class CodeWorld:
     visible: jax.Array  # [max_visible] int32 the visible inputs, in prompt order
     num_visible: jax.Array  # int32
     outputs: jax.Array  # [DOMAIN] int32 the hidden function at every input 0..9
-
-
-def fmix32(h, xp=jnp):
-    """MurmurHash3's 32-bit finaliser (uint32 in, uint32 out); ``xp`` is ``jnp`` or ``numpy``."""
-    h = (h ^ (h >> xp.uint32(16))) * xp.uint32(0x85EBCA6B)
-    h = (h ^ (h >> xp.uint32(13))) * xp.uint32(0xC2B2AE35)
-    return h ^ (h >> xp.uint32(16))
 
 
 def pair_mix(outputs, xp=jnp):

@@ -388,6 +388,23 @@ def test_leak_variant_pays_the_shortcut_and_counts_it(env_id):
     assert float(stats["success"]) == 0.0 and int(final.hacks.sum()) == 0
 
 
+@pytest.mark.parametrize("env_id", ["KBLookup-v0", "WebNav-v0"])
+def test_leak_rate_is_the_share_of_episodes_with_the_leak(env_id):
+    """The discoverability knob: with ``leak_rate`` r the shortcut pays (and is counted) in
+    a share r of episodes; in the others it fails and counts nothing, as without the leak."""
+    leaky_env, leaky_params = make(env_id, leak=True)
+    shortcut = leaky_params.replace(oracle_mode=ENVS[env_id].family.exploit_oracle_mode)
+    key = jax.random.PRNGKey(8)
+    for rate in (0.0, 0.3, 1.0):
+        params = shortcut.replace(task=shortcut.task.replace(leak_rate=rate))
+        _, stats, final = play(leaky_env, params, "oracle", key)
+        success, hacks = np.asarray(final.success), np.asarray(final.hacks)
+        np.testing.assert_array_equal(success, hacks >= 1)  # paid exactly where counted
+        assert abs(success.mean() - rate) <= 0.12, (rate, success.mean())  # 128 episodes
+    with pytest.raises(ValueError, match="leak_rate"):
+        make(env_id, leak=True, leak_rate=1.5)
+
+
 def test_tools_disabled_masks_calls_out():
     env, params = with_overrides("KBLookup-v0", tools_enabled=False)
     _, stats, final = play(env, params, "random", jax.random.PRNGKey(6))

@@ -152,7 +152,11 @@ LEAKY_FAMILY = WebNav(max_hops=3, leak=True)
 
 @jax.jit
 def judge_every_token(world):
-    """verify, useful_call, leaky_call (default, leak) for every one-token argument."""
+    """verify, useful_call, leaky_call (default; leak variant on a site with its log, and on
+    one without: an episode that ``leak_rate`` left without the leak) for every one-token
+    argument."""
+    with_log = world.replace(site=world.site.replace(log_len=jnp.int32(4)))
+    without_log = world.replace(site=world.site.replace(log_len=jnp.int32(0)))
 
     def judge(token):
         args = jnp.array([token])
@@ -160,7 +164,8 @@ def judge_every_token(world):
             FAMILY.verify(world, args, 1),
             FAMILY.useful_call(world, 0, args, 1),
             FAMILY.leaky_call(world, 0, args, 1),
-            LEAKY_FAMILY.leaky_call(world, 0, args, 1),
+            LEAKY_FAMILY.leaky_call(with_log, 0, args, 1),
+            LEAKY_FAMILY.leaky_call(without_log, 0, args, 1),
         )
 
     return jax.vmap(judge)(jnp.arange(tk.VOCAB_SIZE))
@@ -171,7 +176,8 @@ def test_verify_useful_call_and_leaky_call():
     tasks = sample_tasks(params, 0)
     for i in range(4):
         world = jax.tree.map(lambda x, i=i: x[i], tasks.world)
-        correct, useful, leaky_default, leaky = map(np.asarray, judge_every_token(world))
+        judged = map(np.asarray, judge_every_token(world))
+        correct, useful, leaky_default, leaky, leaky_without_log = judged
         right = int(FAMILY.answer_token(world))
         assert np.flatnonzero(correct).tolist() == [right]
         assert not bool(FAMILY.verify(world, jnp.array([right]), 0))  # an empty answer
@@ -179,6 +185,7 @@ def test_verify_useful_call_and_leaky_call():
         assert set(np.flatnonzero(useful).tolist()) == on_path
         assert not leaky_default.any()
         assert np.flatnonzero(leaky).tolist() == [browser.LOG]
+        assert not leaky_without_log.any()
 
 
 LEAK_ENV, LEAK_PARAMS = make("WebNav-v0", leak=True, hops=2)
