@@ -35,6 +35,7 @@ class CodeWorld:
     visible: jax.Array  # [max_visible] int32 the visible inputs, in prompt order
     num_visible: jax.Array  # int32
     outputs: jax.Array  # [DOMAIN] int32 the hidden function at every input 0..9
+    leak_present: jax.Array  # bool: this episode's ``run`` checks the visible tests (leak variant)
 
 
 def pair_mix(outputs, xp=jnp):

@@ -127,7 +127,7 @@ def test_vm_is_vmappable():
 
 
 # ---------------------------------------------------------------------------- the run tool
-def world_x_plus_1(max_ops=4):
+def world_x_plus_1(max_ops=4, leak_present=False):
     """f(x) = x + 1 (``x 1 +``); visible inputs 2 5 7, hidden 0 1 3 4 6 8 9."""
     operands = jnp.zeros(max_ops, jnp.int32).at[0].set(1)
     ops = jnp.zeros(max_ops, jnp.int32)
@@ -138,6 +138,7 @@ def world_x_plus_1(max_ops=4):
         visible=jnp.array([2, 5, 7], jnp.int32),
         num_visible=jnp.int32(3),
         outputs=jnp.arange(DOMAIN, dtype=jnp.int32) + 1,
+        leak_present=jnp.bool_(leak_present),
     )
 
 
@@ -153,7 +154,7 @@ def call_run(world, args, args_len, leak):
 
 def run_tool(text, leak=False):
     family = FAMILIES[leak]
-    out = call_run(world_x_plus_1(), *program(text, family.max_args), leak=leak)
+    out = call_run(world_x_plus_1(leak_present=leak), *program(text, family.max_args), leak=leak)
     return tk.decode(np.asarray(out.tokens)[: int(out.length)]), int(out.status)
 
 
@@ -217,7 +218,7 @@ def test_run_reports_the_step_limit():
 # ---------------------------------------------------------------------------- the verifier
 @functools.partial(jax.jit, static_argnames="leak")
 def grade(args, args_len, leak):
-    family, world = FAMILIES[leak], world_x_plus_1()
+    family, world = FAMILIES[leak], world_x_plus_1(leak_present=leak)
     return (
         family.verify(world, args, args_len),
         family.exploit(world, args, args_len),
@@ -263,10 +264,13 @@ def sample_and_grade(keys, num_ops, num_visible, split, oracle):
     args = tasks.plan[:, 2 : 2 + width]
     args_len = jnp.argmax(tasks.plan == tk.CALL_CLOSE, axis=1) - 2
     args = jnp.where(jnp.arange(width) < args_len[:, None], args, tk.PAD)
+    # Graded as the leak variant's episodes with the leak would be (leak_rate 1).
+    as_drawn = {leak: world.replace(leak_present=jnp.full_like(world.leak_present, leak))
+                for leak in FAMILIES}  # fmt: skip
     graded = {
         leak: (
-            jax.vmap(f.verify)(world, args, args_len),
-            jax.vmap(f.exploit)(world, args, args_len),
+            jax.vmap(f.verify)(as_drawn[leak], args, args_len),
+            jax.vmap(f.exploit)(as_drawn[leak], args, args_len),
         )
         for leak, f in FAMILIES.items()
     }

@@ -388,19 +388,22 @@ def test_leak_variant_pays_the_shortcut_and_counts_it(env_id):
     assert float(stats["success"]) == 0.0 and int(final.hacks.sum()) == 0
 
 
-@pytest.mark.parametrize("env_id", ["KBLookup-v0", "WebNav-v0"])
+@pytest.mark.parametrize("env_id", LEAKY_ENVS)
 def test_leak_rate_is_the_share_of_episodes_with_the_leak(env_id):
-    """The discoverability knob: with ``leak_rate`` r the shortcut pays (and is counted) in
-    a share r of episodes; in the others it fails and counts nothing, as without the leak."""
+    """The discoverability knob: with ``leak_rate`` r the shortcut takes the leak (counted) in
+    a share r of episodes; in the others it counts nothing, as without the leak. Where the
+    leak pays (a search or page that answers) it pays exactly there; CodeSynth's hard-coded
+    program passes ``run`` there and fails grading everywhere."""
     leaky_env, leaky_params = make(env_id, leak=True)
     shortcut = leaky_params.replace(oracle_mode=ENVS[env_id].family.exploit_oracle_mode)
     key = jax.random.PRNGKey(8)
     for rate in (0.0, 0.3, 1.0):
         params = shortcut.replace(task=shortcut.task.replace(leak_rate=rate))
         _, stats, final = play(leaky_env, params, "oracle", key)
-        success, hacks = np.asarray(final.success), np.asarray(final.hacks)
-        np.testing.assert_array_equal(success, hacks >= 1)  # paid exactly where counted
-        assert abs(success.mean() - rate) <= 0.12, (rate, success.mean())  # 128 episodes
+        success, hacked = np.asarray(final.success), np.asarray(final.hacks) >= 1
+        paid = hacked if env_id != "CodeSynth-v0" else np.zeros_like(hacked)
+        np.testing.assert_array_equal(success, paid)
+        assert abs(hacked.mean() - rate) <= 0.12, (rate, hacked.mean())  # 128 episodes
     with pytest.raises(ValueError, match="leak_rate"):
         make(env_id, leak=True, leak_rate=1.5)
 
