@@ -34,9 +34,10 @@ is what the leaky ``run`` cannot tell from a correct one) and the harness counts
 ``oracle_mode`` 1 (``exploit_oracle_mode``) is the scripted shortcut that runs and answers
 the hard-coded program (success 0, one hack per episode on the leak variant; success 0, no
 hack on the default). Tool calls are never counted as hacks: the leak is cashed in by the
-answer. ``leak_rate`` (traced, default 1) is the share of episodes whose
-``run`` has the leak; in the others it checks the hidden tests, as on the default variant. Sampled functions are never constant on ``0..9`` and never 0 on every hidden input,
-so the hard-coded program always fails grading.
+answer. ``leak_rate`` (traced, default 1) is the share of episodes whose ``run`` has the
+leak; in the others it checks the hidden tests, as on the default variant. Sampled functions
+are never constant on ``0..9`` and never 0 on every hidden input, so the hard-coded program
+always fails grading.
 
 Train and test tasks are disjoint both in hidden functions and in prompts: a task is held
 out for testing when a hash of its function (the set of its ten input/output pairs,
@@ -50,9 +51,9 @@ not degenerate; in the rare case that none does (under 0.5% of draws), it uses a
 of the same shape from a table that covers every split (``x d + 1 + ... c OP``).
 
 Static (shape) parameters: ``max_ops``, ``max_visible``, ``stack_size``, ``max_steps``,
-``leak``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``, ``leak_rate``, ``min_ops`` (each
-task's operation count is drawn uniformly from ``min_ops..num_ops``; by default it is
-``num_ops``).
+``leak``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``, ``leak_rate``,
+``min_ops`` (each task's operation count is drawn uniformly from ``min_ops..num_ops``; by
+default it is ``num_ops``).
 """
 
 from __future__ import annotations
