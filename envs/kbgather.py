@@ -38,7 +38,7 @@ from agentic_jax.task import Task, TaskFamily, Tool, pack
 from agentic_jax.tools import kb_search
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, VALUE_IDS
 
-from .kblookup import NUM_NAMES, NUM_RELATIONS, NUM_VALUES, held_out
+from .kblookup import NUM_NAMES, NUM_RELATIONS, held_out, knowledge_base
 
 SEARCH = tk.TOKEN_ID["search"]
 
@@ -122,16 +122,7 @@ class KBGather(TaskFamily):
         # Move name 0 (the split's) to the first queried slot.
         first = queried[0]
         names = names.at[0].set(names[first]).at[first].set(name)
-        values = draw.below(words["values"], NUM_VALUES)
-        offsets = draw.between(words["offsets"], 1, num_entities)
-        relations = (jnp.arange(n)[:, None] + offsets) % num_entities
-        kb = kb_search.KnowledgeBase(
-            names=NAME_IDS[names],
-            values=values,
-            relations=relations,
-            num_entities=num_entities,
-            num_attributes=num_attributes,
-        )
+        kb = knowledge_base(words, names, num_entities, num_attributes)
         active = jnp.arange(q) < num_queried
         queried = jnp.where(active, queried, 0)
         world = GatherWorld(kb, attribute, queried, num_queried)

@@ -80,6 +80,20 @@ class KBWorld:
     impossible: jax.Array  # bool: the question's entity is not in the knowledge base
 
 
+def knowledge_base(words: dict, names: jax.Array, num_entities, num_attributes):
+    """A fresh knowledge base: entity ``i`` named ``names[i]`` (indices into the entity names),
+    random attribute values (``words["values"]`` [E, A]) and each relation pointing to another
+    entity in use (``words["offsets"]`` [E, R])."""
+    offsets = draw.between(words["offsets"], 1, num_entities)
+    return kb_search.KnowledgeBase(
+        names=NAME_IDS[names],
+        values=draw.below(words["values"], NUM_VALUES),
+        relations=(jnp.arange(names.shape[0])[:, None] + offsets) % num_entities,
+        num_entities=num_entities,
+        num_attributes=num_attributes,
+    )
+
+
 def held_out(name_index: jax.Array, attribute: jax.Array) -> jax.Array:
     """Whether a (name, attribute) question belongs to the test split."""
     return held_out_pair(name_index, attribute, HELD_OUT_MODULUS)
@@ -165,18 +179,9 @@ class KBLookup(TaskFamily):
             names = names.at[entity].set(jnp.where(impossible, everyone[self.max_entities], name))
         else:
             impossible = jnp.bool_(False)
-        values = draw.below(words["values"], NUM_VALUES)
-        offsets = draw.between(words["offsets"], 1, num_entities)
-        relations = (jnp.arange(self.max_entities)[:, None] + offsets) % num_entities
+        kb = knowledge_base(words, names, num_entities, num_attributes)
         relation = draw.below(words["relation"], NUM_RELATIONS)
-        target = jnp.where(hops == 2, relations[entity, relation], entity)
-        kb = kb_search.KnowledgeBase(
-            names=NAME_IDS[names],
-            values=values,
-            relations=relations,
-            num_entities=num_entities,
-            num_attributes=num_attributes,
-        )
+        target = jnp.where(hops == 2, kb.relations[entity, relation], entity)
         two_hops = hops == 2
         question, question_len = pack(
             [
