@@ -80,6 +80,16 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         self._think_mask = jnp.asarray(tk.CONTENT_MASK)
 
     name = property(lambda self: self.env_name)
+    num_contexts = 1  # transcripts per episode (a ``DelegatingHarness`` has 1 + sub-agents)
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps after the reset until every episode has ended: the transcript's bound."""
+        return self.max_len - 1
+
+    def idle(self, state: HarnessState) -> jax.Array:
+        """Whether an episode has ended (it writes nothing until it is reset)."""
+        return state.phase == Phase.DONE
 
     @property
     def num_actions(self) -> int:

@@ -114,21 +114,55 @@ def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, ja
     return stats
 
 
+def as_rows(env: Harness, tree: Any) -> Any:
+    """Per-context arrays of a batch of episodes, ``[N, C, ...]``, as rows ``[N * C, ...]``
+    (an environment of several contexts, ``agentic_jax.delegation``); unchanged for one."""
+    if env.num_contexts == 1:
+        return tree
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), tree)
+
+
+SYSTEM_COUNTERS = ("critical_path", "total_tokens", "sub_agents", "delegate_calls")
+RECORDED_INFOS = (*(s.name for s in stats_table.EPISODE_COUNTERS), "task_reward", *SYSTEM_COUNTERS)
+
+
+def system_stats(traj: Trajectory, infos: dict[str, jax.Array], contexts: int):
+    """``episode_stats`` of a delegating system's rollout (rows ``[N * C]``, context 0 the
+    orchestrator's): the usual statistics of the orchestrator's episodes (the system's
+    outcome), the system's counters where they end, and the sub-agents' own (``subagent_``)."""
+    by_context = jax.tree.map(
+        lambda x: x.reshape(x.shape[0] // contexts, contexts, *x.shape[1:]), (traj, infos)
+    )
+    role = lambda index: jax.tree.map(lambda x: x[:, index], by_context)  # noqa: E731
+    orchestrator_traj, orchestrator_infos = role(0)
+    stats = episode_stats(orchestrator_traj, orchestrator_infos)
+    dones = orchestrator_traj.dones.astype(jnp.float32)
+    for name in SYSTEM_COUNTERS:
+        stats[name] = (orchestrator_infos[name] * dones).sum() / jnp.maximum(dones.sum(), 1.0)
+    sub_traj, sub_infos = role(slice(1, None))
+    sub_dones = sub_traj.dones.astype(jnp.float32)
+    ended = jnp.maximum(sub_dones.sum(), 1.0)
+    for name in ("success", "tool_calls", "length"):
+        stats[f"subagent_{name}"] = (sub_infos[name] * sub_dones).sum() / ended
+    stats["subagent_agent_tokens"] = sub_traj.agent.sum().astype(jnp.float32)
+    stats["slot_utilisation"] = traj.agent.mean()
+    return stats
+
+
 def episodes_batch_step(env: Harness):
-    """The ``episodes`` batch step: every slot steps; a finished one idles (``Phase.DONE``)."""
+    """The ``episodes`` batch step: every slot steps; a finished one idles (``Phase.DONE``).
+    An episode of several contexts takes one action per context, its rows in order."""
     step = jax.vmap(env.step_without_reset, in_axes=(0, 0, 0, None))
+    contexts = env.num_contexts
 
     def step_batch(key, state, action, params):
+        num_envs = action.shape[0] // contexts
+        action = action if contexts == 1 else action.reshape(num_envs, contexts)
         obs, state, reward, terminated, truncated, info = step(
-            jax.random.split(key, action.shape[0]), state, action, params
+            jax.random.split(key, num_envs), state, action, params
         )
-        return (
-            obs,
-            state,
-            reward,
-            terminated | truncated,
-            info | {"reset": jnp.zeros_like(terminated)},
-        )
+        obs, reward, done, info = as_rows(env, (obs, reward, terminated | truncated, info))
+        return obs, state, reward, done, info | {"reset": jnp.zeros_like(done)}
 
     return step_batch
 
@@ -171,7 +205,7 @@ def default_max_resets(num_envs: int) -> int:
 
 
 def _scan_steps(
-    step_batch, env_params, policy_step, carry, obs, state, key, num_steps, segments, shard
+    env, step_batch, env_params, policy_step, carry, obs, state, key, num_steps, segments, shard
 ):
     """The shared scan: act, step every environment, record. ``shard`` keeps the batch
     carry (observations, states, policy carry) split over devices along its first axis."""
@@ -181,7 +215,7 @@ def _scan_steps(
         key_act, key_env = jax.random.split(step_key)
         action, log_prob, value, carry = policy_step(key_act, obs, state, carry)
         next_obs, next_state, reward, done, info = step_batch(key_env, state, action, env_params)
-        idle = state.phase == Phase.DONE
+        idle = as_rows(env, env.idle(state))
         record = {
             "tokens": obs.token,
             "positions": obs.position,
@@ -193,9 +227,7 @@ def _scan_steps(
             "values": value,
             "rewards": reward,
             "dones": done,
-            "infos": {
-                k: info[k] for k in (*(s.name for s in stats_table.EPISODE_COUNTERS), "task_reward")
-            },
+            "infos": {k: info[k] for k in RECORDED_INFOS if k in info},
         }
         return shard((next_obs, next_state, carry, segments + info["reset"])), record
 
@@ -228,20 +260,25 @@ def rollout_episodes(
     key_reset, key_steps = jax.random.split(key)
     task_keys = jax.random.split(key_reset, num_tasks)
     reset_keys = jnp.repeat(task_keys, group_size, axis=0)
-    group = jnp.repeat(jnp.arange(num_tasks, dtype=jnp.int32), group_size)
+    group = jnp.repeat(jnp.arange(num_tasks, dtype=jnp.int32), group_size * env.num_contexts)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
-    num_envs = num_tasks * group_size
-    segments = jnp.zeros(num_envs, jnp.int32)
+    obs = as_rows(env, obs)
+    num_rows = num_tasks * group_size * env.num_contexts
+    segments = jnp.zeros(num_rows, jnp.int32)
     obs, state, _, records = _scan_steps(
-        episodes_batch_step(env), env_params, policy_step, policy_carry, obs, state, key_steps,
-        env.max_len - 1, segments, shard,
+        env, episodes_batch_step(env), env_params, policy_step, policy_carry, obs, state,
+        key_steps, env.episode_steps, segments, shard,
     )  # fmt: skip
-    empty = jnp.zeros((num_envs, 0), jnp.int32)
-    traj = _trajectory(records, empty, jnp.zeros(num_envs, jnp.int32), group)
+    empty = jnp.zeros((num_rows, 0), jnp.int32)
+    traj = _trajectory(records, empty, jnp.zeros(num_rows, jnp.int32), group)
+    if env.num_contexts == 1:
+        stats = episode_stats(traj, records["infos"])
+    else:
+        stats = system_stats(traj, records["infos"], env.num_contexts)
     return Rollout(
         trajectory=traj,
-        stats=episode_stats(traj, records["infos"]),
-        last_value=jnp.zeros(num_envs, jnp.float32),
+        stats=stats,
+        last_value=jnp.zeros(num_rows, jnp.float32),
         obs=obs,
         env_state=state,
     )
@@ -261,13 +298,18 @@ def rollout_stream(
     """``num_steps`` steps of auto-resetting environments, from the carry ``(obs, state)``;
     the returned ``Rollout`` holds the carry to continue from and the value to bootstrap
     the episodes cut at the boundary (the policy step's value of the last observation)."""
+    if env.num_contexts > 1:
+        raise ValueError(
+            "an environment of several contexts (delegation) runs with episodes "
+            "batching (rollout.batching=episodes), not stream"
+        )
     context, context_len = state.transcript, obs.position
     num_envs = obs.token.shape[0]
     segments = jnp.zeros(num_envs, jnp.int32)
     step_batch = stream_batch_step(env, default_max_resets(num_envs))
     obs, state, carry, records = _scan_steps(
-        step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps, segments,
-        shard,
+        env, step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps,
+        segments, shard,
     )  # fmt: skip
     _, _, last_value, _ = policy_step(jax.random.fold_in(key, num_steps), obs, state, carry)
     traj = _trajectory(records, context, context_len, jnp.arange(num_envs, dtype=jnp.int32))
@@ -285,7 +327,7 @@ def oracle_step(env: Harness) -> PolicyStep:
 
     def step(key, obs, state, carry):
         del key
-        action = jax.vmap(env.oracle_action)(state)
+        action = jax.vmap(env.oracle_action)(state).reshape(-1)  # one per row
         zeros = jnp.zeros(action.shape, jnp.float32)
         return action, zeros, zeros, carry
 

@@ -60,6 +60,20 @@ STATS: tuple[Stat, ...] = (
     Stat("failed_think_tokens", ROLLOUT, "tokens inside <think> per episode that failed (0 "
          "when none failed): how long wrong answers think (Dr.GRPO's measure)"),
     Stat("curriculum_level", ROLLOUT, "the curriculum level trained on"),
+    Stat("critical_path", EPISODE, "steps from the start to the orchestrator's answer: its own "
+         "tokens plus the longest sub-agent of each wait (delegation)"),
+    Stat("total_tokens", EPISODE, "tokens written in every context of an episode, the "
+         "orchestrator's and its sub-agents' (delegation)"),
+    Stat("sub_agents", EPISODE, "sub-agent episodes started per episode (delegation)"),
+    Stat("delegate_calls", EPISODE, "delegate calls per episode (sub_agents / delegate_calls: "
+         "sub-tasks per call, the parallelism)"),
+    Stat("subagent_success", ROLLOUT, "share of the rollout's sub-agent episodes whose own "
+         "answer was right (delegation)"),
+    Stat("subagent_tool_calls", ROLLOUT, "tool calls per sub-agent episode (delegation)"),
+    Stat("subagent_length", ROLLOUT, "transcript tokens per sub-agent episode: a sub-agent's "
+         "context length (delegation)"),
+    Stat("subagent_agent_tokens", ROLLOUT, "tokens the sub-agents chose in the rollout (their "
+         "share of the loss's tokens; agent_tokens counts the orchestrator's)"),
     Stat("informative_groups", ROLLOUT, "share of GRPO groups whose rewards are not all "
          "equal: only they carry an advantage (near 0, RL has nothing to learn from)"),
 )  # fmt: skip

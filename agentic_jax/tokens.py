@@ -50,6 +50,9 @@ CODESYNTH_WORDS = (  # CodeSynth-v0: stack-language words (`max` is reused), run
     "x", "min", "dup", "swap", "drop", "pass", "fail", "underflow", "overflow", "limit", "opcode",
 )  # fmt: skip
 MIXED_WORDS = ("kb", "math", "flaky", "web", "code", "mem")  # Mixed-v0: task-type tokens
+# Delegation (``agentic_jax.delegation``): the tool that starts a sub-agent, and the role token
+# that opens a sub-agent's transcript (a control token: never content).
+DELEGATION_WORDS = ("delegate", "<subagent>")
 
 VOCAB: tuple[str, ...] = (
     CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
@@ -59,6 +62,7 @@ VOCAB: tuple[str, ...] = (
     + FLAKY_API_FIELDS
     + CODESYNTH_WORDS
     + MIXED_WORDS
+    + DELEGATION_WORDS
 )  # fmt: skip
 VOCAB_SIZE = len(VOCAB)
 TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(VOCAB)}
@@ -106,12 +110,14 @@ RESULT_OPEN, RESULT_CLOSE = TOKEN_ID["<result>"], TOKEN_ID["</result>"]
 ANSWER_OPEN, ANSWER_CLOSE = TOKEN_ID["<answer>"], TOKEN_ID["</answer>"]
 EFFORT = TOKEN_ID["<effort>"]
 ERROR, TIMEOUT, WAIT = TOKEN_ID["<error>"], TOKEN_ID["<timeout>"], TOKEN_ID["<wait>"]
+SUBAGENT = TOKEN_ID["<subagent>"]
 DIGIT_IDS = ids(DIGITS)
 MINUS = TOKEN_ID["-"]
 
 # Tokens a policy may write inside <think>: all content, no control tokens.
 CONTENT_MASK = np.ones(VOCAB_SIZE, dtype=bool)
 CONTENT_MASK[: len(CONTROL)] = False
+CONTENT_MASK[SUBAGENT] = False
 
 SEGMENT_STYLE = {
     "<task>": "task",

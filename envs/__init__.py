@@ -18,6 +18,7 @@ import gymnax
 
 from agentic_jax.behaviours import behaviour_weights, check_behaviours, check_only_oracle
 from agentic_jax.catalogue import DESCRIPTIONS
+from agentic_jax.delegation import DelegatingHarness
 from agentic_jax.harness import Harness, HarnessParams
 from agentic_jax.task import TaskFamily
 from agentic_jax.transcript import check_harness_params
@@ -95,7 +96,7 @@ REGISTRY: dict[str, EnvSpec] = {
         ({},),
     ),
 }
-HARNESS_STATIC = ("max_len", "effort", "behaviours")
+HARNESS_STATIC = ("max_len", "effort", "behaviours", "max_steps")
 
 
 def registered_envs() -> list[str]:
@@ -154,7 +155,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
     signature = inspect.signature(spec.family)
     static_names = tuple(signature.parameters) + HARNESS_STATIC
     defaults = {n: p.default for n, p in signature.parameters.items()} | {
-        "max_len": 1, "effort": False, "behaviours": False}  # fmt: skip
+        "max_len": 1, "effort": False, "behaviours": False, "max_steps": 1}  # fmt: skip
     probe = Harness(spec.family()).default_params
     harness_names = tuple(
         f.name
@@ -193,6 +194,13 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
         task=params.task.replace(**{k: v for k, v in overrides.items() if k in task_names})
     )
     env = Harness(family, **static, params=params)
+    if getattr(family, "sub_agents", 0):  # an orchestrator and its sub-agent slots
+        env = DelegatingHarness(env, overrides.get("max_steps"))
+    elif "max_steps" in overrides:
+        raise ValueError(
+            f"{env_id}: max_steps bounds an episode of an orchestrator and its sub-agents; "
+            "it needs sub_agents > 0 (a single transcript is bounded by max_len)"
+        )
     try:
         check_harness_params(params, family)
         check_behaviours(params, family)

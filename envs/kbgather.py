@@ -22,8 +22,30 @@ first results when it answers, unless it keeps notes (``<think>`` is allowed, wi
 Train and test tasks are disjoint: a task is held out for testing when its first queried
 (name, attribute) pair is (KBLookup's rule: ``(name + 2 * attribute) % 5 == 0``).
 
-Static (shape) parameters: ``max_entities``, ``max_attributes``, ``max_queried``. Traced
-parameters (``GatherParams``): ``num_entities``, ``num_attributes``, ``num_queried``.
+Delegation (``sub_agents`` > 0, ``agentic_jax.delegation``): the asker may also
+``delegate`` sub-tasks, each written as an attribute and a name (``hat bob``, several in one
+call run in parallel); each runs as a sub-agent episode in its own context, whose prompt is
+the sub-task as written and whose only tool is ``search``; the sub-agents' answers come back
+as the call's result, one token each (``<error>`` for one that did not answer)::
+
+    <task> hat of bob eve kim ? </task>
+    <call> delegate hat bob hat eve hat kim </call> <result> red gold red </result>
+    <answer> red gold red </answer>
+
+    <subagent> <task> hat bob </task>
+    <call> search bob </call> <result> friend eve boss kim hat red coat blue </result>
+    <answer> red </answer>
+
+Oracle plans (``oracle_mode``): 0 searches every entity itself (the single agent's plan); with
+delegation, 1 delegates every sub-task in one call (parallel) and 2 one per call (sequential).
+A sub-agent's own plan searches its entity and answers its value; its verifier knows that
+value (a sub-agent's own verifiable reward), and a malformed sub-task (no attribute of the
+knowledge base first, or no entity of it second) has no right answer.
+
+Static (shape) parameters: ``max_entities``, ``max_attributes``, ``max_queried``,
+``sub_agents`` (sub-agent slots per episode; 0 = no delegation) and ``subagent_max_len``
+(a sub-agent's transcript bound). Traced parameters (``GatherParams``): ``num_entities``,
+``num_attributes``, ``num_queried``.
 """
 
 from __future__ import annotations
@@ -34,13 +56,15 @@ from flax import struct
 
 from agentic_jax import task as draw  # a sampler's one-draw helpers
 from agentic_jax import tokens as tk
-from agentic_jax.task import Task, TaskFamily, Tool, pack
+from agentic_jax.task import Limits, Task, TaskFamily, Tool, pack
 from agentic_jax.tools import kb_search
+from agentic_jax.tools.base import OK, ToolOutput, tool_output
 from agentic_jax.tools.kb_search import ATTRIBUTE_IDS, NAME_IDS, VALUE_IDS
 
 from .kblookup import NUM_NAMES, NUM_RELATIONS, held_out, knowledge_base
 
-SEARCH = tk.TOKEN_ID["search"]
+SEARCH, DELEGATE = tk.TOKEN_ID["search"], tk.TOKEN_ID["delegate"]
+MAIN, SUBAGENT = 0, 1  # ``GatherWorld.role``: the asker (a single agent or an orchestrator)
 
 
 @struct.dataclass
@@ -55,11 +79,22 @@ class GatherWorld:
     kb: kb_search.KnowledgeBase
     attribute: jax.Array  # the attribute asked for
     queried: jax.Array  # [max_queried] entity indices, in the question's order
-    num_queried: jax.Array
+    num_queried: jax.Array  # a sub-agent's: 1, or 0 for a malformed sub-task (no right answer)
+    role: jax.Array  # MAIN or SUBAGENT
 
 
 class KBGather(TaskFamily):
-    def __init__(self, max_entities: int = 8, max_attributes: int = 6, max_queried: int = 4):
+    subtask_width = 2  # a delegated sub-task: ATTRIBUTE NAME
+    subtask_answer_width = 1  # a sub-agent's answer: one value
+
+    def __init__(
+        self,
+        max_entities: int = 8,
+        max_attributes: int = 6,
+        max_queried: int = 4,
+        sub_agents: int = 0,
+        subagent_max_len: int = 0,
+    ):
         if not 2 <= max_entities <= NUM_NAMES:
             raise ValueError(f"max_entities must be in [2, {NUM_NAMES}], got {max_entities}")
         if not 1 <= max_attributes <= len(tk.ATTRIBUTES):
@@ -70,6 +105,8 @@ class KBGather(TaskFamily):
             raise ValueError(
                 f"max_queried must be in [1, max_entities={max_entities}], got {max_queried}"
             )
+        if sub_agents < 0:
+            raise ValueError(f"sub_agents must be >= 0 (0 = no delegation), got {sub_agents}")
         self.max_entities, self.max_attributes, self.max_queried = (
             max_entities, max_attributes, max_queried,
         )  # fmt: skip
@@ -82,6 +119,24 @@ class KBGather(TaskFamily):
         self.max_args = 1  # one entity name; the harness closes the call
         self.arg_mask = tk.id_mask(tk.ENTITY_NAMES)
         self.default_max_len = self.prompt_width + max_queried * (4 + width + 2) + max_queried + 3
+        self.sub_agents = sub_agents
+        # <subagent> <task> ATTR NAME </task>, a search, its result, a one-value answer.
+        self.subagent_max_len = subagent_max_len or 5 + 4 + width + 2 + 3
+        if sub_agents:
+            self.oracle_modes = (0, 1, 2)
+            self.tools += (Tool("delegate", sub_agents * self.subtask_answer_width,
+                                self._delegate),)  # fmt: skip
+            self.max_args = self.subtask_width * max_queried
+            self.arg_mask = self.arg_mask | tk.id_mask(tk.ATTRIBUTES)
+            self.plan_width = 6 * max_queried + 2  # one 5-token call per entity, the answer
+            self.default_max_len = max(
+                self.default_max_len, self.prompt_width + max_queried * 8 + max_queried + 3
+            )
+            if self.subagent_max_len > self.default_max_len:
+                raise ValueError(
+                    f"subagent_max_len={self.subagent_max_len} exceeds the asker's transcript "
+                    f"bound {self.default_max_len}"
+                )
 
     def default_task_params(self) -> GatherParams:
         return GatherParams(
@@ -101,7 +156,6 @@ class KBGather(TaskFamily):
         return (("num_queried", "num_entities"),)
 
     def sample(self, key, params: GatherParams, split, oracle) -> Task:
-        del oracle  # one plan: search each queried entity in turn, then answer
         n, q = self.max_entities, self.max_queried
         words = draw.random_words(
             key, attribute=(), name=(), order=(NUM_NAMES,), slots=(n,),
@@ -125,7 +179,7 @@ class KBGather(TaskFamily):
         kb = knowledge_base(words, names, num_entities, num_attributes)
         active = jnp.arange(q) < num_queried
         queried = jnp.where(active, queried, 0)
-        world = GatherWorld(kb, attribute, queried, num_queried)
+        world = GatherWorld(kb, attribute, queried, num_queried, jnp.int32(MAIN))
         queried_names = jnp.where(active, kb.names[queried], tk.PAD)
         prompt, prompt_len = pack(
             [
@@ -144,16 +198,78 @@ class KBGather(TaskFamily):
             ],
             axis=1,
         ).reshape(-1)
-        plan, plan_len = pack(
-            [
-                (searches, 4 * num_queried),
-                (tk.ANSWER_OPEN, 1),
-                (self.answers(world), num_queried),
-                (tk.ANSWER_CLOSE, 1),
-            ],
-            self.plan_width,
-        )
+        answer = [(tk.ANSWER_OPEN, 1), (self.answers(world), num_queried), (tk.ANSWER_CLOSE, 1)]
+        plan, plan_len = pack([(searches, 4 * num_queried), *answer], self.plan_width)
+        if self.sub_agents:
+            plan, plan_len = self._delegating_plan(world, queried_names, oracle, plan, plan_len)
         return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def _delegating_plan(self, world, queried_names, oracle, plan, plan_len):
+        """Oracle plans 1 (every sub-task in one ``delegate`` call) and 2 (one call each)."""
+        q, num_queried = self.max_queried, world.num_queried
+        attribute = jnp.full(q, ATTRIBUTE_IDS[world.attribute])
+        subtasks = jnp.stack([attribute, queried_names], axis=1).reshape(-1)
+        answer = [(tk.ANSWER_OPEN, 1), (self.answers(world), num_queried), (tk.ANSWER_CLOSE, 1)]
+        parallel, parallel_len = pack(
+            [(jnp.array([tk.CALL_OPEN, DELEGATE]), 2), (subtasks, 2 * num_queried),
+             (tk.CALL_CLOSE, 1), *answer],
+            self.plan_width,
+        )  # fmt: skip
+        calls = jnp.stack(
+            [jnp.full(q, tk.CALL_OPEN), jnp.full(q, DELEGATE), attribute, queried_names,
+             jnp.full(q, tk.CALL_CLOSE)],
+            axis=1,
+        ).reshape(-1)  # fmt: skip
+        serial, serial_len = pack([(calls, 5 * num_queried), *answer], self.plan_width)
+        plan = jnp.select([oracle == 1, oracle == 2], [parallel, serial], plan)
+        plan_len = jnp.select([oracle == 1, oracle == 2], [parallel_len, serial_len], plan_len)
+        return plan, plan_len.astype(jnp.int32)
+
+    def subtask(self, world: GatherWorld, written: jax.Array) -> Task:
+        """The sub-agent episode a ``delegate`` call starts for the sub-task ``written``
+        [subtask_width] (``ATTRIBUTE NAME`` as the orchestrator wrote it)."""
+        attribute_match = ATTRIBUTE_IDS == written[0]
+        attribute = jnp.argmax(attribute_match).astype(jnp.int32)
+        entity, found = kb_search.lookup(world.kb, written[1])
+        valid = attribute_match.any() & (attribute < world.kb.num_attributes) & found
+        queried = jnp.zeros(self.max_queried, jnp.int32).at[0].set(entity)
+        sub_world = GatherWorld(world.kb, attribute, queried, valid.astype(jnp.int32),
+                                jnp.int32(SUBAGENT))  # fmt: skip
+        prompt, prompt_len = pack(
+            [(jnp.array([tk.SUBAGENT, tk.TASK_OPEN]), 2), (written, self.subtask_width),
+             (tk.TASK_CLOSE, 1)],
+            self.prompt_width,
+        )  # fmt: skip
+        value = VALUE_IDS[world.kb.values[entity, attribute]]
+        plan, plan_len = pack(
+            [(jnp.array([tk.CALL_OPEN, SEARCH, written[1], tk.CALL_CLOSE]), 4 * valid),
+             (jnp.array([tk.ANSWER_OPEN, value, tk.ANSWER_CLOSE]), 3)],
+            self.plan_width,
+        )  # fmt: skip
+        return Task(prompt, prompt_len, sub_world, plan, plan_len)
+
+    def _delegate(self, world: GatherWorld, args, args_len, key) -> ToolOutput:
+        """Stands for the ``delegate`` tool in the harness's tool switch: its result is
+        written by ``agentic_jax.delegation.DelegatingHarness`` when the sub-agents answer."""
+        del world, args, args_len, key
+        width = self.sub_agents * self.subtask_answer_width
+        return tool_output(jnp.zeros(width, jnp.int32), 0, OK, width)
+
+    def limits(self, world: GatherWorld) -> Limits | None:
+        """With delegation: the asker may ``search`` and ``delegate`` (arguments: names and
+        attributes); a sub-agent only ``search``es one name and answers one value."""
+        if not self.sub_agents:
+            return None
+        sub = world.role == SUBAGENT
+        names = jnp.asarray(tk.id_mask(tk.ENTITY_NAMES))
+        return Limits(
+            tool_mask=jnp.where(sub, jnp.asarray(tk.id_mask(["search"])),
+                                jnp.asarray(tk.id_mask(["search", "delegate"]))),
+            arg_mask=jnp.where(sub, names, jnp.asarray(self.arg_mask)),
+            answer_mask=jnp.asarray(self.answer_mask),
+            max_args=jnp.where(sub, 1, self.max_args),
+            max_answer=jnp.where(sub, self.subtask_answer_width, self.max_answer),
+        )  # fmt: skip
 
     def _search(self, world: GatherWorld, args, args_len, key):
         del key
@@ -167,12 +283,12 @@ class KBGather(TaskFamily):
     def verify(self, world: GatherWorld, answer, answer_len):
         within = jnp.arange(self.max_queried) < world.num_queried
         right = (answer[: self.max_queried] == self.answers(world)) | ~within
-        return (answer_len == world.num_queried) & jnp.all(right)
+        return (answer_len == world.num_queried) & jnp.all(right) & (world.num_queried > 0)
 
     def useful_call(self, world: GatherWorld, tool, args, args_len):
         within = jnp.arange(self.max_queried) < world.num_queried
         asked = (world.kb.names[world.queried] == args[0]) & within
-        return (args_len == 1) & asked.any()
+        return (tool == 0) & (args_len == 1) & asked.any()  # a search of an entity asked for
 
     def split_of(self, world: GatherWorld):
         name_index = jnp.argmax(NAME_IDS == world.kb.names[world.queried[0]])

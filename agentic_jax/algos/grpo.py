@@ -33,39 +33,59 @@ def grpo_advantages(
     num_groups: int,
     normalize_std: bool = True,
     eps: float = 1e-6,
+    present: jax.Array | None = None,
 ) -> jax.Array:
     """Group-relative advantages [N] of ``episode_rewards`` [N], episode i in group ``group[i]``
-    (ids in ``[0, num_groups)``)."""
+    (ids in ``[0, num_groups)``). ``present`` [N] bool (default all): rows that hold an
+    episode; the others (a sub-agent slot never used) neither count in their group's mean and
+    std nor get an advantage."""
     chex.assert_rank([episode_rewards, group], 1)
     chex.assert_equal_shape([episode_rewards, group])
     rewards = episode_rewards.astype(jnp.float32)
-    count = jax.ops.segment_sum(jnp.ones_like(rewards), group, num_groups)
-    mean = jax.ops.segment_sum(rewards, group, num_groups) / jnp.maximum(count, 1.0)
-    centred = rewards - mean[group]
+    weight = jnp.ones_like(rewards) if present is None else present.astype(jnp.float32)
+    count = jax.ops.segment_sum(weight, group, num_groups)
+    mean = jax.ops.segment_sum(rewards * weight, group, num_groups) / jnp.maximum(count, 1.0)
+    centred = (rewards - mean[group]) * weight
     if not normalize_std:
         return centred
     variance = jax.ops.segment_sum(centred**2, group, num_groups) / jnp.maximum(count, 1.0)
     return centred / (jnp.sqrt(variance)[group] + eps)
 
 
-def informative_groups(episode_rewards: jax.Array, group: jax.Array, num_groups: int) -> jax.Array:
+def informative_groups(
+    episode_rewards: jax.Array, group: jax.Array, num_groups: int, present: jax.Array | None = None
+) -> jax.Array:
     """The share of the groups present whose rewards are not all equal. Only these carry an
     advantage: a group whose episodes all earn the same reward (all solved, or all failed)
-    has zero advantage everywhere, so a flat RL curve with this near 0 has nothing to learn."""
+    has zero advantage everywhere, so a flat RL curve with this near 0 has nothing to learn.
+    ``present`` as in ``grpo_advantages``."""
     chex.assert_equal_shape([episode_rewards, group])
     rewards = episode_rewards.astype(jnp.float32)
-    high = jax.ops.segment_max(rewards, group, num_groups)
-    low = jax.ops.segment_min(rewards, group, num_groups)
-    present = jax.ops.segment_sum(jnp.ones_like(rewards), group, num_groups) > 0
-    return jnp.sum(present & (high > low)) / jnp.maximum(jnp.sum(present), 1)
+    present = jnp.ones(rewards.shape, bool) if present is None else present
+    high = jax.ops.segment_max(jnp.where(present, rewards, -jnp.inf), group, num_groups)
+    low = jax.ops.segment_min(jnp.where(present, rewards, jnp.inf), group, num_groups)
+    in_group = jax.ops.segment_sum(present.astype(jnp.float32), group, num_groups) > 0
+    return jnp.sum(in_group & (high > low)) / jnp.maximum(jnp.sum(in_group), 1)
 
 
 def token_advantages(trajectory: Any, num_groups: int, normalize_std: bool = True) -> jax.Array:
     """Each step's advantage [N, L]: its episode's group-relative advantage (a GRPO
-    trajectory holds one episode per row, ``trajectory.group`` its task)."""
+    trajectory holds at most one episode per row, ``trajectory.group`` its task; a row
+    with no episode gets none)."""
     episode_rewards = trajectory.rewards.sum(axis=1)
-    per_episode = grpo_advantages(episode_rewards, trajectory.group, num_groups, normalize_std)
+    per_episode = grpo_advantages(
+        episode_rewards,
+        trajectory.group,
+        num_groups,
+        normalize_std,
+        present=holds_episode(trajectory),
+    )
     return jnp.broadcast_to(per_episode[:, None], trajectory.rewards.shape)
+
+
+def holds_episode(trajectory: Any) -> jax.Array:
+    """[N] bool: the row has a step of an episode (a sub-agent slot may have none)."""
+    return (trajectory.segments >= 0).any(axis=1)
 
 
 def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coefficients,

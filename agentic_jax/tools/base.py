@@ -86,14 +86,29 @@ def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
     return wrapped
 
 
+def _padded(fn: Callable[..., ToolOutput], width: int) -> Callable[..., ToolOutput]:
+    """``fn`` with its result tokens padded to ``width`` (``lax.switch`` needs one shape)."""
+
+    def wrapped(world, args, args_len, key):
+        out = fn(world, args, args_len, key)
+        padding = width - out.tokens.shape[0]
+        return out.replace(tokens=jnp.pad(out.tokens, (0, padding), constant_values=tk.PAD))
+
+    return wrapped
+
+
 def call_tool(tools, index, world, args, args_len, key) -> ToolOutput:
     """Tool ``index`` of ``tools`` called on the arguments (a ``lax.switch``: under vmap every
     tool runs and the chosen result is selected). If any tool updates the world, every
-    output carries one (the others return their input world)."""
+    output carries one (the others return their input world); results narrower than the
+    widest are padded to its width."""
     fns = [tool.fn for tool in tools]
     shapes = [jax.eval_shape(fn, world, args, args_len, key) for fn in fns]
     if any(shape.world is not None for shape in shapes):
         fns = [_keeping_world(fn) for fn in fns]
+    width = max(shape.tokens.shape[0] for shape in shapes)
+    fns = [fn if shape.tokens.shape[0] == width else _padded(fn, width)
+           for fn, shape in zip(fns, shapes, strict=True)]  # fmt: skip
     return jax.lax.switch(index, fns, world, args, args_len, key)
 
 

@@ -53,6 +53,8 @@ class EpisodeCarry:
 
 
 class ClassicActor:
+    num_contexts = 1  # one observation row per environment
+
     def __init__(self, config: Config):
         algo, rollout = config.algo, config.rollout
         problems = []

@@ -75,6 +75,9 @@ class AlgoConfig:
     # against acting at once) is a loss term of its own, a mean over episodes, added to the
     # rest's (Thinkless's decoupled GRPO); joint: one token among the others.
     mode_decision: Literal["joint", "apart"] = "joint"
+    # Delegation (an environment with sub-agent slots): each role's reward and GRPO groups,
+    # ``agentic_jax.algos.credit``: outcome broadcast / subtask's own reward / per_level groups.
+    credit: Literal["outcome", "subtask", "per_level"] = "outcome"
     gamma: float = Field(1.0, ge=0, le=1)  # PPO
     gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
     vf_coef: float = Field(0.5, ge=0)  # PPO

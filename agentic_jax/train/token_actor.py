@@ -9,6 +9,9 @@ vector environments):
 - ``demonstrations(env_params, key, shard) -> Rollout``: oracle episodes for SFT;
 - ``evaluate(params, key, shard) -> metrics``: greedy held-out episodes;
 - ``minibatch_rows(batch)``: the batch as rows, and how many consecutive rows shuffle as one.
+
+An environment of several contexts (an orchestrator and its sub-agents) gives each context
+its own rows (its own KV cache and transcript): ``num_contexts`` rows per episode.
 """
 
 from __future__ import annotations
@@ -69,6 +72,15 @@ class TokenActor:
                 "rollout.balance_modes=true splits each group between the two modes: it needs "
                 f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
                 f"group_size={r.group_size})"
+            )
+        self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
+        if self.num_contexts > 1 and (r.batching != "episodes" or config.algo.name != "grpo"
+                                      or r.balance_modes):  # fmt: skip
+            raise ValueError(
+                f"{config.env.id} with sub-agents (sub_agents > 0) trains with GRPO on "
+                f"episodes: use algo.name=grpo, rollout.batching=episodes and no "
+                f"rollout.balance_modes (got {config.algo.name}, {r.batching}, "
+                f"balance_modes={r.balance_modes})"
             )
         self.eval_variants = {
             name: self._eval_variant(name, overrides)
@@ -150,8 +162,8 @@ class TokenActor:
         if r.batching == "episodes":
             return rollout_episodes(
                 self.env, env_params, self.policy_step(params, balance_modes=r.balance_modes),
-                self.model.init_cache(self.num_envs), key, r.num_tasks, r.group_size,
-                shard=shard,
+                self.model.init_cache(self.num_envs * self.num_contexts), key, r.num_tasks,
+                r.group_size, shard=shard,
             )  # fmt: skip
         cache = self.model.apply(
             params, env_state.transcript, obs.position, method=TransformerPolicy.prefill
@@ -184,7 +196,7 @@ class TokenActor:
         rollout = rollout_episodes(
             env, env_params,
             self.policy_step(params, greedy=not self.config.eval_sample),
-            self.model.init_cache(n), key, n, shard=shard,
+            self.model.init_cache(n * self.num_contexts), key, n, shard=shard,
         )  # fmt: skip
         return {f"{prefix}/{k}": v for k, v in rollout.stats.items()}
 
@@ -192,7 +204,7 @@ class TokenActor:
         """The batch as rows and how many consecutive rows make one shuffling unit: whole
         sequences (GRPO: whole groups), since the policy reads each sequence in one pass."""
         r = self.config.rollout
-        return batch, (r.group_size if r.batching == "episodes" else 1)
+        return batch, (r.group_size * self.num_contexts if r.batching == "episodes" else 1)
 
 
 def balanced_mode_decision(key, logits, obs, env_state, action, log_prob, group_size: int):

@@ -22,6 +22,7 @@ import optax
 
 from agentic_jax.algos import grpo, ppo, sft
 from agentic_jax.algos.corrections import truncated_is_weights
+from agentic_jax.algos.credit import assign_credit
 from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import Minibatch
 from agentic_jax.rollout import Rollout
@@ -138,12 +139,13 @@ def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
     return learn(setup, state.replace(key=next_key), rollout, shuffle_key, stage_index)
 
 
-def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams):
-    """GRPO's group-relative advantages (no value targets) or PPO's normalised GAE."""
+def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, num_groups: int):
+    """GRPO's group-relative advantages over ``num_groups`` groups (no value targets) or
+    PPO's normalised GAE."""
     config = setup.config
     if config.algo.name == "grpo":
         advantages = grpo.token_advantages(
-            rollout.trajectory, config.rollout.num_tasks, config.algo.normalize_std
+            rollout.trajectory, num_groups, config.algo.normalize_std
         )
         return advantages, None
     return ppo.normalised_advantages(
@@ -172,7 +174,11 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
                                            "token"),
             "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
         }  # fmt: skip
-    advantages, returns = advantages_and_returns(setup, rollout, state.hyper)
+    num_groups = config.rollout.num_tasks
+    if actor.num_contexts > 1:  # an orchestrator and its sub-agents: algo.credit
+        traj, num_groups = assign_credit(traj, config.algo.credit, actor.num_contexts, num_groups)
+        rollout = rollout.replace(trajectory=traj)
+    advantages, returns = advantages_and_returns(setup, rollout, state.hyper, num_groups)
     reference_log_probs = None
     if setup.loss_settings.kl:
         reference_log_probs = actor.evaluate_actions(state.ref_params, traj).log_probs
@@ -199,7 +205,7 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
     metrics |= {f"train/{k}": v for k, v in rollout.stats.items()}
     if config.algo.name == "grpo":
         metrics["train/informative_groups"] = grpo.informative_groups(
-            traj.rewards.sum(axis=1), traj.group, config.rollout.num_tasks
+            traj.rewards.sum(axis=1), traj.group, num_groups, grpo.holds_episode(traj)
         )
     metrics["env_steps"] = jnp.float32(traj.actions.size)
     state = state.replace(update=state.update + 1)
