@@ -120,13 +120,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.html:  # before the sampling, which takes a while
         writable_file(args.html, "--html")
-    transcripts, success = saved.sample_transcripts(args.run_dir, args.count, seed=args.seed)
+    sampled = saved.sample_transcripts(args.run_dir, args.count, seed=args.seed)
     if args.html:
-        page = render.html_page(transcripts, success, f"agentic-jax: {args.run_dir}")
+        page = render.html_page(sampled, f"agentic-jax: {args.run_dir}")
         Path(args.html).write_text(page)
         print(f"wrote {args.html}")
         return 0
-    render.print_transcripts(Console(no_color=args.plain, highlight=False), transcripts, success)
+    render.print_transcripts(Console(no_color=args.plain, highlight=False), sampled)
     return 0
 
 

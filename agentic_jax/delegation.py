@@ -50,6 +50,7 @@ class SystemState(environment.EnvState):
     pending: jax.Array  # [S] bool: the slots its last delegate call started
     used: jax.Array  # [S] bool: the slot has run a sub-agent this episode
     answered: jax.Array  # [S] bool: the slot's sub-agent closed </answer>
+    started_by: jax.Array  # [S] int32: which delegate call (0, 1, ...) started it; -1 none
     critical_path: jax.Array  # int32: steps while the orchestrator had not finished
     delegate_calls: jax.Array  # int32
 
@@ -105,7 +106,8 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         no_slots = jnp.zeros(self.sub_agents, bool)
         state = SystemState(
             time=jnp.int32(0), contexts=contexts, waiting=jnp.bool_(False), pending=no_slots,
-            used=no_slots, answered=no_slots, critical_path=jnp.int32(0),
+            used=no_slots, answered=no_slots,
+            started_by=jnp.full(self.sub_agents, -1, jnp.int32), critical_path=jnp.int32(0),
             delegate_calls=jnp.int32(0),
         )  # fmt: skip
         return self.observe(state, params), state
@@ -209,6 +211,7 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
             pending=pending,
             used=used,
             answered=answered,
+            started_by=jnp.where(start, state.delegate_calls, state.started_by),
             critical_path=state.critical_path + (state.contexts.phase[0] != Phase.DONE),
             delegate_calls=state.delegate_calls + called,
         )

@@ -7,6 +7,7 @@ sub-agent that never answers) that keep every shape and bound."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from agentic_jax import tokens as tk
@@ -14,6 +15,8 @@ from agentic_jax.algos import grpo
 from agentic_jax.algos.credit import assign_credit
 from agentic_jax.envs import make
 from agentic_jax.rollout import Trajectory, oracle_step, random_step, rollout_episodes
+from agentic_jax.train import config as config_lib
+from agentic_jax.train.setup import build
 from agentic_jax.transcript import Phase
 
 pytestmark = pytest.mark.timeout(300)
@@ -255,3 +258,44 @@ def test_an_unknown_credit_scheme_is_refused():
 def test_max_steps_needs_sub_agents():
     with pytest.raises(ValueError, match="sub_agents"):
         make("KBGather-v0", max_steps=40)
+
+
+def delegating_setup(*overrides):
+    base = [
+        "env.id=KBGather-v0", "env.overrides={max_entities: 4, max_attributes: 2, max_queried: 2, "
+        "sub_agents: 2, num_entities: 4, num_attributes: 2, num_queried: 2}",
+        "model.d_model=16", "model.n_layers=1", "rollout.num_tasks=2", "rollout.group_size=2",
+        "eval_episodes=4", "sft.num_episodes=4", "sft.oracle_mode=1",
+    ]  # fmt: skip
+    return build(config_lib.load(None, base + list(overrides)))
+
+
+def test_separate_role_parameters_route_each_roles_rows_through_its_own():
+    shared, separate = delegating_setup(), delegating_setup("model.role_params=separate")
+    params = shared.actor.init_params(jax.random.PRNGKey(0))
+    demo = shared.actor.demonstrations(
+        shared.actor.env_params.replace(oracle_mode=1), jax.random.PRNGKey(1), lambda t: t
+    ).trajectory
+    # The same parameters for both roles: exactly the shared policy's outputs.
+    both = jax.tree.map(lambda p: jnp.stack([p, p]), params)
+    np.testing.assert_allclose(
+        separate.actor.evaluate_actions(both, demo).log_probs,
+        shared.actor.evaluate_actions(params, demo).log_probs, atol=1e-5,
+    )  # fmt: skip
+    # A loss on the orchestrator's tokens alone moves only the orchestrator's parameters.
+    orchestrator_rows = (jnp.arange(demo.agent.shape[0]) % CONTEXTS == 0)[:, None] & demo.agent
+
+    def orchestrator_loss(stacked):
+        log_probs = separate.actor.evaluate_actions(stacked, demo).log_probs
+        return -(log_probs * orchestrator_rows).sum()
+
+    grads = jax.grad(orchestrator_loss)(separate.actor.init_params(jax.random.PRNGKey(2)))
+    orchestrator_grads, subagent_grads = (jax.tree.map(lambda g: g[0], grads),
+                                          jax.tree.map(lambda g: g[1], grads))  # fmt: skip
+    assert float(optax.tree.norm(orchestrator_grads)) > 0
+    assert float(optax.tree.norm(subagent_grads)) == 0.0
+
+
+def test_role_parameters_need_sub_agents():
+    with pytest.raises(ValueError, match="sub_agents"):
+        build(config_lib.load(None, ["model.role_params=separate", "model.d_model=16"]))

@@ -43,6 +43,9 @@ class ModelConfig:
     mlp_ratio: int = Field(4, gt=0)
     attention_window: int = Field(0, ge=0)  # 0: full causal attention; w > 0: last w positions
     init_std: float = Field(0.0, ge=0)  # block weights: 0 = LeCun normal, > 0 = normal(init_std)
+    # With sub-agents (delegation): one parameter set for every role (the <subagent> role token
+    # tells them apart), or one per role, the orchestrator's and the sub-agents'.
+    role_params: Literal["shared", "separate"] = "shared"
 
 
 @dataclass(config=STRICT)

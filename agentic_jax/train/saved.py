@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from agentic_jax.algos.pass_at_k import pass_at_ks
+from agentic_jax.render import Sampled
 from agentic_jax.rollout import rollout_episodes
 from agentic_jax.stats import chunk_scalars
 from agentic_jax.train import config as config_lib
@@ -74,7 +76,7 @@ def pass_at_k_of_run(
 
 
 def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed: int = 0):
-    """Greedy episodes of the first seed's policy: (transcripts [count, T], success [count])."""
+    """Greedy episodes of the first seed's policy (``Sampled``)."""
     _, setup, state = load_run(run_dir)
     actor = setup.actor
     first = jax.tree.map(lambda x: x[0], state)
@@ -84,9 +86,13 @@ def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed
     def play(params, key):
         rollout = rollout_episodes(
             actor.env, env_params, actor.policy_step(params, greedy=True),
-            actor.model.init_cache(count), key, count,
+            actor.model.init_cache(count * actor.num_contexts), key, count,
         )  # fmt: skip
-        return rollout.env_state.transcript, rollout.env_state.success
+        final = rollout.env_state
+        if actor.num_contexts == 1:
+            started_by = jnp.zeros((count, 0), jnp.int32)
+            return Sampled(final.transcript[:, None], final.success, started_by)
+        contexts = final.contexts
+        return Sampled(contexts.transcript, contexts.success[:, 0], final.started_by)
 
-    transcripts, success = play(first.params, jax.random.PRNGKey(seed))
-    return np.asarray(transcripts), np.asarray(success)
+    return jax.tree.map(np.asarray, play(first.params, jax.random.PRNGKey(seed)))

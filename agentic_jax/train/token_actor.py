@@ -16,6 +16,7 @@ its own rows (its own KV cache and transcript): ``num_contexts`` rows per episod
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -82,6 +83,12 @@ class TokenActor:
                 f"rollout.balance_modes (got {config.algo.name}, {r.batching}, "
                 f"balance_modes={r.balance_modes})"
             )
+        if m.role_params == "separate" and self.num_contexts == 1:
+            raise ValueError(
+                f"model.role_params=separate gives an orchestrator and its sub-agents their own "
+                f"parameters; {config.env.id} has no sub-agents here (set "
+                "env.overrides.sub_agents)"
+            )
         self.eval_variants = {
             name: self._eval_variant(name, overrides)
             for name, overrides in config.env.eval_variants.items()
@@ -107,8 +114,34 @@ class TokenActor:
 
     # ------------------------------------------------------------------ the policy
     def init_params(self, key: jax.Array) -> Any:
+        """The policy's parameters; with ``model.role_params=separate``, one set per role
+        stacked on a leading axis (0 the orchestrator's, 1 the sub-agents')."""
         dummy = jnp.zeros((1, self.env.max_len), jnp.int32)
+        if self.config.model.role_params == "separate":
+            return jax.vmap(lambda k: self.model.init(k, dummy, dummy, dummy))(
+                jax.random.split(key, 2)
+            )
         return self.model.init(key, dummy, dummy, dummy)
+
+    def _by_role(self, params: Any, apply, *rows: Any) -> Any:
+        """``apply(params, *rows)`` for inputs whose leading axis is rows; with separate
+        parameters per role, each role's rows (context 0 of every episode: the orchestrator's;
+        the rest: its sub-agents') through its own set, the outputs back in row order."""
+        if self.config.model.role_params == "shared":
+            return apply(params, *rows)
+        contexts = self.num_contexts
+        by_episode = jax.tree.map(lambda x: x.reshape(-1, contexts, *x.shape[1:]), rows)
+        orchestrator = jax.tree.map(lambda x: x[:, 0], by_episode)
+        subagents = jax.tree.map(lambda x: x[:, 1:].reshape(-1, *x.shape[2:]), by_episode)
+        role = lambda index: jax.tree.map(lambda p: p[index], params)  # noqa: E731
+        out_orchestrator = apply(role(0), *orchestrator)
+        out_subagents = apply(role(1), *subagents)
+
+        def merge(a, b):
+            b = b.reshape(a.shape[0], contexts - 1, *b.shape[1:])
+            return jnp.concatenate([a[:, None], b], axis=1).reshape(-1, *a.shape[1:])
+
+        return jax.tree.map(merge, out_orchestrator, out_subagents)
 
     def init_carry(self, key: jax.Array, env_params: Any) -> tuple[Any, Any]:
         """A stream's environments, reset; (None, None) for ``episodes`` batching."""
@@ -120,7 +153,9 @@ class TokenActor:
     def evaluate_actions(self, params: Any, trajectory: Trajectory) -> PolicyOutputs:
         """Every step's action log-prob, entropy and value, in one causal forward pass."""
         tokens, positions, segments = forward_inputs(trajectory)
-        logits, values, _ = self.model.apply(params, tokens, positions, segments)
+        logits, values = self._by_role(
+            params, lambda p, *x: self.model.apply(p, *x)[:2], tokens, positions, segments
+        )
         steps = trajectory.tokens.shape[1]
         logits, values = logits[:, -steps:] / self.config.rollout.temperature, values[:, -steps:]
         return PolicyOutputs(
@@ -134,9 +169,10 @@ class TokenActor:
         ``balance_modes``, the mode decision drawn by ``balanced_mode_decision``)."""
 
         def step(key, obs, env_state, cache):
-            logits, value, cache = self.model.apply(
-                params, obs.token, obs.position, cache, method=TransformerPolicy.decode
-            )
+            logits, value, cache = self._by_role(
+                params, partial(self.model.apply, method=TransformerPolicy.decode), obs.token,
+                obs.position, cache,
+            )  # fmt: skip
             if not greedy:
                 logits = logits / self.config.rollout.temperature
             log_probs = masked_log_softmax(logits, obs.legal_mask)
