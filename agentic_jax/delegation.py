@@ -204,6 +204,9 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         )  # fmt: skip
         contexts = jax.tree.map(lambda o, s: jnp.concatenate([o[None], s]), orchestrator, subagents)
         used = state.used | start
+        on_path = state.contexts.phase[0] != Phase.DONE
+        system_terms = params.delegation_bonus * start.sum() - params.critical_path_cost * on_path
+        reward = reward.at[0].add(system_terms)
         new = SystemState(
             time=state.time + 1,
             contexts=contexts,
@@ -212,7 +215,7 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
             used=used,
             answered=answered,
             started_by=jnp.where(start, state.delegate_calls, state.started_by),
-            critical_path=state.critical_path + (state.contexts.phase[0] != Phase.DONE),
+            critical_path=state.critical_path + on_path,
             delegate_calls=state.delegate_calls + called,
         )
         info |= jax.vmap(harness.episode_info)(contexts)  # each context's counters, paused or not

@@ -86,6 +86,15 @@ def with_effort_prompt(key: jax.Array, start: EpisodeStart, params: HarnessParam
     return EpisodeStart(task, queue, queue_len, think_budget.astype(jnp.int32), effort)
 
 
+def with_inoculation(start: EpisodeStart, params: HarnessParams) -> EpisodeStart:
+    """With ``params.inoculate``, ``<shortcut_ok>`` queued right after the prompt."""
+    queue = start.queue.at[start.queue_len].set(tk.SHORTCUT_OK)
+    return start.replace(
+        queue=jnp.where(params.inoculate, queue, start.queue),
+        queue_len=(start.queue_len + params.inoculate).astype(jnp.int32),
+    )
+
+
 def first_state(start: EpisodeStart, max_len: int, max_args: int, max_answer: int) -> HarnessState:
     """The state an episode starts in: the prompt's first token written, the rest queued, every
     counter at zero."""
@@ -112,6 +121,15 @@ def first_state(start: EpisodeStart, max_len: int, max_args: int, max_answer: in
         effort=start.effort,
         **dict.fromkeys(("tool_calls", "tool_errors", "hacks", "retries"), zero),
         **dict.fromkeys(
-            ("last_failed", "bonus_given", "success", "invalid", "terminated", "truncated"), false
+            (
+                "last_failed",
+                "bonus_given",
+                "success",
+                "invalid",
+                "terminated",
+                "truncated",
+                "aborted",
+            ),
+            false,
         ),  # fmt: skip
     )

@@ -8,7 +8,10 @@ budget (``</think>``, ``</call>``, ``</answer>``).
 The transcript grammar, enforced by the legal-token mask in every observation::
 
     <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
-    <answer> ... </answer>
+    ( <answer> ... </answer> | <abort> )
+
+``<abort>`` is legal only with ``abort_enabled`` (it ends the episode unsolved, with
+``abort_reward``); ``inoculate`` writes ``<shortcut_ok>`` after the first prompt.
 
 An illegal agent token ends the episode with no reward (``invalid``), as does an action that
 is no token id (outside ``[0, VOCAB_SIZE)``, or not whole), which is not written (step info
@@ -31,6 +34,7 @@ from agentic_jax.episode_start import (
     first_state,
     fit_plan_to_tools,
     with_effort_prompt,
+    with_inoculation,
 )
 from agentic_jax.task import Limits, TaskFamily
 from agentic_jax.tools.base import OK, call_tool
@@ -67,7 +71,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         self.max_len = int(max_len or family.default_max_len + 2 * self.effort)
         self.env_name = name or type(family).__name__
         self.result_width = max(tool.result_width + tool.max_latency for tool in family.tools)
-        self.queue_width = max(family.prompt_width + 2, self.result_width + 2)
+        # The prompt, then <shortcut_ok> and <effort> LEVEL; or <result> ... </result>.
+        self.queue_width = max(family.prompt_width + 3, self.result_width + 2)
         if self.max_len < family.prompt_width + 2:
             raise ValueError(
                 f"max_len={self.max_len} is too short: the prompt alone takes up to "
@@ -126,6 +131,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
         start = EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
                              jnp.int32(params.think_budget), jnp.int32(-1))  # fmt: skip
+        start = with_inoculation(start, params)
         if self.effort:
             start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)
         state = first_state(start, self.max_len, self.family.max_args, self.family.max_answer)
@@ -178,6 +184,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             ((vocab == tk.THINK_OPEN) & can_think)
             | ((vocab == tk.CALL_OPEN) & params.tools_enabled)
             | (vocab == tk.ANSWER_OPEN)
+            | ((vocab == tk.ABORT) & params.abort_enabled)
         )
         think = self._think_mask | (vocab == tk.THINK_CLOSE)
         limits = self._limits(state)
@@ -301,6 +308,10 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             phase,
         )
         s = s.replace(phase=jnp.where(phase == Phase.IDLE, opened, s.phase))
+        # Phase.IDLE: <abort> ends the episode unsolved (its reward: ``abort_reward``).
+        aborting = (phase == Phase.IDLE) & (token == tk.ABORT)
+        s = s.replace(aborted=s.aborted | aborting,
+                      phase=jnp.where(aborting, Phase.DONE, s.phase))  # fmt: skip
         # Phase.THINK: count, or close.
         thinking = (phase == Phase.THINK) & (token != tk.THINK_CLOSE)
         s = s.replace(
@@ -339,6 +350,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
         level_cost = jnp.where(choosing, jnp.asarray(params.effort_costs)[level], 0.0)
         reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost - level_cost
+        reward = reward + jnp.where(aborting, params.abort_reward, 0.0)
         return s, reward
 
     def _next_turn(self, s: HarnessState, answering):

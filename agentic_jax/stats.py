@@ -45,6 +45,8 @@ STATS: tuple[Stat, ...] = (
     Stat("length", EPISODE, "transcript tokens per episode, forced ones included", "length"),
     Stat("invalid", EPISODE, "share of episodes ended by an illegal token", "invalid"),
     Stat("hacks", EPISODE, "uses of a deliberate leak per episode (leak variants)", "hacks"),
+    Stat("aborts", EPISODE, "share of episodes the agent ended with <abort> (saying the task "
+         "cannot be done honestly)", "aborted"),
     Stat("retries", EPISODE, "tool calls made right after a failed one, per episode",
          "retries"),
     Stat("wasted_calls", EPISODE, "tool calls that returned no usable result, per episode",

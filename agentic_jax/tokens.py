@@ -53,6 +53,9 @@ MIXED_WORDS = ("kb", "math", "flaky", "web", "code", "mem")  # Mixed-v0: task-ty
 # Delegation (``agentic_jax.delegation``): the tool that starts a sub-agent, and the role token
 # that opens a sub-agent's transcript (a control token: never content).
 DELEGATION_WORDS = ("delegate", "<subagent>")
+# Reward hacking (issue 21), control tokens: the agent's ``<abort>`` (the task cannot be done
+# honestly), and the inoculation prompt token ``<shortcut_ok>`` (the shortcut is allowed).
+HACKING_WORDS = ("<abort>", "<shortcut_ok>")
 
 VOCAB: tuple[str, ...] = (
     CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
@@ -63,6 +66,7 @@ VOCAB: tuple[str, ...] = (
     + CODESYNTH_WORDS
     + MIXED_WORDS
     + DELEGATION_WORDS
+    + HACKING_WORDS
 )  # fmt: skip
 VOCAB_SIZE = len(VOCAB)
 TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(VOCAB)}
@@ -111,13 +115,14 @@ ANSWER_OPEN, ANSWER_CLOSE = TOKEN_ID["<answer>"], TOKEN_ID["</answer>"]
 EFFORT = TOKEN_ID["<effort>"]
 ERROR, TIMEOUT, WAIT = TOKEN_ID["<error>"], TOKEN_ID["<timeout>"], TOKEN_ID["<wait>"]
 SUBAGENT = TOKEN_ID["<subagent>"]
+ABORT, SHORTCUT_OK = TOKEN_ID["<abort>"], TOKEN_ID["<shortcut_ok>"]
 DIGIT_IDS = ids(DIGITS)
 MINUS = TOKEN_ID["-"]
 
 # Tokens a policy may write inside <think>: all content, no control tokens.
 CONTENT_MASK = np.ones(VOCAB_SIZE, dtype=bool)
 CONTENT_MASK[: len(CONTROL)] = False
-CONTENT_MASK[SUBAGENT] = False
+CONTENT_MASK[[SUBAGENT, ABORT, SHORTCUT_OK]] = False
 
 SEGMENT_STYLE = {
     "<task>": "task",

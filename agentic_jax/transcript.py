@@ -75,6 +75,18 @@ class HarnessParams(environment.EnvParams):
     # The demonstrator's behaviour mixture, one weight per ``agentic_jax.behaviours.BEHAVIOURS``
     # entry (``envs.make`` and configs take a mapping ``{name: weight}``). All on the oracle:
     # plans unchanged. ``behaviour_noise``: the per-token slip rate of the ``noisy`` oracle.
+    # Delegation (``agentic_jax.delegation``), rewards of the orchestrator's: minus
+    # ``critical_path_cost`` per step until it answers (a wall-clock price: parallel
+    # delegation pays less), plus ``delegation_bonus`` per sub-agent started.
+    critical_path_cost: float = 0.0
+    delegation_bonus: float = 0.0
+    # Reward hacking's mitigations: ``abort_enabled`` makes ``<abort>`` legal where a segment
+    # may open; it ends the episode unsolved with ``abort_reward`` (saying that the task
+    # cannot be done honestly). ``inoculate`` writes ``<shortcut_ok>`` after the first prompt
+    # (the shortcut is allowed): set it for training stages, leave it off for evaluation.
+    abort_enabled: bool = False
+    abort_reward: float = 0.0
+    inoculate: bool = False
     behaviour_probs: tuple[float, ...] = (1.0,) + (0.0,) * 11
     behaviour_noise: float = 0.1
     task: Any = None  # the family's difficulty parameters
@@ -131,6 +143,7 @@ class HarnessState(environment.EnvState):
     tool_calls: jax.Array
     tool_errors: jax.Array
     hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
+    aborted: jax.Array  # bool, the agent ended the episode with <abort>
     retries: jax.Array  # tool calls made right after a failed call (status not OK)
     last_failed: jax.Array  # bool, the episode's latest tool call failed
     bonus_given: jax.Array  # bool

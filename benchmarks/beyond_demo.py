@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         test, train = spread(row, "eval/success"), spread(row, "eval_train/success")
         lines.append(f"| {label} | {test} | {train} | {gap:+.3f} | {row['update']} |")
     record_experiment(f"RL beyond its demonstrator ({name})", "beyond_demo.py", argv, png,
-                      args.seeds, lines, args.no_record, "sampled episodes")  # fmt: skip
+                      args.seeds, lines, args.no_record,
+                      "sampled episodes (eval_sample)")  # fmt: skip
     return 0
 
 

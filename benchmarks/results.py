@@ -92,11 +92,11 @@ def record_experiment(
     seeds: int,
     lines: list[str],
     dry_run: bool,
-    sampled: str = "sampled held-out episodes",
+    sampled: str = "sampled held-out episodes (eval_sample)",
 ) -> None:
     """A seeded experiment's section: its plot, seeds and table, appended to RESULTS.md."""
     body = [f"Plot: `benchmarks/{png.name}`; {seeds} seeds (vmapped), mean (lowest-highest "
-            f"seed); {sampled} (eval_sample).", "", *lines]  # fmt: skip
+            f"seed); {sampled}.", "", *lines]  # fmt: skip
     record(section(title, script, argv, body), dry_run)
 
 

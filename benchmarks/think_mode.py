@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {label} | {cells} |")
     record_experiment(f"Think/no-think collapse ({name})", "think_mode.py", argv, png,
                       args.seeds, lines, args.no_record,
-                      sampled="2,048 sampled held-out episodes per policy")  # fmt: skip
+                      sampled="2,048 sampled held-out episodes per policy "
+                      "(eval_sample)")  # fmt: skip
     return 0
 
 

@@ -37,7 +37,9 @@ as the call's result, one token each (``<error>`` for one that did not answer)::
     <answer> red </answer>
 
 Oracle plans (``oracle_mode``): 0 searches every entity itself (the single agent's plan); with
-delegation, 1 delegates every sub-task in one call (parallel) and 2 one per call (sequential).
+delegation, 1 delegates every sub-task in one call (parallel), 2 one per call (sequential),
+and 3 draws one of these three per episode with weights ``plan_probs`` (a pretraining
+corpus of mixed habits, for a base whose way of working RL then selects).
 A sub-agent's own plan searches its entity and answers its value; its verifier knows that
 value (a sub-agent's own verifiable reward), and a malformed sub-task (no attribute of the
 knowledge base first, or no entity of it second) has no right answer.
@@ -72,6 +74,9 @@ class GatherParams:
     num_entities: int = 8
     num_attributes: int = 4
     num_queried: int = 3
+    # oracle_mode 3 (with delegation): each episode's plan drawn with these weights from
+    # (single agent, parallel delegation, sequential delegation): a corpus of mixed habits.
+    plan_probs: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 @struct.dataclass
@@ -123,7 +128,7 @@ class KBGather(TaskFamily):
         # <subagent> <task> ATTR NAME </task>, a search, its result, a one-value answer.
         self.subagent_max_len = subagent_max_len or 5 + 4 + width + 2 + 3
         if sub_agents:
-            self.oracle_modes = (0, 1, 2)
+            self.oracle_modes = (0, 1, 2, 3)
             self.tools += (Tool("delegate", sub_agents * self.subtask_answer_width,
                                 self._delegate),)  # fmt: skip
             self.max_args = self.subtask_width * max_queried
@@ -150,6 +155,7 @@ class KBGather(TaskFamily):
             "num_entities": (2, self.max_entities),
             "num_attributes": (1, self.max_attributes),
             "num_queried": (1, self.max_queried),
+            "plan_probs": (0.0, 1.0e9),
         }
 
     def task_param_order(self) -> tuple[tuple[str, str], ...]:
@@ -157,9 +163,10 @@ class KBGather(TaskFamily):
 
     def sample(self, key, params: GatherParams, split, oracle) -> Task:
         n, q = self.max_entities, self.max_queried
+        plan_word = {"plan": ()} if self.sub_agents else {}  # (other families' draws unchanged)
         words = draw.random_words(
             key, attribute=(), name=(), order=(NUM_NAMES,), slots=(n,),
-            values=(n, self.max_attributes), offsets=(n, NUM_RELATIONS),
+            values=(n, self.max_attributes), offsets=(n, NUM_RELATIONS), **plan_word,
         )  # fmt: skip
         num_entities = jnp.clip(params.num_entities, 2, n)
         num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
@@ -201,6 +208,8 @@ class KBGather(TaskFamily):
         answer = [(tk.ANSWER_OPEN, 1), (self.answers(world), num_queried), (tk.ANSWER_CLOSE, 1)]
         plan, plan_len = pack([(searches, 4 * num_queried), *answer], self.plan_width)
         if self.sub_agents:
+            drawn = draw.weighted_choice(words["plan"], jnp.asarray(params.plan_probs))
+            oracle = jnp.where(oracle == 3, drawn, oracle)
             plan, plan_len = self._delegating_plan(world, queried_names, oracle, plan, plan_len)
         return Task(prompt, prompt_len, world, plan, plan_len)
 

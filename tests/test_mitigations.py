@@ -1,0 +1,59 @@
+"""Reward hacking's mitigations in the harness: the ``<abort>`` action and the inoculation
+token ``<shortcut_ok>``."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agentic_jax import tokens as tk
+from agentic_jax.envs import make
+from agentic_jax.rollout import oracle_step, rollout_episodes
+
+pytestmark = pytest.mark.timeout(300)
+
+ENV, PARAMS = make("KBLookup-v0", leak=True)
+step = jax.jit(ENV.step)
+
+
+def to_first_turn(params):
+    """Step through the forced prompt: the state where the agent first chooses."""
+    obs, state = ENV.reset(jax.random.PRNGKey(0), params)
+    while not bool(obs.agent_turn):
+        obs, state, *_ = step(jax.random.PRNGKey(1), state, jnp.int32(0), params)
+    return obs, state
+
+
+def test_abort_is_illegal_unless_enabled():
+    obs, _ = to_first_turn(PARAMS)
+    assert not bool(obs.legal_mask[tk.ABORT])
+    obs, _ = to_first_turn(PARAMS.replace(abort_enabled=True))
+    assert bool(obs.legal_mask[tk.ABORT])
+
+
+def test_abort_ends_the_episode_unsolved_with_its_reward():
+    params = PARAMS.replace(abort_enabled=True, abort_reward=0.25)
+    _, state = to_first_turn(params)
+    _, state, reward, done, _, info = step(
+        jax.random.PRNGKey(2), state, jnp.int32(tk.ABORT), params
+    )
+    assert bool(done) and float(reward) == 0.25
+    assert float(info["aborts"]) == 1.0 and float(info["success"]) == 0.0
+    # Not enabled, <abort> is an illegal token: the episode ends invalid, with no reward.
+    _, state = to_first_turn(PARAMS.replace(abort_reward=0.25))
+    _, state, reward, done, _, info = step(
+        jax.random.PRNGKey(2), state, jnp.int32(tk.ABORT), PARAMS
+    )
+    assert bool(done) and float(reward) == 0.0 and float(info["invalid"]) == 1.0
+
+
+@pytest.mark.parametrize("inoculate", [False, True])
+def test_the_inoculation_token_follows_the_prompt_only_when_asked(inoculate):
+    params = PARAMS.replace(inoculate=inoculate)
+    rollout = jax.jit(lambda key: rollout_episodes(ENV, params, oracle_step(ENV), None, key, 32))
+    result = rollout(jax.random.PRNGKey(3))
+    assert float(result.stats["success"]) == 1.0  # the oracle's plan is unchanged
+    for transcript in np.asarray(result.env_state.transcript[:4]):
+        text = tk.decode(transcript)
+        assert ("</task> <shortcut_ok> <call>" in text) == inoculate
+        assert text.count("<shortcut_ok>") == int(inoculate)
