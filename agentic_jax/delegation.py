@@ -118,9 +118,13 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
             None, state.contexts, None, params
         )
 
-    def _start(self, task: Task, params: HarnessParams) -> HarnessState:
-        """A sub-agent's first state: its prompt queued, its first token written."""
+    def _start(self, task: Task, params: HarnessParams, plan_width: int) -> HarnessState:
+        """A sub-agent's first state: its prompt queued, its first token written, its plan
+        padded to ``plan_width`` (an orchestrator's plan may be wider: a corpus's behaviours
+        widen it)."""
         harness = self.harness
+        padding = plan_width - task.plan.shape[0]
+        task = task.replace(plan=jnp.pad(task.plan, (0, padding), constant_values=tk.PAD))
         queue = jnp.full((harness.queue_width,), tk.PAD, jnp.int32)
         queue = queue.at[: self.family.prompt_width].set(task.prompt)
         start = EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
@@ -178,7 +182,8 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         chunk = jnp.clip(rank, 0, family.max_args // width - 1)
         written = orchestrator.args[chunk[:, None] * width + jnp.arange(width)]  # [S, width]
         tasks = jax.vmap(family.subtask, in_axes=(None, 0))(orchestrator.task.world, written)
-        fresh = jax.vmap(self._start, in_axes=(0, None))(tasks, params)
+        plan_width = contexts.task.plan.shape[-1]
+        fresh = jax.vmap(self._start, in_axes=(0, None, None))(tasks, params, plan_width)
         subagents = _select(start, fresh, jax.tree.map(lambda x: x[1:], contexts))
         failed = called & ~start.any()  # no whole sub-task, or no free slot
         waiting = state.waiting | (called & start.any())

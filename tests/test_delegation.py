@@ -299,3 +299,25 @@ def test_separate_role_parameters_route_each_roles_rows_through_its_own():
 def test_role_parameters_need_sub_agents():
     with pytest.raises(ValueError, match="sub_agents"):
         build(config_lib.load(None, ["model.role_params=separate", "model.d_model=16"]))
+
+
+def test_the_mixed_habit_corpus_draws_each_plan_by_its_weight():
+    family = ENV.family
+    task_params = PARAMS.task.replace(plan_probs=(1.0, 2.0, 1.0))
+    keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+    plans = np.asarray(jax.jit(jax.vmap(lambda k: family.sample(k, task_params, 0, 3).plan))(keys))
+    delegates = (plans == tk.token_id("delegate")).sum(1)
+    shares = [np.mean(delegates == 0), np.mean(delegates == 1), np.mean(delegates == 2)]
+    np.testing.assert_allclose(shares, [0.25, 0.5, 0.25], atol=0.03)
+
+
+def test_a_behaviour_corpus_runs_with_sub_agents():
+    env, params = make(
+        "KBGather-v0", max_entities=4, max_attributes=2, max_queried=2, sub_agents=2,
+        oracle_mode=3, behaviour_probs={"oracle": 0.5, "guess": 0.5},
+    )  # fmt: skip
+    result = jax.jit(lambda k: rollout_episodes(env, params, oracle_step(env), None, k, 64))(
+        jax.random.PRNGKey(0)
+    )
+    assert 0.2 < float(result.stats["success"]) < 0.8  # guesses fail, the rest succeed
+    assert float(result.stats["sub_agents"]) > 0
