@@ -256,6 +256,10 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         orchestrator = jnp.arange(self.num_contexts) == 0
         return (state.contexts.phase == Phase.DONE) | (orchestrator & state.waiting[..., None])
 
+    def solved(self, state: SystemState) -> jax.Array:
+        """Whether the system's answer (the orchestrator's) was right (any batch axes)."""
+        return state.contexts.success[..., 0]
+
     def oracle_action(self, state: SystemState) -> jax.Array:
         """Each context's oracle token [1 + S]: its own plan (a sub-agent's, its sub-task's)."""
         return jax.vmap(self.harness.oracle_action)(state.contexts)

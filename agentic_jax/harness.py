@@ -96,6 +96,10 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """Whether an episode has ended (it writes nothing until it is reset)."""
         return state.phase == Phase.DONE
 
+    def solved(self, state: HarnessState) -> jax.Array:
+        """Whether an episode's answer was verified correct (any leading batch axes)."""
+        return state.success
+
     @property
     def num_actions(self) -> int:
         return tk.VOCAB_SIZE

@@ -321,3 +321,25 @@ def test_a_behaviour_corpus_runs_with_sub_agents():
     )
     assert 0.2 < float(result.stats["success"]) < 0.8  # guesses fail, the rest succeed
     assert float(result.stats["sub_agents"]) > 0
+
+
+@pytest.mark.slow
+def test_cli_trains_renders_and_scores_a_delegating_run(tmp_path, capsys):
+    from agentic_jax import cli
+
+    run_dir = tmp_path / "run"
+    args = ["train", "kbgather_delegate", "model.d_model=16", "model.n_layers=1",
+            "rollout.num_tasks=2", "rollout.group_size=2", "sft.updates=2", "sft.num_episodes=4",
+            "updates=2", "eval_episodes=4", "eval_interval=2", "num_seeds=1",
+            "model.role_params=separate", "algo.credit=per_level",
+            "--run-dir", str(run_dir)]  # fmt: skip
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(["render", str(run_dir), "--count", "2", "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("held-out episode") == 2
+    assert cli.main(["eval", str(run_dir), "--pass-at-k", "4", "--tasks", "4"]) == 0
+    assert "pass@4" in capsys.readouterr().out
+    html = tmp_path / "page.html"
+    assert cli.main(["render", str(run_dir), "--count", "1", "--html", str(html)]) == 0
+    assert html.read_text().startswith("<!doctype html>")

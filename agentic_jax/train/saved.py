@@ -64,11 +64,11 @@ def pass_at_k_of_run(
 
     @jax.jit
     def correct_counts(params, key):
-        cache = actor.model.init_cache(block * samples)
+        cache = actor.model.init_cache(block * samples * actor.num_contexts)
         rollout = rollout_episodes(
             actor.env, env_params, actor.policy_step(params), cache, key, block, samples
         )
-        return rollout.env_state.success.reshape(block, samples).sum(axis=1)
+        return actor.env.solved(rollout.env_state).reshape(block, samples).sum(axis=1)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), -(-tasks // block))
     counts = np.concatenate([np.asarray(correct_counts(policy.params, k)) for k in keys])[:tasks]
@@ -88,11 +88,10 @@ def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed
             actor.env, env_params, actor.policy_step(params, greedy=True),
             actor.model.init_cache(count * actor.num_contexts), key, count,
         )  # fmt: skip
-        final = rollout.env_state
+        final, solved = rollout.env_state, actor.env.solved(rollout.env_state)
         if actor.num_contexts == 1:
             started_by = jnp.zeros((count, 0), jnp.int32)
-            return Sampled(final.transcript[:, None], final.success, started_by)
-        contexts = final.contexts
-        return Sampled(contexts.transcript, contexts.success[:, 0], final.started_by)
+            return Sampled(final.transcript[:, None], solved, started_by)
+        return Sampled(final.contexts.transcript, solved, final.started_by)
 
     return jax.tree.map(np.asarray, play(first.params, jax.random.PRNGKey(seed)))
