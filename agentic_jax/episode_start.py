@@ -129,6 +129,8 @@ def first_state(start: EpisodeStart, max_len: int, max_args: int, max_answer: in
                 "terminated",
                 "truncated",
                 "aborted",
+                "impossible",
+                "cheated",
             ),
             false,
         ),  # fmt: skip

@@ -139,6 +139,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         if self.effort:
             start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)
         state = first_state(start, self.max_len, self.family.max_args, self.family.max_answer)
+        state = state.replace(impossible=self.family.impossible(task.world))
         return self.observe(key, state, None, params), state
 
     def _limits(self, state: HarnessState) -> Limits:
@@ -348,6 +349,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         exploited = answering & family.exploit(s.task.world, s.answer, s.answer_len)
         s = s.replace(
             hacks=s.hacks + exploited,
+            cheated=s.cheated | (answering & correct & s.impossible),
             success=jnp.where(answering, correct, s.success),
             phase=jnp.where(answering, Phase.DONE, s.phase),
         )

@@ -204,6 +204,11 @@ class TaskFamily:
         """Whether a tool call used a deliberate leak (leak variants only; bool)."""
         return jnp.bool_(False)
 
+    def impossible(self, world: Any) -> jax.Array:
+        """Whether the task has no honest solution (ImpossibleBench's probe, e.g. KBLookup's
+        ``impossible_rate``): any success on it passes through a leak (bool)."""
+        return jnp.bool_(False)
+
     def exploit(self, world: Any, answer: jax.Array, answer_len: jax.Array) -> jax.Array:
         """Whether an answer passes only through a leak (e.g. hard-coded visible tests)."""
         return jnp.bool_(False)

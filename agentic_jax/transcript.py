@@ -144,6 +144,8 @@ class HarnessState(environment.EnvState):
     tool_errors: jax.Array
     hacks: jax.Array  # leaky tool calls plus answers that pass only through a leak
     aborted: jax.Array  # bool, the agent ended the episode with <abort>
+    impossible: jax.Array  # bool, the task has no honest solution (``TaskFamily.impossible``)
+    cheated: jax.Array  # bool, solved although impossible: a cheat by construction
     retries: jax.Array  # tool calls made right after a failed call (status not OK)
     last_failed: jax.Array  # bool, the episode's latest tool call failed
     bonus_given: jax.Array  # bool

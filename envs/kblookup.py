@@ -246,6 +246,9 @@ class KBLookup(TaskFamily):
         asked = self._asks_the_question(world, args, args_len)
         return jax.tree.map(lambda a, b: jnp.where(asked, a, b), leaked, found)
 
+    def impossible(self, world: KBWorld):
+        return world.impossible
+
     def leaky_call(self, world: KBWorld, tool, args, args_len):
         return self._asks_the_question(world, args, args_len)
 

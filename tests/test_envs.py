@@ -413,12 +413,14 @@ def test_impossible_tasks_are_solved_only_through_the_leak():
     oracle fails there, and the leak's shortcut succeeds there with a hack every time."""
     leaky_env, leaky_params = make("KBLookup-v0", leak=True, hops=2, impossible_rate=0.5)
     key = jax.random.PRNGKey(9)
-    _, _, final = play(leaky_env, leaky_params, "oracle", key)
+    _, stats, final = play(leaky_env, leaky_params, "oracle", key)
     impossible = np.asarray(final.task.world.impossible)
     assert 0.35 < impossible.mean() < 0.65
+    np.testing.assert_array_equal(np.asarray(final.impossible), impossible)  # the state's flag
+    assert float(stats["impossible"]) == pytest.approx(impossible.mean())
     success = np.asarray(final.success)
     assert success[~impossible].all() and not success[impossible].any()
-    assert not np.asarray(final.hacks).any()
+    assert not np.asarray(final.hacks).any() and float(stats["cheats"]) == 0.0
     # The question's name ("ATTR of REL of NAME") appears in no result of an impossible episode.
     questions = np.asarray(final.task.world.question)[impossible]
     for transcript, question in zip(np.asarray(final.transcript)[impossible], questions,
@@ -427,9 +429,12 @@ def test_impossible_tasks_are_solved_only_through_the_leak():
         results = [r.split("</result>")[0] for r in tk.decode(transcript).split("<result>")[1:]]
         assert results and all(name not in r.split() for r in results)
     shortcut = leaky_params.replace(oracle_mode=1)
-    _, _, final = play(leaky_env, shortcut, "oracle", key)
+    _, stats, final = play(leaky_env, shortcut, "oracle", key)
     np.testing.assert_array_equal(np.asarray(final.task.world.impossible), impossible)
     assert np.asarray(final.success).all() and (np.asarray(final.hacks) >= 1).all()
+    # Every impossible episode the shortcut solves is a cheat, and only those.
+    np.testing.assert_array_equal(np.asarray(final.cheated), impossible)
+    assert float(stats["cheats"]) == pytest.approx(impossible.mean())
     with pytest.raises(ValueError, match="impossible_rate"):
         make("KBLookup-v0", impossible_rate=-0.1)
 
