@@ -37,9 +37,10 @@ from flax import struct
 from gymnax.environments import environment
 
 from agentic_jax import tokens as tk
-from agentic_jax.episode_start import EpisodeStart, first_state
+from agentic_jax.episode_start import first_state, prompt_start
 from agentic_jax.harness import Harness
 from agentic_jax.task import Task, pack
+from agentic_jax.tools.base import ERROR, OK, ToolOutput, forced_result
 from agentic_jax.transcript import HarnessParams, HarnessState, Observation, Phase
 
 
@@ -122,14 +123,10 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         """A sub-agent's first state: its prompt queued, its first token written, its plan
         padded to ``plan_width`` (an orchestrator's plan may be wider: a corpus's behaviours
         widen it)."""
-        harness = self.harness
         padding = plan_width - task.plan.shape[0]
         task = task.replace(plan=jnp.pad(task.plan, (0, padding), constant_values=tk.PAD))
-        queue = jnp.full((harness.queue_width,), tk.PAD, jnp.int32)
-        queue = queue.at[: self.family.prompt_width].set(task.prompt)
-        start = EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
-                             jnp.int32(params.think_budget), jnp.int32(-1))  # fmt: skip
-        return first_state(start, harness.max_len, self.family.max_args, self.family.max_answer)
+        start = prompt_start(task, self.harness.queue_width, params.think_budget)
+        return first_state(start, self.max_len, self.family.max_args, self.family.max_answer)
 
     # ------------------------------------------------------------------ step
     def step_env(self, key, state: SystemState, actions, params: HarnessParams):
@@ -194,9 +191,8 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
 
         # The call's result: each pending sub-agent's answer in order, or <error> at once.
         queue, queue_len = self._result(subagents, pending, answered)
-        error, error_len = pack(
-            [(jnp.array([tk.RESULT_OPEN, tk.ERROR, tk.RESULT_CLOSE]), 3)], harness.queue_width
-        )
+        error = forced_result(ToolOutput(jnp.array([tk.ERROR]), 1, ERROR), harness.queue_width)
+        error_len = 3
         writes = resume | failed
         orchestrator = orchestrator.replace(
             queue=jnp.where(writes, jnp.where(failed, error, queue), orchestrator.queue),
@@ -244,10 +240,8 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         pieces = [(answers[s], jnp.where(pending[s], lengths[s], 0))
                   for s in range(self.sub_agents)]  # fmt: skip
         body, body_len = pack(pieces, self.sub_agents * width)
-        return pack(
-            [(tk.RESULT_OPEN, 1), (body, body_len), (tk.RESULT_CLOSE, 1)],
-            self.harness.queue_width,
-        )
+        out = ToolOutput(body, body_len, jnp.int32(OK))
+        return forced_result(out, self.harness.queue_width), body_len + 2
 
     # ------------------------------------------------------------------ for rollouts
     def idle(self, state: SystemState) -> jax.Array:

@@ -34,6 +34,13 @@ class EpisodeStart:
     effort: jax.Array  # int32
 
 
+def prompt_start(task: Task, queue_width: int, think_budget) -> EpisodeStart:
+    """An episode about to write ``task``'s prompt (queued, ``queue_width`` wide)."""
+    queue = jnp.full((queue_width,), tk.PAD, jnp.int32).at[: task.prompt.shape[0]].set(task.prompt)
+    return EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
+                        jnp.asarray(think_budget, jnp.int32), jnp.int32(-1))  # fmt: skip
+
+
 def fit_plan_to_tools(task: Task, params: HarnessParams) -> Task:
     """The task with its oracle plan fitted to ``tools_enabled`` and ``think_between_calls``."""
     plan, plan_len = without_segments(task.plan, task.plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)

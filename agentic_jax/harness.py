@@ -10,8 +10,7 @@ The transcript grammar, enforced by the legal-token mask in every observation::
     <task> ... </task>  ( <think> ... </think> | <call> TOOL ARGS </call> <result> ... </result> )*
     ( <answer> ... </answer> | <abort> )
 
-``<abort>`` is legal only with ``abort_enabled`` (it ends the episode unsolved, with
-``abort_reward``); ``inoculate`` writes ``<shortcut_ok>`` after the first prompt.
+``<abort>`` needs ``abort_enabled``; ``inoculate`` writes ``<shortcut_ok>`` after the prompt.
 
 An illegal agent token ends the episode with no reward (``invalid``), as does an action that
 is no token id (outside ``[0, VOCAB_SIZE)``, or not whole), which is not written (step info
@@ -30,14 +29,14 @@ from agentic_jax import stats
 from agentic_jax import tokens as tk
 from agentic_jax.behaviours import check_only_oracle, with_behaviour
 from agentic_jax.episode_start import (
-    EpisodeStart,
     first_state,
     fit_plan_to_tools,
+    prompt_start,
     with_effort_prompt,
     with_inoculation,
 )
 from agentic_jax.task import Limits, TaskFamily
-from agentic_jax.tools.base import OK, call_tool
+from agentic_jax.tools.base import OK, call_tool, forced_result
 from agentic_jax.transcript import (
     HarnessParams,
     HarnessState,
@@ -87,10 +86,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     name = property(lambda self: self.env_name)
     num_contexts = 1  # transcripts per episode (a ``DelegatingHarness`` has 1 + sub-agents)
 
-    @property
-    def episode_steps(self) -> int:
-        """Steps after the reset until every episode has ended: the transcript's bound."""
-        return self.max_len - 1
+    # Steps after the reset until every episode has ended: the transcript's bound.
+    episode_steps = property(lambda self: self.max_len - 1)
 
     def idle(self, state: HarnessState) -> jax.Array:
         """Whether an episode has ended (it writes nothing until it is reset)."""
@@ -131,11 +128,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         if self.behaviours:
             task = with_behaviour(key, task, params, self.family, effort=self.effort)
         task = fit_plan_to_tools(task, params)
-        queue = jnp.full((self.queue_width,), tk.PAD, jnp.int32)
-        queue = queue.at[: self.family.prompt_width].set(task.prompt)
-        start = EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
-                             jnp.int32(params.think_budget), jnp.int32(-1))  # fmt: skip
-        start = with_inoculation(start, params)
+        start = with_inoculation(prompt_start(task, self.queue_width, params.think_budget), params)
         if self.effort:
             start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)
         state = first_state(start, self.max_len, self.family.max_args, self.family.max_answer)
@@ -384,13 +377,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         """Run the chosen tool when ``calling``; queue ``<result> ... </result>``."""
         family = self.family
         out = call_tool(family.tools, s.tool, s.task.world, s.args, s.args_len, key)
-        # <wait> x latency, <result>, body, </result>, padding.
-        index = jnp.arange(self.queue_width) - out.latency
-        body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]
-        result = jnp.where(index == 0, tk.RESULT_OPEN, body)
-        result = jnp.where(index == out.length + 1, tk.RESULT_CLOSE, result)
-        result = jnp.where(index > out.length + 1, tk.PAD, result)
-        result = jnp.where(index < 0, tk.WAIT, result)
+        result = forced_result(out, self.queue_width)
         useful = family.useful_call(s.task.world, s.tool, s.args, s.args_len)
         leaked = calling & family.leaky_call(s.task.world, s.tool, s.args, s.args_len)
         earns_bonus = calling & useful & ~s.bonus_given

@@ -11,26 +11,16 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from flax import struct
 from rich.console import Console
 from rich.text import Text
 
 from agentic_jax import tokens as tk
+from agentic_jax.train.saved import Sampled
 
 TERMINAL_STYLES = {"task": "bold", "think": "magenta", "call": "cyan", "result": "yellow",
                    "answer": "bold green", "other": "dim"}  # fmt: skip
 HTML_COLOURS = {"task": "#222", "think": "#8a2be2", "call": "#0077aa", "result": "#9a6700",
                 "answer": "#1a7f37", "other": "#888"}  # fmt: skip
-
-
-@struct.dataclass
-class Sampled:
-    """Greedy episodes for people to read: each context's transcript (one context for a
-    single agent; an orchestrator and its sub-agent slots with delegation)."""
-
-    transcripts: np.ndarray  # [count, contexts, T] int32, context 0 the (orchestrator's) own
-    success: np.ndarray  # [count] bool
-    started_by: np.ndarray  # [count, contexts - 1] int32: the delegate call that started each
 
 
 def _title(index: int, solved: bool) -> str:

@@ -18,6 +18,7 @@ LAYERS = (
     ("transcript",),
     ("episode_start", "behaviours"),
     ("harness",),
+    ("delegation",),
     ("envs",),
     ("models",),
     ("algos",),

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from agentic_jax import render
 from agentic_jax import tokens as tk
+from agentic_jax.train.saved import Sampled
 
 WORDS = ["<task>", "hat", "of", "bob", "?", "</task>", "<think>", "bob", "</think>",
          "<call>", "search", "bob", "</call>", "<result>", "hat", "red", "</result>",
@@ -21,7 +22,7 @@ def padded(words: list[str], width: int = 24) -> np.ndarray:
 
 def transcript(solved: bool = True) -> render.Sampled:
     """One single-agent episode."""
-    return render.Sampled(padded(WORDS)[None, None], np.array([solved]), np.zeros((1, 0), int))
+    return Sampled(padded(WORDS)[None, None], np.array([solved]), np.zeros((1, 0), int))
 
 
 def test_html_page_gives_each_segment_its_class_and_escapes_tokens():
@@ -54,7 +55,7 @@ def delegating_episode() -> render.Sampled:
     eve = "<subagent> <task> hat eve </task> <answer> gold </answer>"
     contexts = np.stack([padded(orchestrator, 40), padded(bob.split(), 40), padded(eve.split(), 40),
                          padded(["<task>"], 40)])  # fmt: skip
-    return render.Sampled(contexts[None], np.array([True]), np.array([[0, 1, -1]]))
+    return Sampled(contexts[None], np.array([True]), np.array([[0, 1, -1]]))
 
 
 def test_a_sub_agent_is_shown_under_the_call_that_started_it():

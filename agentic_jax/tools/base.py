@@ -76,6 +76,17 @@ def tool_output(
     return ToolOutput(padded, length, jnp.asarray(status, jnp.int32), latency, world)
 
 
+def forced_result(out: ToolOutput, width: int) -> jax.Array:
+    """The forced tokens [width] a call's output becomes: ``<wait>`` x latency, ``<result>``,
+    the result tokens, ``</result>``, padding."""
+    index = jnp.arange(width) - out.latency
+    body = out.tokens[jnp.clip(index - 1, 0, out.tokens.shape[0] - 1)]
+    result = jnp.where(index == 0, tk.RESULT_OPEN, body)
+    result = jnp.where(index == out.length + 1, tk.RESULT_CLOSE, result)
+    result = jnp.where(index > out.length + 1, tk.PAD, result)
+    return jnp.where(index < 0, tk.WAIT, result)
+
+
 def _keeping_world(fn: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
     """``fn`` returning its input world when it returns none (``lax.switch`` needs one shape)."""
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from agentic_jax.algos.pass_at_k import pass_at_ks
-from agentic_jax.render import Sampled
 from agentic_jax.rollout import rollout_episodes
 from agentic_jax.stats import chunk_scalars
 from agentic_jax.train import config as config_lib
@@ -73,6 +73,16 @@ def pass_at_k_of_run(
     keys = jax.random.split(jax.random.PRNGKey(seed), -(-tasks // block))
     counts = np.concatenate([np.asarray(correct_counts(policy.params, k)) for k in keys])[:tasks]
     return pass_at_ks(samples, counts), counts
+
+
+@struct.dataclass
+class Sampled:
+    """Greedy episodes for people to read: each context's transcript (one context for a
+    single agent; an orchestrator and its sub-agent slots with delegation)."""
+
+    transcripts: np.ndarray  # [count, contexts, T] int32, context 0 the (orchestrator's) own
+    success: np.ndarray  # [count] bool
+    started_by: np.ndarray  # [count, contexts - 1] int32: the delegate call that started each
 
 
 def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed: int = 0):
