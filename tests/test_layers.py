@@ -22,7 +22,7 @@ LAYERS = (
     ("envs",),
     ("models",),
     ("algos",),
-    ("rollout", "wrappers"),
+    ("rollout", "wrappers", "monitors"),
     ("train",),
     ("cli", "compile_cache", "envcheck", "plot", "render"),
 )
