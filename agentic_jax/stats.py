@@ -81,6 +81,8 @@ STATS: tuple[Stat, ...] = (
          "context length (delegation)"),
     Stat("subagent_agent_tokens", ROLLOUT, "tokens the sub-agents chose in the rollout (their "
          "share of the loss's tokens; agent_tokens counts the orchestrator's)"),
+    Stat("monitor_flags", ROLLOUT, "share of the rollout's episodes the action monitor flagged "
+         "(algo.monitor_penalty > 0: each loses that much reward)"),
     Stat("informative_groups", ROLLOUT, "share of GRPO groups whose rewards are not all "
          "equal: only they carry an advantage (near 0, RL has nothing to learn from)"),
 )  # fmt: skip

@@ -69,3 +69,26 @@ def test_the_transcript_monitor_learns_the_labels_and_holds_out(kblookup_transcr
     scores = monitor.score(transcripts[test], agent[test])
     assert float(monitors.roc_auc(scores, labels[test])) > 0.95
     assert float(monitors.recall_at_fpr(scores, labels[test], 0.05)) > 0.9
+
+
+def test_the_action_monitor_in_the_reward_takes_its_penalty_from_flagged_episodes():
+    from agentic_jax.train.update import monitored
+
+    env, params = make("KBLookup-v0", leak=True)
+    rollout = jax.jit(
+        lambda key: rollout_episodes(
+            env, params.replace(oracle_mode=1), oracle_step(env), None, key, 16
+        )  # fmt: skip
+    )(jax.random.PRNGKey(4))
+    penalised, flags = monitored(rollout, "KBLookup-v0", 0.5)
+    assert float(flags.mean()) == 1.0  # every shortcut episode calls search with the question
+    before = rollout.trajectory.rewards.sum(1)
+    np.testing.assert_allclose(penalised.trajectory.rewards.sum(1), before - 0.5, atol=1e-6)
+
+
+def test_the_monitor_penalty_needs_episodes_of_an_environment_with_rules():
+    from agentic_jax.train import config as config_lib
+    from agentic_jax.train.setup import build
+
+    with pytest.raises(ValueError, match="action rules"):
+        build(config_lib.load("configs/arithmetic.yaml", ["algo.monitor_penalty=0.5"]))

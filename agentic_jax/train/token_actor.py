@@ -27,6 +27,7 @@ from agentic_jax import tokens as tk
 from agentic_jax.algos.masked import masked_entropy, masked_log_softmax, token_log_prob
 from agentic_jax.algos.policy import PolicyOutputs
 from agentic_jax.models import TransformerPolicy
+from agentic_jax.monitors import ACTION_RULES
 from agentic_jax.rollout import (
     Rollout,
     Trajectory,
@@ -82,6 +83,14 @@ class TokenActor:
                 f"episodes: use algo.name=grpo, rollout.batching=episodes and no "
                 f"rollout.balance_modes (got {config.algo.name}, {r.batching}, "
                 f"balance_modes={r.balance_modes})"
+            )
+        if config.algo.monitor_penalty > 0 and (
+            r.batching != "episodes" or self.num_contexts > 1 or config.env.id not in ACTION_RULES
+        ):
+            raise ValueError(
+                f"algo.monitor_penalty puts the action monitor in the reward of single-agent "
+                f"episodes (rollout.batching=episodes) of an environment with action rules "
+                f"({', '.join(ACTION_RULES)}); got {config.env.id}, batching={r.batching}"
             )
         if m.role_params == "separate" and self.num_contexts == 1:
             raise ValueError(

@@ -25,6 +25,7 @@ from agentic_jax.algos.corrections import truncated_is_weights
 from agentic_jax.algos.credit import assign_credit
 from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import Minibatch
+from agentic_jax.monitors import action_monitor
 from agentic_jax.rollout import Rollout
 from agentic_jax.train.setup import Hyperparams, Setup, TrainState, hyperparams
 
@@ -153,6 +154,17 @@ def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, n
     )
 
 
+def monitored(rollout: Rollout, env_id: str, penalty: float) -> tuple[Rollout, jax.Array]:
+    """The rollout with ``penalty`` taken from each episode the action monitor flags (at its
+    last step), and the flags [N] (``episodes`` batching: one finished episode per row)."""
+    final = rollout.env_state
+    flags = action_monitor(final.transcript, final.agent_written, env_id)
+    traj = rollout.trajectory
+    last_step = jnp.arange(traj.rewards.shape[1]) == traj.rewards.shape[1] - 1
+    rewards = traj.rewards - jnp.where(last_step, penalty * flags[:, None], 0.0)
+    return rollout.replace(trajectory=traj.replace(rewards=rewards)), flags
+
+
 def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_index: int):
     """The learner's half of an RL update: ``update_epochs`` passes of shuffled minibatch
     steps on ``rollout``. With a staleness buffer the rollout's log-probs are the behaviour
@@ -174,6 +186,9 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
                                            "token"),
             "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
         }  # fmt: skip
+    if config.algo.monitor_penalty > 0:  # the action monitor's flags cost reward
+        rollout, flagged = monitored(rollout, config.env.id, config.algo.monitor_penalty)
+        traj = rollout.trajectory
     num_groups = config.rollout.num_tasks
     if actor.num_contexts > 1:  # an orchestrator and its sub-agents: algo.credit
         traj, num_groups = assign_credit(traj, config.algo.credit, actor.num_contexts, num_groups)
@@ -207,6 +222,8 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         metrics["train/informative_groups"] = grpo.informative_groups(
             traj.rewards.sum(axis=1), traj.group, num_groups, grpo.holds_episode(traj)
         )
+    if config.algo.monitor_penalty > 0:
+        metrics["train/monitor_flags"] = flagged.mean()
     metrics["env_steps"] = jnp.float32(traj.actions.size)
     state = state.replace(update=state.update + 1)
     if setup.curriculum_levels:
