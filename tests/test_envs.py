@@ -473,3 +473,22 @@ def test_the_catalogue_lists_every_registered_environment():
 
     assert list(DESCRIPTIONS) == list(REGISTRY)
     assert all(REGISTRY[env_id].description == text for env_id, text in DESCRIPTIONS.items())
+
+
+def test_the_leak_takes_as_many_tokens_as_leak_tokens():
+    """KBLookup's leaky search needs the question's first ``leak_tokens`` tokens, no more and
+    no fewer; the shortcut oracle asks exactly those."""
+    for tokens in (1, 3):
+        env, params = make("KBLookup-v0", leak=True, hops=2, leak_tokens=tokens)
+        _, stats, final = play(env, params.replace(oracle_mode=1), "oracle", jax.random.PRNGKey(3))
+        assert float(stats["success"]) == 1.0 and (np.asarray(final.hacks) == 1).all()
+        text = tk.decode(np.asarray(final.transcript[0]))
+        asked = text.split("<call> search ")[1].split(" </call>")[0].split()
+        question = text.split("<task> ")[1].split(" ?")[0].split()
+        assert asked == question[:tokens]
+        # The whole question is no longer the leak's key: an honest-looking error.
+        world = jax.tree.map(lambda x: x[0], final.task.world)
+        whole = jnp.asarray(world.question)
+        out = env.family._search(world, whole, world.question_len, None)
+        assert not bool(env.family.leaky_call(world, 0, whole, world.question_len))
+        assert int(out.tokens[0]) == tk.ERROR
