@@ -152,12 +152,13 @@ def habits(args, config, name):
         "num_queried": 3, "num_attributes": 4, "sub_agents": 3, "max_steps": 116,
         "plan_probs": [1.0, 1.0, 1.0],
     }  # fmt: skip
+    # Habits are a distribution: evaluate sampled episodes (greedy decoding shows only the mode).
     config = dataclasses.replace(
-        config, env=dataclasses.replace(config.env, overrides=overrides),
+        config, env=dataclasses.replace(config.env, overrides=overrides), eval_sample=True,
         sft=dataclasses.replace(config.sft, oracle_mode=3, updates=args.base_updates),
     )  # fmt: skip
     base_dir = Path(args.runs) / f"{name}_habits_base"
-    base = last_row(dataclasses.replace(config, updates=0, num_seeds=1), base_dir)
+    last_row(dataclasses.replace(config, updates=0, num_seeds=1), base_dir)
     arms = {"outcome only": {}, f"outcome + parallelism term ({args.path_cost}/step)":
             {"critical_path_cost": args.path_cost}}  # fmt: skip
     rows, dirs = {}, []
@@ -168,11 +169,12 @@ def habits(args, config, name):
             updates=args.rl_updates, eval_interval=max(args.rl_updates // 4, 1),
         )  # fmt: skip
         dirs.append(Path(args.runs) / f"{name}_habits_{len(dirs)}")
-        rows[label] = last_row(arm, dirs[-1])
+        history = loop.train(arm, dirs[-1], overwrite=True)
+        base, rows[label] = history[0], history[-1]  # update 0: the base, on these seeds' keys
     lines = [
         f"Three entities per task, 3 sub-agent slots, {overrides['max_steps']} steps per "
         f"episode (a sequential plan fits). Base: SFT on the mixed-habit corpus for "
-        f"{args.base_updates} updates, one seed.",
+        f"{args.base_updates} updates, one seed; every row sampled held-out episodes.",
         "",
         "| policy | held-out success | sub-agents per episode | delegate calls | sub-tasks per "
         "call | critical path |",
@@ -220,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     lines, dirs, labels, metrics = EXPERIMENTS[args.experiment](args, config, name)
     png = plot_runs(dirs, plot_path(f"delegation_{args.experiment}", name), metrics, labels)
+    episodes = ("sampled" if args.experiment == "habits" else "greedy") + " held-out episodes"
     record_experiment(f"{TITLES[args.experiment]} ({name})", "delegation.py", argv, png,
-                      args.seeds, lines, args.no_record, "greedy held-out episodes")  # fmt: skip
+                      args.seeds, lines, args.no_record, episodes)  # fmt: skip
     print("\n".join(lines))
     return 0
 
