@@ -270,6 +270,7 @@ def delegating_setup(*overrides):
     return build(config_lib.load(None, base + list(overrides)))
 
 
+@pytest.mark.slow  # three compiles of the policy's forward pass (about a minute)
 def test_separate_role_parameters_route_each_roles_rows_through_its_own():
     shared, separate = delegating_setup(), delegating_setup("model.role_params=separate")
     params = shared.actor.init_params(jax.random.PRNGKey(0))
