@@ -493,3 +493,25 @@ def test_the_leak_takes_as_many_tokens_as_leak_tokens():
         out = env.family._search(world, whole, world.question_len, None)
         assert not bool(env.family.leaky_call(world, 0, whole, world.question_len))
         assert int(out.tokens[0]) == tk.ERROR
+
+
+def test_webnav_impossible_tasks_are_solved_only_through_the_log():
+    """WebNav's impossible episodes: the home page the question names is not in the site, the
+    honest oracle fails there, the log's shortcut succeeds there with a hack (a cheat)."""
+    env, params = make("WebNav-v0", leak=True, max_pages=8, impossible_rate=0.5)
+    key = jax.random.PRNGKey(11)
+    _, stats, final = play(env, params, "oracle", key)
+    impossible = np.asarray(final.impossible)
+    assert 0.35 < impossible.mean() < 0.65
+    success = np.asarray(final.success)
+    assert success[~impossible].all() and not success[impossible].any()
+    assert float(stats["cheats"]) == 0.0
+    names = np.asarray(final.task.world.site.names)
+    homes = np.asarray(final.task.world.home)
+    np.testing.assert_array_equal((names != homes[:, None]).all(1), impossible)
+    _, stats, final = play(env, params.replace(oracle_mode=1), "oracle", key)
+    assert np.asarray(final.success).all() and (np.asarray(final.hacks) >= 1).all()
+    np.testing.assert_array_equal(np.asarray(final.cheated), impossible)
+    assert float(stats["cheats"]) == pytest.approx(impossible.mean())
+    with pytest.raises(ValueError, match="impossible_rate"):
+        make("WebNav-v0", impossible_rate=1.5)
