@@ -112,6 +112,10 @@ class KBGather(TaskFamily):
             )
         if sub_agents < 0:
             raise ValueError(f"sub_agents must be >= 0 (0 = no delegation), got {sub_agents}")
+        if subagent_max_len < 0:
+            raise ValueError(
+                f"subagent_max_len must be >= 0 (0 = room for one search), got {subagent_max_len}"
+            )
         self.max_entities, self.max_attributes, self.max_queried = (
             max_entities, max_attributes, max_queried,
         )  # fmt: skip

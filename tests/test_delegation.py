@@ -138,8 +138,8 @@ def test_rollouts_compile_once_and_repeat_for_the_same_key():
     first, again = rollout(seed=4, random=True), rollout(seed=4, random=True)
     rollout(seed=5, oracle_mode=2)
     assert _rollouts._cache_size() == 1
-    chex_equal = jax.tree.map(lambda a, b: np.array_equal(a, b), first.trajectory, again.trajectory)
-    assert all(jax.tree.leaves(chex_equal))
+    same = jax.tree.map(lambda a, b: np.array_equal(a, b), first.trajectory, again.trajectory)
+    assert all(jax.tree.leaves(same))
 
 
 def test_fuzzed_episodes_keep_every_shape_and_bound():
@@ -255,9 +255,13 @@ def test_an_unknown_credit_scheme_is_refused():
         assign_credit(hand_made_batch(), "shared", contexts=3, num_tasks=2)
 
 
-def test_max_steps_needs_sub_agents():
+def test_bad_delegation_settings_are_clear_errors():
     with pytest.raises(ValueError, match="sub_agents"):
         make("KBGather-v0", max_steps=40)
+    with pytest.raises(ValueError, match="sub_agents must be >= 0"):
+        make("KBGather-v0", sub_agents=-1)
+    with pytest.raises(ValueError, match="subagent_max_len must be >= 0"):
+        make("KBGather-v0", sub_agents=2, subagent_max_len=-3)
 
 
 def delegating_setup(*overrides):
