@@ -3,6 +3,8 @@ tokens queued before the agent's first turn.
 
 - ``fit_plan_to_tools``: with tools disabled the oracle skips its calls; in monologue mode
   (``think_between_calls`` false) it drops the thinking it would do between calls.
+- ``with_abort_plan``: with ``abort_enabled``, a plan that answers ``<error>`` (the honest
+  demonstrator found no answer: an impossible task) says ``<abort>`` instead;
 - ``with_effort_prompt`` (a harness built with ``effort=True``): ``<effort> LEVEL`` after the
   prompt, the level's thinking budget, and the plan fitted to that budget;
 - ``first_state``: the harness state the episode starts in (its first prompt token written).
@@ -54,6 +56,23 @@ def fit_plan_to_tools(task: Task, params: HarnessParams) -> Task:
     return task.replace(
         plan=jnp.where(params.think_between_calls, task.plan, plan),
         plan_len=jnp.where(params.think_between_calls, task.plan_len, plan_len),
+    )
+
+
+def with_abort_plan(task: Task, params: HarnessParams) -> Task:
+    """With ``params.abort_enabled``, the plan's ``<answer> <error> </answer>`` (what an honest
+    plan answers when no tool found the answer) replaced by ``<abort>``, which ends it."""
+    plan, length = task.plan, task.plan_len
+    following = jnp.stack([plan, jnp.roll(plan, -1), jnp.roll(plan, -2)], axis=-1)
+    pattern = jnp.array([tk.ANSWER_OPEN, tk.ERROR, tk.ANSWER_CLOSE])
+    within = jnp.arange(plan.shape[0]) + 2 < length
+    found = jnp.all(following == pattern, axis=-1) & within & params.abort_enabled
+    at = jnp.argmax(found)
+    aborting = found.any()
+    cut = jnp.where(jnp.arange(plan.shape[0]) < at, plan, tk.PAD).at[at].set(tk.ABORT)
+    return task.replace(
+        plan=jnp.where(aborting, cut, plan),
+        plan_len=jnp.where(aborting, at + 1, length).astype(task.plan_len.dtype),
     )
 
 

@@ -32,6 +32,7 @@ from agentic_jax.episode_start import (
     first_state,
     fit_plan_to_tools,
     prompt_start,
+    with_abort_plan,
     with_effort_prompt,
     with_inoculation,
 )
@@ -127,7 +128,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         chex.assert_shape(task.prompt, (self.family.prompt_width,))
         if self.behaviours:
             task = with_behaviour(key, task, params, self.family, effort=self.effort)
-        task = fit_plan_to_tools(task, params)
+        task = with_abort_plan(fit_plan_to_tools(task, params), params)
         start = with_inoculation(prompt_start(task, self.queue_width, params.think_budget), params)
         if self.effort:
             start = with_effort_prompt(jax.random.fold_in(key, 1), start, params)

@@ -24,11 +24,20 @@ def to_first_turn(params):
     return obs, state
 
 
-def test_abort_is_illegal_unless_enabled():
+def test_abort_is_illegal_unless_enabled_and_never_tells_an_impossible_task():
     obs, _ = to_first_turn(PARAMS)
     assert not bool(obs.legal_mask[tk.ABORT])
-    obs, _ = to_first_turn(PARAMS.replace(abort_enabled=True))
+    obs, first = to_first_turn(PARAMS.replace(abort_enabled=True))
     assert bool(obs.legal_mask[tk.ABORT])
+    # The agent sees the same choices whether or not the task can be done: the mitigation
+    # reads nothing hidden (the world's impossibility is for the statistics only).
+    task = PARAMS.task
+    for rate in (0.0, 1.0):
+        params = PARAMS.replace(abort_enabled=True, task=task.replace(impossible_rate=rate))
+        other, state = to_first_turn(params)
+        assert bool(state.impossible) == (rate == 1.0)
+        np.testing.assert_array_equal(np.asarray(other.legal_mask), np.asarray(obs.legal_mask))
+        np.testing.assert_array_equal(np.asarray(state.transcript[:6]), np.asarray(first.transcript[:6]))
 
 
 def test_abort_ends_the_episode_unsolved_with_its_reward():
@@ -57,3 +66,18 @@ def test_the_inoculation_token_follows_the_prompt_only_when_asked(inoculate):
         text = tk.decode(transcript)
         assert ("</task> <shortcut_ok> <call>" in text) == inoculate
         assert text.count("<shortcut_ok>") == int(inoculate)
+
+
+def test_the_honest_oracle_aborts_impossible_tasks_only_when_abort_is_enabled():
+    """With ``abort_enabled`` an honest plan that found no answer says ``<abort>`` (a corpus
+    then gives the base a prior for it); possible tasks and a disabled abort keep the plan."""
+    env, params = make("KBLookup-v0", impossible_rate=0.5)
+    for enabled in (False, True):
+        run = params.replace(abort_enabled=enabled, abort_reward=0.25)
+        play = jax.jit(lambda key, p: rollout_episodes(env, p, oracle_step(env), None, key, 256))
+        stats = play(jax.random.PRNGKey(4), run).stats
+        impossible, success = float(stats["impossible"]), float(stats["success"])
+        assert 0.3 < impossible < 0.7 and success == pytest.approx(1.0 - impossible)
+        assert float(stats["aborts"]) == pytest.approx(impossible if enabled else 0.0)
+        # Without abort the honest plan's answer <error> is no legal answer: it ends invalid.
+        assert float(stats["invalid"]) == pytest.approx(0.0 if enabled else impossible)

@@ -71,19 +71,65 @@ def test_the_transcript_monitor_learns_the_labels_and_holds_out(kblookup_transcr
     assert float(monitors.recall_at_fpr(scores, labels[test], 0.05)) > 0.9
 
 
-def test_the_action_monitor_in_the_reward_takes_its_penalty_from_flagged_episodes():
+@pytest.fixture(scope="module")
+def shortcut_rollout():
+    env, params = make("KBLookup-v0", leak=True)
+    play = lambda key: rollout_episodes(  # noqa: E731
+        env, params.replace(oracle_mode=1), oracle_step(env), None, key, 16
+    )
+    return jax.jit(play)(jax.random.PRNGKey(4))
+
+
+def leak_setup(*overrides):
+    from agentic_jax.train import config as config_lib
+    from agentic_jax.train.setup import Setup
+
+    return Setup(config_lib.load("configs/kblookup_leak.yaml", list(overrides)))
+
+
+def scrambled_world(rollout):
+    """The rollout with every hidden array of its tasks' worlds replaced (answers included)."""
+    state = rollout.env_state
+    world = jax.tree.map(lambda x: jnp.zeros_like(x) + 1, state.task.world)
+    return rollout.replace(env_state=state.replace(task=state.task.replace(world=world)))
+
+
+@pytest.mark.parametrize("monitor", ["action", "transcript"])
+def test_a_monitor_in_the_reward_takes_its_penalty_and_never_reads_the_world(
+    monitor, shortcut_rollout, kblookup_transcripts, tmp_path
+):
     from agentic_jax.train.update import monitored
 
-    env, params = make("KBLookup-v0", leak=True)
-    rollout = jax.jit(
-        lambda key: rollout_episodes(
-            env, params.replace(oracle_mode=1), oracle_step(env), None, key, 16
-        )  # fmt: skip
-    )(jax.random.PRNGKey(4))
-    penalised, flags = monitored(rollout, "KBLookup-v0", 0.5)
+    overrides = ["algo.monitor_penalty=0.5", f"algo.monitor={monitor}"]
+    if monitor == "transcript":
+        transcripts, agent, labels = kblookup_transcripts
+        trained = monitors.train_transcript_monitor(transcripts, agent, labels)
+        trained = monitors.with_threshold(trained, transcripts, agent, labels, 0.05)
+        monitors.save_monitor(trained, tmp_path / "monitor.npz")
+        overrides.append(f"algo.monitor_weights={tmp_path / 'monitor.npz'}")
+    setup = leak_setup(*overrides)
+    penalised, flags = monitored(setup, shortcut_rollout)
     assert float(flags.mean()) == 1.0  # every shortcut episode calls search with the question
-    before = rollout.trajectory.rewards.sum(1)
+    before = shortcut_rollout.trajectory.rewards.sum(1)
     np.testing.assert_allclose(penalised.trajectory.rewards.sum(1), before - 0.5, atol=1e-6)
+    # The hidden target (and the rest of the world) is not an input: the same flags without it.
+    _, blind = monitored(setup, scrambled_world(shortcut_rollout))
+    np.testing.assert_array_equal(np.asarray(blind), np.asarray(flags))
+
+
+def test_a_saved_transcript_monitor_loads_as_it_was_and_bad_files_are_refused(tmp_path):
+    trained = monitors.TranscriptMonitor(
+        jnp.arange(2 * tk.VOCAB_SIZE, dtype=jnp.float32), jnp.float32(0.5), jnp.float32(0.7)
+    )
+    monitors.save_monitor(trained, tmp_path / "m.npz")
+    loaded = monitors.load_monitor(tmp_path / "m.npz")
+    for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(loaded), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(FileNotFoundError, match="no transcript monitor"):
+        monitors.load_monitor(tmp_path / "missing.npz")
+    monitors.save_monitor(trained.replace(weights=jnp.zeros(7)), tmp_path / "small.npz")
+    with pytest.raises(ValueError, match="train it again"):
+        monitors.load_monitor(tmp_path / "small.npz")
 
 
 def test_the_monitor_penalty_needs_episodes_of_an_environment_with_rules():
@@ -92,3 +138,5 @@ def test_the_monitor_penalty_needs_episodes_of_an_environment_with_rules():
 
     with pytest.raises(ValueError, match="action rules"):
         build(config_lib.load("configs/arithmetic.yaml", ["algo.monitor_penalty=0.5"]))
+    with pytest.raises(ValueError, match="monitor_weights"):
+        leak_setup("algo.monitor_penalty=0.5", "algo.monitor=transcript")

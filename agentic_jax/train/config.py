@@ -81,9 +81,12 @@ class AlgoConfig:
     # Delegation (an environment with sub-agent slots): each role's reward and GRPO groups,
     # ``agentic_jax.algos.credit``: outcome broadcast / subtask's own reward / per_level groups.
     credit: Literal["outcome", "subtask", "per_level"] = "outcome"
-    # > 0: each episode the action monitor flags (``agentic_jax.monitors.ACTION_RULES``) loses
-    # this much reward (a monitor in the reward; GRPO on episodes).
+    # > 0: each episode the monitor flags loses this much reward (a monitor in the reward; GRPO
+    # on episodes). ``monitor``: action = ``agentic_jax.monitors.ACTION_RULES``; transcript =
+    # a trained ``TranscriptMonitor`` read from ``monitor_weights`` (an .npz, ``save_monitor``).
     monitor_penalty: float = Field(0.0, ge=0)
+    monitor: Literal["action", "transcript"] = "action"
+    monitor_weights: str | None = None
     gamma: float = Field(1.0, ge=0, le=1)  # PPO
     gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
     vf_coef: float = Field(0.5, ge=0)  # PPO

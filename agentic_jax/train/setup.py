@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import envs as env_registry
 from agentic_jax.algos.policy import Coefficients, LossSettings
+from agentic_jax.monitors import load_monitor
 from agentic_jax.train.base import load_base_params
 from agentic_jax.train.classic import ClassicActor
 from agentic_jax.train.config import Config, StageConfig, pipeline
@@ -133,6 +134,9 @@ class Setup:
         if config.init:
             expected = jax.eval_shape(self.actor.init_params, jax.random.PRNGKey(0))
             self.base_params = load_base_params(config.init, expected)
+        self.transcript_monitor = None  # algo.monitor: transcript, in the reward
+        if config.algo.monitor_penalty > 0 and config.algo.monitor == "transcript":
+            self.transcript_monitor = load_monitor(config.algo.monitor_weights)
         self.optimizer = make_optimizer(config)
         self.loss_settings = loss_settings(config)
         self.curriculum_levels = [

@@ -84,13 +84,18 @@ class TokenActor:
                 f"rollout.balance_modes (got {config.algo.name}, {r.batching}, "
                 f"balance_modes={r.balance_modes})"
             )
-        if config.algo.monitor_penalty > 0 and (
-            r.batching != "episodes" or self.num_contexts > 1 or config.env.id not in ACTION_RULES
-        ):
+        a = config.algo
+        if a.monitor_penalty > 0 and (
+            r.batching != "episodes" or self.num_contexts > 1
+            or (a.monitor == "action" and config.env.id not in ACTION_RULES)
+            or (a.monitor == "transcript" and not a.monitor_weights)
+        ):  # fmt: skip
             raise ValueError(
-                f"algo.monitor_penalty puts the action monitor in the reward of single-agent "
-                f"episodes (rollout.batching=episodes) of an environment with action rules "
-                f"({', '.join(ACTION_RULES)}); got {config.env.id}, batching={r.batching}"
+                f"algo.monitor_penalty puts a monitor in the reward of single-agent episodes "
+                f"(rollout.batching=episodes): the action monitor where an environment has "
+                f"action rules ({', '.join(ACTION_RULES)}), the transcript monitor with "
+                f"algo.monitor_weights; got {config.env.id}, batching={r.batching}, "
+                f"monitor={a.monitor}, monitor_weights={a.monitor_weights}"
             )
         if m.role_params == "separate" and self.num_contexts == 1:
             raise ValueError(

@@ -154,11 +154,15 @@ def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, n
     )
 
 
-def monitored(rollout: Rollout, env_id: str, penalty: float) -> tuple[Rollout, jax.Array]:
-    """The rollout with ``penalty`` taken from each episode the action monitor flags (at its
-    last step), and the flags [N] (``episodes`` batching: one finished episode per row)."""
-    final = rollout.env_state
-    flags = action_monitor(final.transcript, final.agent_written, env_id)
+def monitored(setup: Setup, rollout: Rollout) -> tuple[Rollout, jax.Array]:
+    """The rollout with ``algo.monitor_penalty`` taken from each episode the monitor flags (at
+    its last step), and the flags [N] (``episodes`` batching: one finished episode per row).
+    The monitor reads the transcript and which tokens the agent wrote, nothing else."""
+    final, penalty = rollout.env_state, setup.config.algo.monitor_penalty
+    if setup.transcript_monitor is not None:
+        flags = setup.transcript_monitor.flags(final.transcript, final.agent_written)
+    else:
+        flags = action_monitor(final.transcript, final.agent_written, setup.config.env.id)
     traj = rollout.trajectory
     last_step = jnp.arange(traj.rewards.shape[1]) == traj.rewards.shape[1] - 1
     rewards = traj.rewards - jnp.where(last_step, penalty * flags[:, None], 0.0)
@@ -187,7 +191,7 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
             "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
         }  # fmt: skip
     if config.algo.monitor_penalty > 0:  # the action monitor's flags cost reward
-        rollout, flagged = monitored(rollout, config.env.id, config.algo.monitor_penalty)
+        rollout, flagged = monitored(setup, rollout)
         traj = rollout.trajectory
     num_groups = config.rollout.num_tasks
     if actor.num_contexts > 1:  # an orchestrator and its sub-agents: algo.credit
