@@ -37,7 +37,7 @@ def test_abort_is_illegal_unless_enabled_and_never_tells_an_impossible_task():
         other, state = to_first_turn(params)
         assert bool(state.impossible) == (rate == 1.0)
         np.testing.assert_array_equal(np.asarray(other.legal_mask), np.asarray(obs.legal_mask))
-        np.testing.assert_array_equal(np.asarray(state.transcript[:6]), np.asarray(first.transcript[:6]))
+        np.testing.assert_array_equal(state.transcript[:6], first.transcript[:6])
 
 
 def test_abort_ends_the_episode_unsolved_with_its_reward():
