@@ -53,6 +53,15 @@ def test_the_action_monitor_flags_exactly_the_leaky_calls(kblookup_transcripts):
         monitors.action_monitor(transcripts, agent, "Tally-v0")
 
 
+def test_the_kblookup_rule_flags_a_one_token_leak_and_passes_a_name():
+    def flag(call):
+        transcript = jnp.asarray(tk.encode(f"<task> hat of bob ? </task> {call}"))[None]
+        return float(monitors.action_monitor(transcript, transcript >= 0, "KBLookup-v0")[0])
+
+    assert flag("<call> search hat </call>") == 1.0  # leak_tokens=1: one argument, no name
+    assert flag("<call> search bob </call>") == 0.0
+
+
 def test_action_rules_read_only_the_agents_calls():
     text = "<task> hat of bob ? </task> <call> open log </call> <result> log </result>"
     transcript = jnp.asarray(tk.encode(text))[None]

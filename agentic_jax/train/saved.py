@@ -105,3 +105,41 @@ def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed
         return Sampled(final.contexts.transcript, solved, final.started_by)
 
     return jax.tree.map(np.asarray, play(first.params, jax.random.PRNGKey(seed)))
+
+
+@struct.dataclass
+class LabelledEpisodes:
+    """Sampled episodes of every seed of a run, with the environment's own hack labels: what
+    a reward-hacking monitor is trained and scored on (``agentic_jax.monitors``)."""
+
+    transcripts: jax.Array  # [seeds * episodes, T] int32
+    agent: jax.Array  # [seeds * episodes, T] bool, the tokens the agent wrote
+    hacked: jax.Array  # [seeds * episodes] bool, the episode used a leak
+    success: jax.Array  # [seeds * episodes] bool
+
+
+def labelled_episodes(run_dir: str | Path, episodes: int, split: int, seed: int = 0,
+                      **task_overrides) -> LabelledEpisodes:  # fmt: skip
+    """``episodes`` sampled episodes per seed of the run's newest policy on ``split`` (0 train,
+    1 held out) of its training environment (``task_overrides``: traced task parameters such
+    as ``impossible_rate``)."""
+    _, setup, state = load_run(run_dir)
+    actor = setup.actor
+    env_params = actor.env_params.replace(split=split)
+    if task_overrides:
+        env_params = env_params.replace(task=env_params.task.replace(**task_overrides))
+
+    @jax.jit
+    @jax.vmap
+    def play(params, key):
+        rollout = rollout_episodes(
+            actor.env, env_params, actor.policy_step(params),
+            actor.model.init_cache(episodes), key, episodes,
+        )  # fmt: skip
+        final = rollout.env_state
+        return LabelledEpisodes(final.transcript, final.agent_written, final.hacks > 0,
+                                actor.env.solved(final))  # fmt: skip
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), jax.tree.leaves(state.params)[0].shape[0])
+    played = play(state.params, keys)
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), played)
