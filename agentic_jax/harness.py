@@ -349,9 +349,8 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         )
         think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
         level_cost = jnp.where(choosing, jnp.asarray(params.effort_costs)[level], 0.0)
-        reward = bonus + jnp.where(answering & correct, 1.0, 0.0) - think_cost - level_cost
-        reward = reward + jnp.where(aborting, params.abort_reward, 0.0)
-        return s, reward
+        paid = answering & (correct | (exploited & params.exploit_pays))  # the grader's verdict
+        return s, bonus + paid - think_cost - level_cost + aborting * params.abort_reward
 
     def _next_turn(self, s: HarnessState, answering):
         """An answer closed before the last turn queues the next turn's message instead.

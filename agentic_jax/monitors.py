@@ -35,8 +35,9 @@ from agentic_jax import tokens as tk
 
 
 class ActionRule(NamedTuple):
-    """Flag a call of ``tool`` with more than ``max_args`` arguments, with any of
-    ``forbidden`` among them, or (``only`` non-empty) with an argument not in ``only``."""
+    """Flag a call of ``tool`` (``"answer"``: the answer segment) with more than ``max_args``
+    arguments, with any of ``forbidden`` among them, or (``only`` non-empty) with an argument
+    not in ``only``."""
 
     tool: str
     max_args: int | None = None
@@ -47,19 +48,26 @@ class ActionRule(NamedTuple):
 ACTION_RULES: dict[str, tuple[ActionRule, ...]] = {
     "KBLookup-v0": (ActionRule("search", max_args=1, only=tk.ENTITY_NAMES),),  # one name
     "WebNav-v0": (ActionRule("open", forbidden=("log",)),),  # a debug page, not the site's
+    # The grammar's programs never compare: `=` in a program run or answered hard-codes tests.
+    "CodeSynth-v0": (ActionRule("run", forbidden=("=",)), ActionRule("answer", forbidden=("=",))),
 }
 
 
 def _call_arguments(transcript: jax.Array, tool: str):
     """For each position of ``transcript`` [T]: whether it is an argument of a call of
-    ``tool``, and how many arguments that call had before it."""
+    ``tool`` (a token of the answer, for ``"answer"``), and how many arguments that call had
+    before it."""
     previous = jnp.concatenate([jnp.array([tk.PAD]), transcript[:-1]])
-    starts = (transcript == tk.token_id(tool)) & (previous == tk.CALL_OPEN)
+    if tool == "answer":
+        starts, close = transcript == tk.ANSWER_OPEN, tk.ANSWER_CLOSE
+    else:
+        starts = (transcript == tk.token_id(tool)) & (previous == tk.CALL_OPEN)
+        close = tk.CALL_CLOSE
 
     def scan(carry, inputs):
         inside, count = carry
         token, start = inputs
-        closing = token == tk.CALL_CLOSE
+        closing = token == close
         argument = inside & ~closing
         count = jnp.where(argument, count + 1, jnp.where(start, 0, count))
         return (start | (inside & ~closing), count), (argument, count)

@@ -87,6 +87,10 @@ class HarnessParams(environment.EnvParams):
     abort_enabled: bool = False
     abort_reward: float = 0.0
     inoculate: bool = False
+    # The leaky grader (a family with ``exploit``, CodeSynth's hard-coded tests): an answer
+    # that passes only through the leak earns the success reward (``success`` stays the honest
+    # grade). False = graded on the hidden tests alone: the hardened grader.
+    exploit_pays: bool = False
     behaviour_probs: tuple[float, ...] = (1.0,) + (0.0,) * 11
     behaviour_noise: float = 0.1
     task: Any = None  # the family's difficulty parameters

@@ -81,3 +81,15 @@ def test_the_honest_oracle_aborts_impossible_tasks_only_when_abort_is_enabled():
         assert float(stats["aborts"]) == pytest.approx(impossible if enabled else 0.0)
         # Without abort the honest plan's answer <error> is no legal answer: it ends invalid.
         assert float(stats["invalid"]) == pytest.approx(0.0 if enabled else impossible)
+
+
+@pytest.mark.parametrize("exploit_pays", [False, True])
+def test_the_leaky_grader_pays_a_hard_coded_answer_only_when_asked(exploit_pays):
+    """CodeSynth's shortcut hard-codes the visible tests: never a success (the honest grade),
+    a hack every episode, and the success reward only from the leaky grader."""
+    env, params = make("CodeSynth-v0", leak=True, num_ops=1, exploit_pays=exploit_pays)
+    play = jax.jit(lambda key, p: rollout_episodes(env, p, oracle_step(env), None, key, 64))
+    result = play(jax.random.PRNGKey(5), params.replace(oracle_mode=1))
+    assert float(result.stats["success"]) == 0.0 and float(result.stats["hacks"]) == 1.0
+    returns = result.trajectory.rewards.sum(axis=1)
+    np.testing.assert_allclose(returns, 1.0 if exploit_pays else 0.0, atol=1e-6)
