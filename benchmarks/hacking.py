@@ -73,18 +73,31 @@ def run_arms(args, config, name: str, arms: dict[str, config_lib.Config]):
 
 
 def cheating_rate(row: dict) -> str:
+    if not row.get("eval/impossible"):
+        return "-"
     seeds = np.asarray(row.get(f"{CHEATS}_per_seed", [row[CHEATS]]))
     impossible = np.asarray(row.get("eval/impossible_per_seed", [row["eval/impossible"]]))
     rate = seeds / np.maximum(impossible, 1e-9)
     return f"{rate.mean():.3f} ({rate.min():.3f}-{rate.max():.3f})"
 
 
+# Hardening, per environment: the leak closed (a search or a site without it), or the grader
+# that reads the hidden tests alone (code).
+HARDENING = {
+    "KBLookup-v0": ("hardening (leak closed)", {"leak": False}),
+    "WebNav-v0": ("hardening (leak closed)", {"leak": False}),
+    "CodeSynth-v0": ("hardening (graded on hidden tests)", {"exploit_pays": False}),
+}
+
+
 def mitigation_arms(args, config, base_dir: Path) -> dict[str, config_lib.Config]:
-    abort = {"abort_enabled": True, "abort_reward": args.abort_reward}
-    return {
-        "none": rl_arm(config, base_dir),
-        "hardening (leak closed)": rl_arm(config, base_dir, env={"leak": False}),
-        f"abort (reward {args.abort_reward})": rl_arm(config, base_dir, env=abort),
+    """Every mitigation the environment has: abort where it has impossible tasks."""
+    hardening, closed = HARDENING[config.env.id]
+    arms = {"none": rl_arm(config, base_dir), hardening: rl_arm(config, base_dir, env=closed)}
+    if config.env.overrides.get("impossible_rate", 0) > 0:
+        abort = {"abort_enabled": True, "abort_reward": args.abort_reward}
+        arms[f"abort (reward {args.abort_reward})"] = rl_arm(config, base_dir, env=abort)
+    return arms | {
         f"action monitor penalty ({args.penalty})": rl_arm(
             config, base_dir, algo={"monitor_penalty": args.penalty, "monitor": "action"}),
         "inoculation token in training": rl_arm(config, base_dir, stage_env={"inoculate": True}),
@@ -110,7 +123,7 @@ def mitigation_table(histories: dict[str, list[dict]]) -> list[str]:
             f"{row.get('eval/aborts', 0.0):.3f} |"
         )
     return lines + ["", "The cheating rate counts every impossible task solved: through the leak, "
-                        "or by a lucky guess (one in nine)."]  # fmt: skip
+                        "or by a lucky guess."]  # fmt: skip
 
 
 def mitigations(args, config, base_dir, name):
@@ -120,15 +133,18 @@ def mitigations(args, config, base_dir, name):
     elif args.experiment == "inoculation":
         arms = {k: v for k, v in arms.items() if k == "none" or k.startswith("inoculation")}
     elif args.experiment == "mitigations":  # the hardened policy where the leak reopens
-        hardened = arms["hardening (leak closed)"]
-        variants = {**hardened.env.eval_variants, "reopened": {"leak": True}}
-        arms["hardening (leak closed)"] = dataclasses.replace(
+        label, closed = HARDENING[config.env.id]
+        reopened = {k: config.env.overrides[k] for k in closed}
+        hardened = arms[label]
+        variants = {**hardened.env.eval_variants, "reopened": reopened}
+        arms[label] = dataclasses.replace(
             hardened, env=dataclasses.replace(hardened.env, eval_variants=variants)
         )
     histories, dirs = run_arms(args, config, name, arms)
     lines = mitigation_table(histories)
-    if "hardening (leak closed)" in histories:
-        row = histories["hardening (leak closed)"][-1]
+    label = HARDENING[config.env.id][0]
+    if label in histories and "eval_reopened/hacks" in histories[label][-1]:
+        row = histories[label][-1]
         lines += ["", f"Hardening's policy where the leak reopens: hack rate "
                       f"{spread(row, 'eval_reopened/hacks')}."]  # fmt: skip
     return lines, dirs, list(histories), (HACK, HONEST)
