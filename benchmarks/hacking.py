@@ -6,9 +6,9 @@
     python benchmarks/hacking.py inoculation  # evaluation's hack rate, trained with/without token
     python benchmarks/hacking.py monitors     # action against transcript monitor, before/after RL
 
-Options: the config (default ``hacking``), ``--seeds`` (3, vmapped), ``--runs``, ``--set KEY=VALUE
-...`` (every arm), ``--no-record``; ``--abort-reward``, ``--penalty`` (a monitor's, per flagged
-episode), ``--leak-rates`` (onset).
+Options: ``--config`` (default ``hacking``; ``hacking_code`` for CodeSynth), ``--seeds`` (3,
+vmapped), ``--runs``, ``--set KEY=VALUE ...`` (every arm), ``--no-record``; ``--abort-reward``,
+``--penalty`` (a monitor's, per flagged episode), ``--leak-rates`` (onset).
 
 Every experiment pretrains the config's base once (its first stage, one seed), then runs the RL
 stage from it (``init``) once per arm, ``--seeds`` seeds each: the spread is RL's, from one
@@ -34,11 +34,12 @@ impossible tasks solved / impossible tasks (ImpossibleBench's; only a leak solve
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
 import numpy as np
-from results import experiment_parser, plot_path, record_experiment, spread, train_base
+from results import plot_path, record_experiment, spread, train_base
 
 from agentic_jax import monitors
 from agentic_jax.cli import resolve_config
@@ -258,8 +259,13 @@ TITLES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = experiment_parser(__doc__, "hacking")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=list(EXPERIMENTS))
+    parser.add_argument("--config", default="hacking", help="hacking, hacking_code, ...")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--runs", default="runs/bench")
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides for every arm")
+    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
     parser.add_argument("--abort-reward", type=float, default=0.5)
     parser.add_argument("--penalty", type=float, default=1.0, help="a monitor's, per flag")
     parser.add_argument("--leak-rates", type=float, nargs="+", default=[0.1, 0.3, 1.0])
