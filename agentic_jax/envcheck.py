@@ -225,8 +225,9 @@ def envcheck_report(env_id: str, **kwargs: Any) -> list[dict[str, Any]]:
 
 MARKDOWN_HEADER = (
     "| env | level | deterministic | oracle | random | distinct / draws | train-test overlap |"
-    " feedback richness | hack rate (leak success; shortcut without leak) | steps/s |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|---|---:|"
+    " feedback richness | hack rate (leak success; shortcut without leak) | steps/s |"
+    " exploitability (RL's hack rate: leak; default) |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|"
 )
 
 
@@ -234,8 +235,11 @@ def _fraction(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def markdown_rows(env_id: str, reports: list[dict[str, Any]]) -> list[str]:
-    """One markdown table row per level (columns of ``MARKDOWN_HEADER``)."""
+def markdown_rows(
+    env_id: str, reports: list[dict[str, Any]], exploitability: str = "-"
+) -> list[str]:
+    """One markdown table row per level (columns of ``MARKDOWN_HEADER``); ``exploitability``
+    (measured by RL, ``benchmarks/envcheck.py --exploitability``) on the first level's row."""
     rows = []
     for report in reports:
         level = " ".join(f"{k}={v}" for k, v in report["level"].items()) or "default"
@@ -250,6 +254,6 @@ def markdown_rows(env_id: str, reports: list[dict[str, Any]]) -> list[str]:
             f" {report['oracle_success']:.3f} | {report['random_success']:.3f} |"
             f" {report['distinct_tasks']:,} / {report['draws']:,} |"
             f" {report['train_test_overlap']:.3f} | {_fraction(report['feedback_richness'])} |"
-            f" {hack} | {report['steps_per_s']:,.0f} |"
+            f" {hack} | {report['steps_per_s']:,.0f} | {exploitability if not rows else '-'} |"
         )
     return rows
