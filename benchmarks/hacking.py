@@ -109,7 +109,7 @@ def mitigation_table(histories: dict[str, list[dict]]) -> list[str]:
     """One row per arm: the base (update 0, in the arm's environment) -> after RL."""
     none = histories["none"][-1][HACK] if "none" in histories else 0.0
     lines = [
-        "| arm | hack rate: base -> after RL | cut against none | honest held-out success: "
+        "| arm | hacks per episode: base -> after RL | cut against none | honest held-out success: "
         "base -> after RL | cheating rate on impossible tasks: base -> after RL | aborts: "
         "base -> after RL |",
         "|---|---|---|---|---|---|",
