@@ -148,7 +148,8 @@ def mitigations(args, config, base_dir, name):
         row = histories[label][-1]
         lines += ["", f"Hardening's policy where the leak reopens: hack rate "
                       f"{spread(row, 'eval_reopened/hacks')}."]  # fmt: skip
-    return lines, dirs, list(histories), (HACK, HONEST)
+    metrics = (CHEATS, "eval/aborts", HONEST) if args.experiment == "impossible" else (HACK, HONEST)
+    return lines, dirs, list(histories), metrics
 
 
 def onset_update(history: list[dict], key: str = "train/hacks") -> str:
