@@ -151,6 +151,20 @@ def test_pass_at_k_of_a_saved_policy(uninterrupted):
         saved.pass_at_k_of_run(uninterrupted[0], 4, 8, run_seed=1)
 
 
+@pytest.mark.slow
+def test_labelled_episodes_of_a_saved_policy(uninterrupted):
+    """A monitor's data: every seed's sampled episodes, the agent's tokens marked, labelled by
+    the environment's hack flags (none without a leak); the same seed, the same episodes."""
+    episodes = saved.labelled_episodes(uninterrupted[0], 16, split=1, seed=3)
+    assert episodes.transcripts.shape[0] == 16 and episodes.hacked.shape == (16,)
+    assert episodes.agent.shape == episodes.transcripts.shape and episodes.agent.any()
+    assert not episodes.hacked.any()  # KBLookup's default variant has no leak
+    again = saved.labelled_episodes(uninterrupted[0], 16, split=1, seed=3)
+    np.testing.assert_array_equal(episodes.transcripts, again.transcripts)
+    other = saved.labelled_episodes(uninterrupted[0], 16, 1, 3, num_entities=2)  # a task key
+    assert not np.array_equal(other.transcripts, episodes.transcripts)
+
+
 def test_init_starts_a_run_from_a_saved_runs_parameters(uninterrupted, tmp_path):
     """``init=RUN``: every seed starts from the base's final parameters (seed 0's), also the
     KL reference; another model is a one-line error naming the first parameter that differs."""
