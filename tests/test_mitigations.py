@@ -72,9 +72,9 @@ def test_the_honest_oracle_aborts_impossible_tasks_only_when_abort_is_enabled():
     """With ``abort_enabled`` an honest plan that found no answer says ``<abort>`` (a corpus
     then gives the base a prior for it); possible tasks and a disabled abort keep the plan."""
     env, params = make("KBLookup-v0", impossible_rate=0.5)
+    play = jax.jit(lambda key, p: rollout_episodes(env, p, oracle_step(env), None, key, 256))
     for enabled in (False, True):
         run = params.replace(abort_enabled=enabled, abort_reward=0.25)
-        play = jax.jit(lambda key, p: rollout_episodes(env, p, oracle_step(env), None, key, 256))
         stats = play(jax.random.PRNGKey(4), run).stats
         impossible, success = float(stats["impossible"]), float(stats["success"])
         assert 0.3 < impossible < 0.7 and success == pytest.approx(1.0 - impossible)
@@ -83,13 +83,14 @@ def test_the_honest_oracle_aborts_impossible_tasks_only_when_abort_is_enabled():
         assert float(stats["invalid"]) == pytest.approx(0.0 if enabled else impossible)
 
 
-@pytest.mark.parametrize("exploit_pays", [False, True])
-def test_the_leaky_grader_pays_a_hard_coded_answer_only_when_asked(exploit_pays):
+def test_the_leaky_grader_pays_a_hard_coded_answer_only_when_asked():
     """CodeSynth's shortcut hard-codes the visible tests: never a success (the honest grade),
     a hack every episode, and the success reward only from the leaky grader."""
-    env, params = make("CodeSynth-v0", leak=True, num_ops=1, exploit_pays=exploit_pays)
+    env, params = make("CodeSynth-v0", leak=True, num_ops=1)
     play = jax.jit(lambda key, p: rollout_episodes(env, p, oracle_step(env), None, key, 64))
-    result = play(jax.random.PRNGKey(5), params.replace(oracle_mode=1))
-    assert float(result.stats["success"]) == 0.0 and float(result.stats["hacks"]) == 1.0
-    returns = result.trajectory.rewards.sum(axis=1)
-    np.testing.assert_allclose(returns, 1.0 if exploit_pays else 0.0, atol=1e-6)
+    for exploit_pays in (False, True):
+        run = params.replace(oracle_mode=1, exploit_pays=exploit_pays)
+        result = play(jax.random.PRNGKey(5), run)
+        assert float(result.stats["success"]) == 0.0 and float(result.stats["hacks"]) == 1.0
+        returns = result.trajectory.rewards.sum(axis=1)
+        np.testing.assert_allclose(returns, 1.0 if exploit_pays else 0.0, atol=1e-6)
