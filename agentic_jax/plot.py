@@ -75,10 +75,11 @@ def plot_runs(
     last_update = max(row["update"] for rows in runs for row in rows)
     for ax, metric in zip(axes[0], present, strict=True):
         values = []
-        for rows, label in zip(runs, labels, strict=True):
+        for index, (rows, label) in enumerate(zip(runs, labels, strict=True)):
             points = [(r["update"], r[metric]) for r in rows if r.get(metric) is not None]
-            if points:
-                (line,) = ax.plot(*zip(*points, strict=True), marker=".", label=label)
+            if points:  # a run keeps its colour in every panel, logged there or not
+                (line,) = ax.plot(*zip(*points, strict=True), marker=".", label=label,
+                                  color=f"C{index % 10}")  # fmt: skip
                 values += [value for _, value in points]
             band = seed_band(rows, metric)
             if points and band:
