@@ -139,6 +139,7 @@ def with_threshold(
 
 
 def save_monitor(monitor: TranscriptMonitor, path: str | Path) -> None:
+    """Write the monitor (weights, bias, threshold) to ``path``, an ``.npz`` a run can read."""
     np.savez(path, weights=monitor.weights, bias=monitor.bias, threshold=monitor.threshold)
 
 

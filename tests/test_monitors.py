@@ -161,3 +161,5 @@ def test_the_monitor_penalty_needs_episodes_of_an_environment_with_rules():
         build(config_lib.load("configs/arithmetic.yaml", ["algo.monitor_penalty=0.5"]))
     with pytest.raises(ValueError, match="monitor_weights"):
         leak_setup("algo.monitor_penalty=0.5", "algo.monitor=transcript")
+    with pytest.raises(ValueError, match="monitor_weights"):  # weights an action monitor ignores
+        leak_setup("algo.monitor_penalty=0.5", "algo.monitor_weights=m.npz")

@@ -88,13 +88,13 @@ class TokenActor:
         if a.monitor_penalty > 0 and (
             r.batching != "episodes" or self.num_contexts > 1
             or (a.monitor == "action" and config.env.id not in ACTION_RULES)
-            or (a.monitor == "transcript" and not a.monitor_weights)
+            or (a.monitor == "transcript") != bool(a.monitor_weights)
         ):  # fmt: skip
             raise ValueError(
                 f"algo.monitor_penalty puts a monitor in the reward of single-agent episodes "
                 f"(rollout.batching=episodes): the action monitor where an environment has "
                 f"action rules ({', '.join(ACTION_RULES)}), the transcript monitor with "
-                f"algo.monitor_weights; got {config.env.id}, batching={r.batching}, "
+                f"algo.monitor_weights (only it); got {config.env.id}, batching={r.batching}, "
                 f"monitor={a.monitor}, monitor_weights={a.monitor_weights}"
             )
         if m.role_params == "separate" and self.num_contexts == 1:
