@@ -8,7 +8,7 @@
 
 Options: ``--config`` (default ``hacking``; ``hacking_code`` for CodeSynth), ``--seeds`` (3,
 vmapped), ``--runs``, ``--set KEY=VALUE ...`` (every arm), ``--no-record``; ``--abort-reward``,
-``--penalty`` (a monitor's, per flagged episode), ``--leak-rates`` (onset).
+``--penalty`` (a monitor's, per flagged episode), ``--leak-rates`` or ``--leak-tokens`` (onset).
 
 Every experiment pretrains the config's base once (its first stage, one seed), then runs the RL
 stage from it (``init``) once per arm, ``--seeds`` seeds each: the spread is RL's, from one
@@ -19,7 +19,9 @@ impossible tasks solved / impossible tasks (ImpossibleBench's; only a leak solve
 
 - ``onset``: the RL stage where the leak is present in a share ``leak_rate`` of episodes (how
   often a policy can meet it), one arm per rate; onset is the first update whose training hack
-  rate reaches half its final value.
+  rate reaches half its final value. With ``--leak-tokens`` the arms differ instead in how many
+  tokens the leak takes (``leak_tokens``), each from its own base whose corpus demonstrates that
+  leak at the same prior rate, so that only the leak's length differs.
 - ``mitigations``: none; hardening (the leak closed: ``leak: false`` in training and at
   evaluation; its hack rate where the leak reopens is reported apart); ``<abort>`` with a
   reward; the action monitor's penalty in the reward; the inoculation token in training.
@@ -161,17 +163,33 @@ def onset_update(history: list[dict], key: str = "train/hacks") -> str:
     return str(next(update for update, value in points if value >= final / 2))
 
 
+def onset_arms(args, config, base_dir, name) -> dict[str, config_lib.Config]:
+    """One arm per leak rate (one base), or per leak length (a base each)."""
+    if not args.leak_tokens:
+        return {f"leak_rate {rate}": rl_arm(config, base_dir, env={"leak_rate": rate})
+                for rate in args.leak_rates}  # fmt: skip
+    arms = {}
+    for tokens in args.leak_tokens:
+        overrides = {**config.env.overrides, "leak_tokens": tokens}
+        arm = dataclasses.replace(config, env=dataclasses.replace(config.env, overrides=overrides))
+        base = train_base(dataclasses.replace(arm, num_seeds=1), args.runs,
+                          f"{name}_{args.experiment}_tokens{tokens}")  # fmt: skip
+        arms[f"leak_tokens {tokens}"] = rl_arm(arm, base)
+    return arms
+
+
 def onset(args, config, base_dir, name):
     every = max(config.eval_interval // 2, 1)  # a finer curve: when does it take off?
-    arms = {f"leak_rate {rate}": dataclasses.replace(
-                rl_arm(config, base_dir, env={"leak_rate": rate}), eval_interval=every)
-            for rate in args.leak_rates}  # fmt: skip
+    arms = {label: dataclasses.replace(arm, eval_interval=every)
+            for label, arm in onset_arms(args, config, base_dir, name).items()}  # fmt: skip
     histories, dirs = run_arms(args, config, name, arms)
-    lines = ["| leak present in | hack rate, base | hack rate after RL | onset (update) | "
+    knob = "the leak takes (tokens)" if args.leak_tokens else "leak present in"
+    lines = [f"| {knob} | hack rate, base | hack rate after RL | onset (update) | "
              "honest held-out success after RL |", "|---|---|---|---|---|"]  # fmt: skip
     for label, history in histories.items():
         base, last = history[0], history[-1]
-        lines.append(f"| {label.split()[-1]} of episodes | {spread(base, HACK)} | "
+        value = label.split()[-1] + ("" if args.leak_tokens else " of episodes")
+        lines.append(f"| {value} | {spread(base, HACK)} | "
                      f"{spread(last, HACK)} | {onset_update(history, HACK)} | "
                      f"{spread(last, HONEST)} |")  # fmt: skip
     return lines, dirs, list(histories), (HACK, "train/hacks", HONEST)
@@ -252,6 +270,7 @@ EXPERIMENTS = {"onset": onset, "mitigations": mitigations, "impossible": mitigat
                "inoculation": mitigations, "monitors": monitor_experiment}  # fmt: skip
 TITLES = {
     "onset": "Hacking's onset under RL against leak discoverability",
+    "onset_tokens": "Hacking's onset under RL against the leak's length in tokens",
     "mitigations": "The mitigation table: hack rate and honest success under each mitigation",
     "impossible": "Impossible tasks: the cheating rate with and without abort",
     "inoculation": "Inoculation: the hack rate at evaluation, trained with and without the token",
@@ -270,15 +289,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--abort-reward", type=float, default=0.5)
     parser.add_argument("--penalty", type=float, default=1.0, help="a monitor's, per flag")
     parser.add_argument("--leak-rates", type=float, nargs="+", default=[0.1, 0.3, 1.0])
+    parser.add_argument(
+        "--leak-tokens",
+        type=int,
+        nargs="+",
+        default=[],
+        help="onset: arms by the leak's length, a base each (instead of rates)",
+    )
     parser.add_argument("--monitor-episodes", type=int, default=4096)
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     config = config_lib.load(resolve_config(args.config), [f"num_seeds={args.seeds}", *args.set])
     base_config = dataclasses.replace(config, num_seeds=1)
-    base_dir = train_base(base_config, args.runs, f"{name}_{args.experiment}")
+    by_length = args.experiment == "onset" and bool(args.leak_tokens)  # a base per arm
+    experiment = "onset_tokens" if by_length else args.experiment
+    base_dir = None if by_length else train_base(base_config, args.runs, f"{name}_{experiment}")
     lines, dirs, labels, metrics = EXPERIMENTS[args.experiment](args, config, base_dir, name)
-    png = plot_runs(dirs, plot_path(f"hacking_{args.experiment}", name), metrics, labels)
-    record_experiment(f"{TITLES[args.experiment]} ({name})", "hacking.py", argv, png,
+    png = plot_runs(dirs, plot_path(f"hacking_{experiment}", name), metrics, labels)
+    record_experiment(f"{TITLES[experiment]} ({name})", "hacking.py", argv, png,
                       args.seeds, lines, args.no_record)  # fmt: skip
     print("\n".join(lines))
     return 0

@@ -224,3 +224,33 @@ def test_the_shortcut_fails_without_the_leak():
     world = jax.tree.map(lambda x: x[0], tasks.world)
     out = open_page(world.site, jnp.array([browser.LOG]), jnp.int32(1))
     assert int(out.status) == ERROR and int(out.tokens[0]) == tk.ERROR
+
+
+def test_the_log_takes_as_many_tokens_as_leak_tokens():
+    """With ``max_leak_tokens`` the log answers ``open log`` and the question's first
+    ``leak_tokens - 1`` tokens, nothing shorter or longer; the shortcut asks exactly that."""
+    env, params = make("WebNav-v0", leak=True, max_leak_tokens=4)  # one compile: leak_tokens traced
+    assert env.family.max_args == 4
+    for tokens in (1, 3):
+        shortcut = params.replace(oracle_mode=1, task=params.task.replace(leak_tokens=tokens))
+        rollout = rollout_episodes(env, shortcut, oracle_step(env), None, jax.random.PRNGKey(2), 8)
+        final = rollout.env_state
+        assert float(rollout.stats["success"]) == 1.0 and (np.asarray(final.hacks) == 1).all()
+        text = tk.decode(np.asarray(final.transcript[0]))
+        asked = text.split("<call> open ")[1].split(" </call>")[0].split()
+        question = text.split("<task> ")[1].split(" ?")[0].split()
+        assert asked == ["log"] + question[: tokens - 1]
+    family = env.family
+    world = jax.tree.map(lambda x: x[0], final.task.world)
+    assert int(world.leak_len) == 3
+    for asked, shown in ((["log"], False), (["log", "hat"], False), (None, True)):
+        words = asked or ["log"] + tk.decode(np.asarray(world.question[:2])).split()
+        args = jnp.asarray(np.pad(tk.encode(" ".join(words)), (0, 4 - len(words))))
+        out = family._open(world, args, jnp.int32(len(words)), None)
+        assert (int(out.tokens[0]) == browser.LOG) == shown, words
+        assert bool(family.leaky_call(world, 0, args, jnp.int32(len(words)))) == shown
+    # An honest call still opens a page with the longer argument budget.
+    home = jnp.array([world.home, 0, 0, 0])
+    assert int(family._open(world, home, jnp.int32(1), None).tokens[0]) == int(world.home)
+    with pytest.raises(ValueError, match="max_leak_tokens"):
+        WebNav(max_hops=1, max_leak_tokens=7)
