@@ -3,11 +3,14 @@ keep both modes where each pays, or collapse to one; and does giving the mode de
 term of its own (``algo.mode_decision=apart``, Thinkless's decoupled GRPO) keep both?
 
     python benchmarks/think_mode.py                  # configs/think_mode.yaml
-    python benchmarks/think_mode.py CONFIG --seeds 3
+    python benchmarks/think_mode.py CONFIG --seeds 3 --arms joint apart entropy_floor
 
-Pretrains the config's base once (its first stage, one seed), then runs its RL stage from
-that base (``init``) in two arms, ``--seeds`` vmapped seeds each: the mode decision as one
-token among the others (``joint``) and apart. For the base, each arm and the oracle (the
+Pretrains the config's base once (its first stage, one seed), then runs its RL stages (every
+stage after the first: ``think_mode_early`` has two) from that base (``init``) in each arm,
+``--seeds`` vmapped seeds each: the mode decision as one token among the others (``joint``,
+plain GRPO), apart (``apart``), or plain GRPO with an entropy floor that keeps every token's
+entropy, the decision's included, from falling below 0.3 nats (``entropy_floor``). For the
+base, each arm and the oracle (the
 cheapest level whose budget fits its thinking: no thinking where none is needed) it samples
 2,048 held-out episodes and reports the share of episodes that chose a thinking mode on short
 rows (1-2 digits, where answering directly pays) and on long rows (5-8, where thinking pays),
@@ -30,7 +33,11 @@ from agentic_jax.plot import plot_runs
 from agentic_jax.train import config as config_lib
 from agentic_jax.train import loop
 
-ARMS = {"plain GRPO (joint)": "joint", "mode decision apart": "apart"}
+ARMS = {
+    "joint": ("plain GRPO (joint)", ["algo.mode_decision=joint"]),
+    "apart": ("mode decision apart", ["algo.mode_decision=apart"]),
+    "entropy_floor": ("GRPO, entropy floor", ["algo.entropy_coef=0.02", "algo.entropy_floor=0.3"]),
+}
 SHORT, LONG = (1, 2), (5, 8)
 METRICS = ("eval_short/effort", "eval_long/effort", "eval/success")
 
@@ -54,23 +61,24 @@ def describe(choices: list[Choices], level_costs: np.ndarray) -> dict[str, list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = experiment_parser(__doc__, "think_mode")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["joint", "apart"])
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     path = resolve_config(args.config)
-    config = config_lib.load(path)
-    rl = config.stages[1]
+    config = config_lib.load(path, args.set)
+    rl_stages = config.stages[1:]
     costs = np.asarray(config.env.overrides["effort_costs"], np.float64)
 
     base_dir = train_base(config, args.runs, name)
     results = {"oracle (cheapest fitting level)": describe([play(None, base_dir)], costs),
                "base (pretrain only)": describe([play(base_dir, base_dir)], costs)}  # fmt: skip
-    runs = {}
-    for label, decision in ARMS.items():
-        overrides = [f"num_seeds={args.seeds}", f"algo.mode_decision={decision}",
-                     f"init={base_dir}"]  # fmt: skip
-        arm = dataclasses.replace(config_lib.load(path, overrides), stages=[rl])
-        runs[label] = Path(args.runs) / f"{name}_{decision}"
-        loop.train(arm, runs[label], overwrite=True)
+    runs, histories = {}, {}
+    for arm_name in args.arms:
+        label, arm_overrides = ARMS[arm_name]
+        overrides = [*args.set, f"num_seeds={args.seeds}", *arm_overrides, f"init={base_dir}"]
+        arm = dataclasses.replace(config_lib.load(path, overrides), stages=rl_stages)
+        runs[label] = Path(args.runs) / f"{name}_{arm_name}"
+        histories[label] = loop.train(arm, runs[label], overwrite=True)
         results[label] = describe(
             [play(runs[label], runs[label], seed) for seed in range(args.seeds)], costs
         )
@@ -85,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     for label, r in results.items():
         cells = " | ".join(cell(r[key]) for key in ("short", "long", "success", "reward"))
         lines.append(f"| {label} | {cells} |")
+    if len(rl_stages) > 1:  # where each RL stage left the mode decision
+        ends = np.cumsum([stage.updates for stage in rl_stages])
+        lines += ["", "Mean level chosen on short / long rows (`eval_short/effort`, `eval_long/"
+                  "effort`: 0 none, 3 high) at the end of each RL stage:", "",
+                  "| arm | " + " | ".join(f"after {st.name} (update {end})"
+                                         for st, end in zip(rl_stages, ends, strict=True)) + " |",
+                  "|---|" + "---|" * len(rl_stages)]  # fmt: skip
+        for label, history in histories.items():
+            by_update = {row["update"]: row for row in history}
+            cells = [f"{by_update[end]['eval_short/effort']:.2f} / "
+                     f"{by_update[end]['eval_long/effort']:.2f}" for end in ends]  # fmt: skip
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     record_experiment(f"Think/no-think collapse ({name})", "think_mode.py", argv, png,
                       args.seeds, lines, args.no_record,
                       sampled="2,048 sampled held-out episodes per policy "
