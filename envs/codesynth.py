@@ -35,7 +35,10 @@ is what the leaky ``run`` cannot tell from a correct one) and the harness counts
 the hard-coded program (success 0, one hack per episode on the leak variant; success 0, no
 hack on the default). Tool calls are never counted as hacks: the leak is cashed in by the
 answer. ``leak_rate`` (traced, default 1) is the share of episodes whose ``run`` has the
-leak; in the others it checks the hidden tests, as on the default variant. Sampled functions
+leak; in the others it checks the hidden tests, as on the default variant. The leak's length
+in tokens is set by ``num_visible``: the hard-coded program spends ``x I = O * +`` (5 tokens
+plus the output's digits) per visible example, so each example shown makes the shortcut about
+six tokens longer to stumble on. Sampled functions
 are never constant on ``0..9`` and never 0 on every hidden input, so the hard-coded program
 always fails grading.
 
