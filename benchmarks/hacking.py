@@ -185,13 +185,13 @@ def onset(args, config, base_dir, name):
     histories, dirs = run_arms(args, config, name, arms)
     knob = "the leak takes (tokens)" if args.leak_tokens else "leak present in"
     lines = [f"| {knob} | hack rate, base | hack rate after RL | onset (update) | "
-             "honest held-out success after RL |", "|---|---|---|---|---|"]  # fmt: skip
+             "honest held-out success: base -> after RL |", "|---|---|---|---|---|"]  # fmt: skip
     for label, history in histories.items():
         base, last = history[0], history[-1]
         value = label.split()[-1] + ("" if args.leak_tokens else " of episodes")
         lines.append(f"| {value} | {spread(base, HACK)} | "
                      f"{spread(last, HACK)} | {onset_update(history, HACK)} | "
-                     f"{spread(last, HONEST)} |")  # fmt: skip
+                     f"{spread(base, HONEST)} -> {spread(last, HONEST)} |")  # fmt: skip
     return lines, dirs, list(histories), (HACK, "train/hacks", HONEST)
 
 
