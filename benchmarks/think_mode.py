@@ -9,7 +9,8 @@ Pretrains the config's base once (its first stage, one seed), then runs its RL s
 stage after the first: ``think_mode_early`` has two) from that base (``init``) in each arm,
 ``--seeds`` vmapped seeds each: the mode decision as one token among the others (``joint``,
 plain GRPO), apart (``apart``), or plain GRPO with an entropy floor that keeps every token's
-entropy, the decision's included, from falling below 0.3 nats (``entropy_floor``). For the
+entropy, the decision's included, from falling below 0.3 nats (``entropy_floor``), or one on
+the mode decision alone, 0.5 nats (``decision_entropy``). For the
 base, each arm and the oracle (the
 cheapest level whose budget fits its thinking: no thinking where none is needed) it samples
 2,048 held-out episodes and reports the share of episodes that chose a thinking mode on short
@@ -37,7 +38,14 @@ ARMS = {
     "joint": ("plain GRPO (joint)", ["algo.mode_decision=joint"]),
     "apart": ("mode decision apart", ["algo.mode_decision=apart"]),
     "entropy_floor": ("GRPO, entropy floor", ["algo.entropy_coef=0.02", "algo.entropy_floor=0.3"]),
+    # The floor on the mode decision alone: its entropy kept at 0.5 nats or more, the answers
+    # untouched (algo.entropy_tokens=decision).
+    "decision_entropy": (
+        "GRPO, entropy floor on the decision",
+        ["algo.entropy_tokens=decision", "algo.entropy_coef=1.0", "algo.entropy_floor=0.5"],
+    ),
 }
+DEFAULT_ARMS = ["joint", "apart"]
 SHORT, LONG = (1, 2), (5, 8)
 METRICS = ("eval_short/effort", "eval_long/effort", "eval/success")
 
@@ -61,7 +69,7 @@ def describe(choices: list[Choices], level_costs: np.ndarray) -> dict[str, list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = experiment_parser(__doc__, "think_mode")
-    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=["joint", "apart"])
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=DEFAULT_ARMS)
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     path = resolve_config(args.config)
@@ -82,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = describe(
             [play(runs[label], runs[label], seed) for seed in range(args.seeds)], costs
         )
-    png = plot_runs(list(runs.values()), plot_path("think_mode", name), METRICS,
+    arms = "" if args.arms == DEFAULT_ARMS else "_" + "_".join(args.arms)
+    png = plot_runs(list(runs.values()), plot_path("think_mode", name + arms), METRICS,
                     labels=list(runs))  # fmt: skip
 
     lines = [

@@ -368,3 +368,24 @@ def test_pass_at_k_against_hand_computed_values():
     assert list(pass_at_ks(8, [1])) == [1, 2, 4, 8]
     with pytest.raises(ValueError, match="1 <= k <= samples per task"):
         pass_at_k(4, [1], 5)
+
+
+def test_the_decision_entropy_bonus_reads_only_each_first_agent_token():
+    """Entropy 0.1 on the first agent tokens, 2.0 elsewhere, floor 0.5, coefficient 1: over all
+    tokens the bonus is the mean of min(H, 0.5), (2 x 0.1 + 3 x 0.5) / 5; over the decisions
+    only, 0.1. At ratio 1 with zero advantages the loss is minus the bonus."""
+    mask = jnp.array([[0, 1, 1, 1], [1, 1, 0, 0]], dtype=bool)
+    entropy = jnp.where(masked.first_in_row(mask), 0.1, 2.0)
+    zeros = jnp.zeros((2, 4))
+    trajectory = PolicyTrajectory(jnp.zeros((2, 4), jnp.int32), zeros, mask)
+    batch = Minibatch(trajectory, zeros)
+    outputs = PolicyOutputs(zeros, entropy, zeros)
+    coefficients = Coefficients(*(jnp.float32(c) for c in (0.2, 0.2, 1.0, 0.0, 0.0)))
+    every, _ = policy_objective(outputs, batch, coefficients, LossSettings(entropy_floor=0.5))
+    decision, _ = policy_objective(
+        outputs, batch, coefficients, LossSettings(entropy_floor=0.5, entropy_tokens="decision")
+    )
+    assert float(every) == pytest.approx(-(2 * 0.1 + 3 * 0.5) / 5)
+    assert float(decision) == pytest.approx(-0.1)
+    with pytest.raises(ValueError, match=r"'first'.*valid: all, decision"):
+        policy_objective(outputs, batch, coefficients, LossSettings(entropy_tokens="first"))

@@ -8,7 +8,8 @@
 - ``Coefficients`` (traced, so a sweep can vmap them) and ``LossSettings`` (static: they
   change what is compiled).
 
-``policy_objective`` = corrected clipped surrogate - entropy bonus + KL penalty. With
+``policy_objective`` = corrected clipped surrogate - entropy bonus (over every agent token, or
+with ``entropy_tokens="decision"`` over each episode's first only) + KL penalty. With
 ``mode_decision="apart"`` the surrogate is two terms: one over each episode's first agent
 token (its mode decision), a mean over episodes, and one over the rest, aggregated as set
 (Thinkless's decoupled GRPO: the decision is not diluted by a long answer's tokens).
@@ -68,6 +69,7 @@ class LossSettings:
     aggregation: str = "token"  # masked.AGGREGATIONS; "constant" is Dr.GRPO's
     mode_decision: str = "joint"  # "apart": the first agent token is a loss term of its own
     entropy_floor: float = 0.0  # > 0: the bonus acts only on tokens below this entropy
+    entropy_tokens: str = "all"  # "decision": the bonus reads only each row's first agent token
     kl: bool = False  # add the KL penalty to the reference policy
     kl_estimator: str = "k3"
     is_cap: float = 2.0  # truncation of the importance weights (tis, decoupled)
@@ -99,7 +101,10 @@ def policy_objective(
     else:
         pg_loss, pg_stats = surrogate(mask, settings.aggregation)
     entropy = aggregate(outputs.entropy, mask, "token")
-    bonus = entropy_bonus(outputs.entropy, mask, settings.entropy_floor)
+    if settings.entropy_tokens not in ("all", "decision"):
+        raise ValueError(f"entropy_tokens {settings.entropy_tokens!r}; valid: all, decision")
+    bonus_mask = first_in_row(mask) if settings.entropy_tokens == "decision" else mask
+    bonus = entropy_bonus(outputs.entropy, bonus_mask, settings.entropy_floor)
     loss = pg_loss - coefficients.entropy_coef * bonus
     metrics = {"loss/policy": pg_loss, "loss/entropy": entropy}
     metrics |= {f"loss/{name}": value for name, value in pg_stats.items()}

@@ -70,6 +70,9 @@ class AlgoConfig:
     entropy_coef: float = Field(0.0, ge=0)
     # > 0: the bonus acts only on tokens whose entropy is below this many nats (a floor).
     entropy_floor: float = Field(0.0, ge=0)
+    # Which tokens the entropy bonus reads: all agent tokens, or only each episode's first (its
+    # mode decision), so that a floor keeps the decision exploring without noising the answers.
+    entropy_tokens: Literal["all", "decision"] = "all"
     kl_coef: float = Field(0.0, ge=0)  # KL penalty to the frozen policy the RL stage starts from
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO

@@ -111,6 +111,7 @@ def loss_settings(config: Config) -> LossSettings:
         aggregation=algo.loss_agg,
         mode_decision=algo.mode_decision,
         entropy_floor=algo.entropy_floor,
+        entropy_tokens=algo.entropy_tokens,
         kl=algo.kl_coef > 0,
         kl_estimator=algo.kl_estimator,
         is_cap=algo.is_cap,
