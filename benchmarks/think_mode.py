@@ -57,11 +57,20 @@ def thinks_on(choices: Choices, rows: tuple[int, int]) -> float:
     return float((choices.level[on] > 0).mean())
 
 
+def success_thinking_on(choices: Choices, rows: tuple[int, int]) -> float:
+    """Success of the episodes on rows of ``rows`` digits that chose a thinking mode (nan when
+    none did): whether thinking still pays where it should."""
+    low, high = rows
+    on = (choices.length >= low) & (choices.length <= high) & (choices.level > 0)
+    return float(choices.success[on].mean()) if on.any() else float("nan")
+
+
 def describe(choices: list[Choices], level_costs: np.ndarray) -> dict[str, list[float]]:
     """Per seed: thinking share on short and long rows, success and mean reward."""
     return {
         "short": [thinks_on(c, SHORT) for c in choices],
         "long": [thinks_on(c, LONG) for c in choices],
+        "thinking pays": [success_thinking_on(c, LONG) for c in choices],
         "success": [float(c.success.mean()) for c in choices],
         "reward": [float((c.success - level_costs[c.level]).mean()) for c in choices],
     }
@@ -96,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [
         f"| policy | thinks on rows of {SHORT[0]}-{SHORT[1]} digits | thinks on rows of "
-        f"{LONG[0]}-{LONG[1]} digits | held-out success | mean reward |",
-        "|---|---|---|---|---|",
+        f"{LONG[0]}-{LONG[1]} digits | success when thinking on rows of {LONG[0]}-{LONG[1]} | "
+        "held-out success | mean reward |",
+        "|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
-        cells = " | ".join(cell(r[key]) for key in ("short", "long", "success", "reward"))
+        cells = " | ".join(
+            cell(r[key]) for key in ("short", "long", "thinking pays", "success", "reward")
+        )
         lines.append(f"| {label} | {cells} |")
     if len(rl_stages) > 1:  # where each RL stage left the mode decision
         ends = np.cumsum([stage.updates for stage in rl_stages])
