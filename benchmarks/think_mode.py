@@ -10,7 +10,9 @@ stage after the first: ``think_mode_early`` has two) from that base (``init``) i
 ``--seeds`` vmapped seeds each: the mode decision as one token among the others (``joint``,
 plain GRPO), apart (``apart``), or plain GRPO with an entropy floor that keeps every token's
 entropy, the decision's included, from falling below 0.3 nats (``entropy_floor``), or one on
-the mode decision alone, 0.5 nats (``decision_entropy``). For the
+the mode decision alone, 0.5 nats (``decision_entropy``), or with the decision's advantage
+apart from the advantage of its mode's tokens (``per_mode``: ``algo.mode_advantage``; with
+the decision's floor, ``per_mode_explore``). For the
 base, each arm and the oracle (the
 cheapest level whose budget fits its thinking: no thinking where none is needed) it samples
 2,048 held-out episodes and reports the share of episodes that chose a thinking mode on short
@@ -44,6 +46,18 @@ ARMS = {
         "GRPO, entropy floor on the decision",
         ["algo.entropy_tokens=decision", "algo.entropy_coef=1.0", "algo.entropy_floor=0.5"],
     ),
+    # The decision's advantage apart from its mode's tokens' (algo.mode_advantage=per_mode):
+    # a mode's tokens are judged only against the same mode's samples in their group.
+    "per_mode": ("GRPO, advantage per mode", ["algo.mode_advantage=per_mode"]),
+    "per_mode_explore": (
+        "GRPO, advantage per mode and the decision's entropy floor",
+        [
+            "algo.mode_advantage=per_mode",
+            "algo.entropy_tokens=decision",
+            "algo.entropy_coef=1.0",
+            "algo.entropy_floor=0.5",
+        ],
+    ),  # fmt: skip
 }
 DEFAULT_ARMS = ["joint", "apart"]
 SHORT, LONG = (1, 2), (5, 8)

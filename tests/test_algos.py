@@ -27,7 +27,38 @@ class SimpleTrajectory:
     loss_mask: jax.Array
 
 
+@struct.dataclass
+class GroupTrajectory:
+    actions: jax.Array
+    loss_mask: jax.Array
+    rewards: jax.Array
+    group: jax.Array
+    segments: jax.Array
+
+
 # ---------------------------------------------------------------------------- advantages
+def test_per_mode_advantages_by_hand():
+    """One group of four (Dr.GRPO's centring, no std): two think (first agent token 7) and
+    earn 0.9 and 0.0, two answer at once (token 9) and earn 1.0 each. Shared: every token
+    takes r - 0.725. Per mode: the first agent token keeps it; the later tokens take r minus
+    their mode's mean: +0.45 and -0.45 for the thinkers, 0 for the direct answers."""
+    rewards = jnp.array([0.9, 0.0, 1.0, 1.0])
+    mask = jnp.array([[0, 1, 1, 1], [0, 1, 1, 1], [0, 1, 1, 0], [0, 1, 1, 0]], bool)
+    actions = jnp.array([[0, 7, 3, 4], [0, 7, 5, 4], [0, 9, 4, 0], [0, 9, 4, 0]])
+    traj = GroupTrajectory(
+        actions, mask, jnp.zeros((4, 4)).at[:, 3].set(rewards), jnp.zeros(4, jnp.int32),
+        jnp.zeros((4, 4), jnp.int32),
+    )  # fmt: skip
+    shared = grpo.token_advantages(traj, 1, normalize_std=False)
+    np.testing.assert_allclose(
+        shared, np.broadcast_to((rewards - 0.725)[:, None], (4, 4)), atol=1e-6
+    )
+    per_mode = np.asarray(grpo.token_advantages(traj, 1, normalize_std=False, per_mode=True))
+    np.testing.assert_allclose(per_mode[:, 1], rewards - 0.725, atol=1e-6)  # the decisions
+    np.testing.assert_allclose(per_mode[:, 2], [0.45, -0.45, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(per_mode[:, 3], [0.45, -0.45, 0.0, 0.0], atol=1e-6)
+
+
 def test_gae_by_hand_with_episode_ends():
     # gamma 0.9, lambda 0.8 (gamma * lambda = 0.72); two envs, time-major [T=3, N=2].
     # env 0: the episode ends at t=1 and a new one runs at t=2 (bootstraps from last_value).

@@ -6,7 +6,11 @@ Each task is sampled ``G`` times; an episode's advantage is its reward against i
     A =  r - mean_group r                          (Dr.GRPO, normalize_std=False)
 
 with the population std (ddof=0). Groups are explicit: ``group`` [N] names each episode's
-task, so no row order is assumed. Every agent token of an episode carries its advantage.
+task, so no row order is assumed. Every agent token of an episode carries its advantage, or
+with ``per_mode`` only the first (the episode's mode decision: an effort level, or ``<think>``
+against answering at once): the tokens after it take the advantage within the episodes of
+their group that made the same decision, so what a mode costs or earns as a whole moves the
+decision alone, and a mode's own tokens are judged only against that mode's other samples.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from agentic_jax import tokens as tk
+from agentic_jax.algos.masked import first_in_row
 from agentic_jax.algos.policy import (
     Coefficients,
     Evaluate,
@@ -68,19 +74,27 @@ def informative_groups(
     return jnp.sum(in_group & (high > low)) / jnp.maximum(jnp.sum(in_group), 1)
 
 
-def token_advantages(trajectory: Any, num_groups: int, normalize_std: bool = True) -> jax.Array:
+def token_advantages(
+    trajectory: Any, num_groups: int, normalize_std: bool = True, per_mode: bool = False
+) -> jax.Array:
     """Each step's advantage [N, L]: its episode's group-relative advantage (a GRPO
     trajectory holds at most one episode per row, ``trajectory.group`` its task; a row
-    with no episode gets none)."""
+    with no episode gets none). ``per_mode``: only the first agent token keeps it; the later
+    steps take the advantage among their group's episodes whose first agent token is the same."""
     episode_rewards = trajectory.rewards.sum(axis=1)
+    present = holds_episode(trajectory)
     per_episode = grpo_advantages(
-        episode_rewards,
-        trajectory.group,
-        num_groups,
-        normalize_std,
-        present=holds_episode(trajectory),
+        episode_rewards, trajectory.group, num_groups, normalize_std, present=present
     )
-    return jnp.broadcast_to(per_episode[:, None], trajectory.rewards.shape)
+    if not per_mode:
+        return jnp.broadcast_to(per_episode[:, None], trajectory.rewards.shape)
+    decision = first_in_row(trajectory.loss_mask)
+    mode = jnp.sum(jnp.where(decision, trajectory.actions, 0), axis=1)
+    same_mode = trajectory.group * tk.VOCAB_SIZE + mode
+    within_mode = grpo_advantages(
+        episode_rewards, same_mode, num_groups * tk.VOCAB_SIZE, normalize_std, present=present
+    )
+    return jnp.where(decision, per_episode[:, None], within_mode[:, None])
 
 
 def holds_episode(trajectory: Any) -> jax.Array:

@@ -146,7 +146,10 @@ def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, n
     config = setup.config
     if config.algo.name == "grpo":
         advantages = grpo.token_advantages(
-            rollout.trajectory, num_groups, config.algo.normalize_std
+            rollout.trajectory,
+            num_groups,
+            config.algo.normalize_std,
+            per_mode=config.algo.mode_advantage == "per_mode",
         )
         return advantages, None
     return ppo.normalised_advantages(
