@@ -231,9 +231,12 @@ def test_the_log_takes_as_many_tokens_as_leak_tokens():
     ``leak_tokens - 1`` tokens, nothing shorter or longer; the shortcut asks exactly that."""
     env, params = make("WebNav-v0", leak=True, max_leak_tokens=4)  # one compile: leak_tokens traced
     assert env.family.max_args == 4
+    play = jax.jit(
+        lambda p: rollout_episodes(env, p, oracle_step(env), None, jax.random.PRNGKey(2), 8)
+    )
     for tokens in (1, 3):
         shortcut = params.replace(oracle_mode=1, task=params.task.replace(leak_tokens=tokens))
-        rollout = rollout_episodes(env, shortcut, oracle_step(env), None, jax.random.PRNGKey(2), 8)
+        rollout = play(shortcut)
         final = rollout.env_state
         assert float(rollout.stats["success"]) == 1.0 and (np.asarray(final.hacks) == 1).all()
         text = tk.decode(np.asarray(final.transcript[0]))
