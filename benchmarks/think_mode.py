@@ -12,14 +12,14 @@ plain GRPO), apart (``apart``), or plain GRPO with an entropy floor that keeps e
 entropy, the decision's included, from falling below 0.3 nats (``entropy_floor``), or one on
 the mode decision alone, 0.5 nats (``decision_entropy``), or with the decision's advantage
 apart from the advantage of its mode's tokens (``per_mode``: ``algo.mode_advantage``; with
-the decision's floor, ``per_mode_explore``). For the
-base, each arm and the oracle (the
+the decision's floor, ``per_mode_explore``). For the base, each arm and the oracle (the
 cheapest level whose budget fits its thinking: no thinking where none is needed) it samples
 2,048 held-out episodes and reports the share of episodes that chose a thinking mode on short
 rows (1-2 digits, where answering directly pays) and on long rows (5-8, where thinking pays),
 the success and the mean reward. Writes the table and the curves (``eval_short/effort``,
 ``eval_long/effort``: the mean level, 0 none, 3 the demonstrator's thinking level) to
-``benchmarks/think_mode.png`` and appends both to benchmarks/RESULTS.md.
+``benchmarks/think_mode.png`` (``think_mode_<config>[_<arms>].png`` for another config or
+other arms) and appends both to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ ARMS = {
             "algo.entropy_coef=1.0",
             "algo.entropy_floor=0.5",
         ],
-    ),  # fmt: skip
+    ),
 }
 DEFAULT_ARMS = ["joint", "apart"]
 SHORT, LONG = (1, 2), (5, 8)

@@ -66,3 +66,9 @@ def test_only_the_decision_is_forced(rollout_and_setup):
 def test_balance_modes_needs_groups():
     with pytest.raises(ValueError, match="group_size >= 2"):
         build(config_lib.load(None, [*BALANCED, "rollout.group_size=1"]))
+
+
+def test_per_mode_advantages_need_grpo_on_episodes():
+    with pytest.raises(ValueError, match=r"mode_advantage=per_mode.*algo.name=grpo"):
+        build(config_lib.load(None, ["algo.mode_advantage=per_mode", "algo.name=ppo",
+                                     "rollout.batching=stream"]))  # fmt: skip

@@ -81,10 +81,9 @@ class AlgoConfig:
     # against acting at once) is a loss term of its own, a mean over episodes, added to the
     # rest's (Thinkless's decoupled GRPO); joint: one token among the others.
     mode_decision: Literal["joint", "apart"] = "joint"
-    # per_mode (GRPO): the decision token takes the group's advantage, the tokens after it the
-    # advantage among the group's episodes that decided the same (``algos.grpo``), so a mode
-    # that pays less as a whole is not unlearnt token by token; shared: one advantage per
-    # episode.
+    # per_mode (GRPO on episodes): the decision token takes the group's advantage, the tokens
+    # after it the advantage among the group's episodes that decided the same (``algos.grpo``):
+    # a mode's price moves the decision alone; shared: one advantage per episode.
     mode_advantage: Literal["shared", "per_mode"] = "shared"
     # Delegation (an environment with sub-agent slots): each role's reward and GRPO groups,
     # ``agentic_jax.algos.credit``: outcome broadcast / subtask's own reward / per_level groups.

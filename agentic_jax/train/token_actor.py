@@ -75,6 +75,14 @@ class TokenActor:
                 f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
                 f"group_size={r.group_size})"
             )
+        if config.algo.mode_advantage == "per_mode" and (
+            config.algo.name != "grpo" or r.batching != "episodes"
+        ):
+            raise ValueError(
+                "algo.mode_advantage=per_mode splits GRPO's group advantages by mode decision: "
+                f"it needs algo.name=grpo and rollout.batching=episodes (got "
+                f"{config.algo.name}, {r.batching})"
+            )
         self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
         if self.num_contexts > 1 and (r.batching != "episodes" or config.algo.name != "grpo"
                                       or r.balance_modes):  # fmt: skip
