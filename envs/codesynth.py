@@ -53,10 +53,16 @@ orders, and draws uniformly among the (order, function) pairs that fit the split
 not degenerate; in the rare case that none does (under 0.5% of draws), it uses a fixed task
 of the same shape from a table that covers every split (``x d + 1 + ... c OP``).
 
+``run_output="first_failure"`` (static) makes a failing ``run`` say what a test runner says:
+the first failing test written as the prompt writes an example, then ``fail`` and the
+program's output there (``<result> x 3 = 1 4 fail 9 </result>``: at 3 the program gave 9, the
+test wants 14); a passing run still answers its verdicts. It reveals a hidden test's output
+at each failure, as a real runner does; the grader and the leak-free property are unchanged.
+
 Static (shape) parameters: ``max_ops``, ``max_visible``, ``stack_size``, ``max_steps``,
-``leak``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``, ``leak_rate``,
-``min_ops`` (each task's operation count is drawn uniformly from ``min_ops..num_ops``; by
-default it is ``num_ops``).
+``leak``, ``run_output``. Traced parameters (``CodeParams``): ``num_ops``, ``num_visible``,
+``leak_rate``, ``min_ops`` (each task's operation count is drawn uniformly from
+``min_ops..num_ops``; by default it is ``num_ops``).
 """
 
 from __future__ import annotations
@@ -114,6 +120,9 @@ class CodeParams:
     leak_rate: float = 1.0  # leak variant: the share of episodes whose run has the leak
 
 
+RUN_OUTPUTS = ("verdicts", "first_failure")  # what ``run`` writes: see the module's docstring
+
+
 class CodeSynth(TaskFamily):
     oracle_modes = (0, 1)  # 0: run the hidden program, answer it; 1: the hard-coding shortcut
     exploit_oracle_mode = 1
@@ -125,6 +134,7 @@ class CodeSynth(TaskFamily):
         stack_size: int = 4,
         max_steps: int = 32,
         leak: bool = False,
+        run_output: str = "verdicts",
     ):
         if not 1 <= max_ops <= MAX_OPS:
             raise ValueError(f"max_ops must be in [1, {MAX_OPS}], got {max_ops}")
@@ -132,6 +142,10 @@ class CodeSynth(TaskFamily):
             raise ValueError(f"max_visible must be in [1, {MAX_VISIBLE}], got {max_visible}")
         if not 3 <= stack_size <= 16:
             raise ValueError(f"stack_size must be in [3, 16], got {stack_size}")
+        if run_output not in RUN_OUTPUTS:
+            raise ValueError(
+                f"run_output must be one of {', '.join(RUN_OUTPUTS)}, got {run_output!r}"
+            )
         program_width = 1 + 2 * max_ops
         if not program_width <= max_steps <= 256:
             raise ValueError(
@@ -140,11 +154,14 @@ class CodeSynth(TaskFamily):
             )
         self.max_ops, self.max_visible = max_ops, max_visible
         self.stack_size, self.max_steps, self.leak = stack_size, max_steps, bool(leak)
+        self.run_output = run_output
         # The hard-coded program: 0, then per visible test x I = |V| * (+ or -).
         self.hardcode_width = 1 + (5 + sandbox.MAX_VALUE_DIGITS) * max_visible
         self.max_args = max(program_width, self.hardcode_width)
         self.max_answer = self.max_args
         width = DOMAIN - 1  # one verdict per hidden input (the leak checks at most max_visible)
+        if run_output == "first_failure":  # or x I = EXPECTED fail ACTUAL
+            width = max(width, 3 + 2 * (sandbox.MAX_VALUE_DIGITS + 1) + 1)
         self.tools = (Tool("run", width, self._run),)
         example_width = 3 + sandbox.MAX_VALUE_DIGITS + 1  # x I = [-] D D D
         self.prompt_width = 2 + example_width * max_visible
@@ -169,10 +186,39 @@ class CodeSynth(TaskFamily):
         visible = jnp.pad(world.visible, (0, DOMAIN - world.visible.shape[0]))
         checked = jnp.where(world.leak_present, visible, hidden_inputs(world))
         count = jnp.where(world.leak_present, world.num_visible, DOMAIN - world.num_visible)
-        return sandbox.run_tests(
+        width = self.tools[0].result_width
+        verdicts = sandbox.run_tests(
             args, args_len, jnp.arange(DOMAIN, dtype=jnp.int32), world.outputs, checked, count,
-            self.stack_size, self.max_steps, self.tools[0].result_width,
+            self.stack_size, self.max_steps, width,
         )  # fmt: skip
+        if self.run_output == "verdicts":
+            return verdicts
+        return self._first_failure(world, args, args_len, checked, count, verdicts, width)
+
+    def _first_failure(self, world: CodeWorld, args, args_len, checked, count, verdicts, width):
+        """``run_output="first_failure"``: the first failing checked test, written as the
+        prompt writes an example, then ``fail`` and the program's output there
+        (``x 3 = 1 4 fail 9``); the verdicts when every checked test passes, the error when
+        the program does not run."""
+        outputs, error = self.execute(args, args_len)
+        failing = (jnp.arange(DOMAIN) < count) & (outputs[checked] != world.outputs[checked])
+        test = checked[jnp.argmax(failing)]
+        expected, expected_len = number_tokens(world.outputs[test][None])
+        actual, actual_len = number_tokens(outputs[test][None])
+        line, line_len = concat(
+            [
+                (jnp.stack([X_TOKEN, DIGIT_IDS[test], EQUALS])[None], jnp.array([3])),
+                (expected, expected_len),
+                (jnp.array([[sandbox.FAIL]]), jnp.array([1])),
+                (actual, actual_len),
+            ],
+            width,
+        )
+        show = failing.any() & (error == sandbox.NO_ERROR)
+        return verdicts.replace(
+            tokens=jnp.where(show, line, verdicts.tokens),
+            length=jnp.where(show, line_len, verdicts.length),
+        )
 
     def _grade(self, world: CodeWorld, program, length):
         """(runs without error, passes every visible test, passes every hidden test)."""

@@ -188,6 +188,35 @@ def test_run_reports_errors(text, reason, leak):
     assert run_tool(text, leak=leak) == (f"<error> {reason}", ERROR)
 
 
+FIRST_FAILURE = CodeSynth(run_output="first_failure")
+
+
+@jax.jit
+def call_first_failure(world, args, args_len):
+    return FIRST_FAILURE.tools[0].fn(world, args, args_len, jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize(
+    "text,result",
+    [
+        ("x 1 +", " ".join(["pass"] * 7)),  # passing: the verdicts, as by default
+        ("x 2 * 1 -", "x 0 = 1 fail - 1"),  # the first hidden input, 0: wants 1, gives -1
+        ("x 1 max 1 +", "x 0 = 1 fail 2"),  # differs from x + 1 only at 0
+        ("x 1 min 1 +", "x 3 = 4 fail 2"),  # right at 0 and 1, then 3 is the first hidden
+        ("x 9 9 *", "x 0 = 1 fail 0"),  # (99 * x: 0 at 0)
+        ("x 9 9 * 9 9 +", "x 0 = 1 fail 9 9"),  # 99 x + 99
+        ("x 9 9 * 9 9 - 9 *", "x 0 = 1 fail - 8 9 1"),  # -891: a sign and three digits
+        ("x x x x x", "<error> overflow"),  # an error as by default
+    ],
+)
+def test_run_output_first_failure(text, result):
+    """``run_output="first_failure"``: the first failing hidden test, as the prompt writes an
+    example, then ``fail`` and the program's output there."""
+    assert FIRST_FAILURE.tools[0].result_width == 12  # x I = - D D D fail - D D D
+    out = call_first_failure(world_x_plus_1(), *program(text, FIRST_FAILURE.max_args))
+    assert tk.decode(np.asarray(out.tokens)[: int(out.length)]) == result
+
+
 def test_docstring_transcript():
     """f(x) = 4x + 2 shown at 2, 5, 7, as in the module docstring."""
     world = world_x_plus_1().replace(outputs=4 * jnp.arange(DOMAIN, dtype=jnp.int32) + 2)
@@ -382,10 +411,12 @@ def test_bad_configuration_is_rejected():
         make("CodeSynth-v0", max_steps=5)
     with pytest.raises(TypeError, match="leak=1.*expected bool"):
         make("CodeSynth-v0", leak=1)
+    with pytest.raises(ValueError, match="run_output must be one of verdicts, first_failure"):
+        make("CodeSynth-v0", run_output="diff")
 
 
 def test_default_transcript_fits():
-    for family in FAMILIES.values():
+    for family in (*FAMILIES.values(), FIRST_FAILURE):
         hardest = family.prompt_width + family.plan_width + family.tools[0].result_width + 2
         assert family.default_max_len >= hardest
         assert family.max_args >= family.hardcode_width >= 1 + 2 * family.max_ops
