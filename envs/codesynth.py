@@ -98,6 +98,7 @@ from .codesynth_programs import (
     apply_op,
     concat,
     evaluate,
+    failure_line,
     function_hash,
     hidden_inputs,
     hidden_mask,
@@ -203,17 +204,7 @@ class CodeSynth(TaskFamily):
         outputs, error = self.execute(args, args_len)
         failing = (jnp.arange(DOMAIN) < count) & (outputs[checked] != world.outputs[checked])
         test = checked[jnp.argmax(failing)]
-        expected, expected_len = number_tokens(world.outputs[test][None])
-        actual, actual_len = number_tokens(outputs[test][None])
-        line, line_len = concat(
-            [
-                (jnp.stack([X_TOKEN, DIGIT_IDS[test], EQUALS])[None], jnp.array([3])),
-                (expected, expected_len),
-                (jnp.array([[sandbox.FAIL]]), jnp.array([1])),
-                (actual, actual_len),
-            ],
-            width,
-        )
+        line, line_len = failure_line(test, world.outputs[test], outputs[test], width)
         show = failing.any() & (error == sandbox.NO_ERROR)
         return verdicts.replace(
             tokens=jnp.where(show, line, verdicts.tokens),

@@ -239,3 +239,19 @@ def number_tokens(values: jax.Array) -> tuple[jax.Array, jax.Array]:
     tokens = jnp.where(place < 0, tk.MINUS, DIGIT_IDS[digit])
     length = digits + negative
     return jnp.where(jnp.arange(VALUE_DIGITS + 1) < length[:, None], tokens, tk.PAD), length
+
+
+def failure_line(test: jax.Array, expected: jax.Array, actual: jax.Array, width: int):
+    """A failing test as ``run_output="first_failure"`` writes it: the test as the prompt
+    writes an example, then ``fail`` and the program's output (``x 3 = 1 4 fail 9``)."""
+    expected_tokens, expected_len = number_tokens(expected[None])
+    actual_tokens, actual_len = number_tokens(actual[None])
+    return concat(
+        [
+            (jnp.stack([X_TOKEN, DIGIT_IDS[test], EQUALS])[None], jnp.array([3])),
+            (expected_tokens, expected_len),
+            (jnp.array([[sandbox.FAIL]]), jnp.array([1])),
+            (actual_tokens, actual_len),
+        ],
+        width,
+    )
