@@ -188,20 +188,17 @@ class CodeSynth(TaskFamily):
         checked = jnp.where(world.leak_present, visible, hidden_inputs(world))
         count = jnp.where(world.leak_present, world.num_visible, DOMAIN - world.num_visible)
         width = self.tools[0].result_width
-        verdicts = sandbox.run_tests(
-            args, args_len, jnp.arange(DOMAIN, dtype=jnp.int32), world.outputs, checked, count,
-            self.stack_size, self.max_steps, width,
-        )  # fmt: skip
+        outputs, error = self.execute(args, args_len)
+        verdicts = sandbox.test_report(outputs, error, world.outputs, checked, count, width)
         if self.run_output == "verdicts":
             return verdicts
-        return self._first_failure(world, args, args_len, checked, count, verdicts, width)
+        return self._first_failure(world, outputs, error, checked, count, verdicts, width)
 
-    def _first_failure(self, world: CodeWorld, args, args_len, checked, count, verdicts, width):
+    def _first_failure(self, world: CodeWorld, outputs, error, checked, count, verdicts, width):
         """``run_output="first_failure"``: the first failing checked test, written as the
         prompt writes an example, then ``fail`` and the program's output there
         (``x 3 = 1 4 fail 9``); the verdicts when every checked test passes, the error when
         the program does not run."""
-        outputs, error = self.execute(args, args_len)
         failing = (jnp.arange(DOMAIN) < count) & (outputs[checked] != world.outputs[checked])
         test = checked[jnp.argmax(failing)]
         line, line_len = failure_line(test, world.outputs[test], outputs[test], width)

@@ -26,7 +26,7 @@ number of instructions run. Errors, reported by ``run`` as ``<error> REASON``:
 Stack depth never depends on the values, so an error is the same for every input; the
 first error in program order is the one reported.
 
-``run_tests`` turns a run into ``run``'s result: one ``pass`` or ``fail`` per checked
+``test_report`` turns a run into ``run``'s result: one ``pass`` or ``fail`` per checked
 test, in order (``pass pass fail``), or ``<error> REASON``.
 """
 
@@ -150,23 +150,20 @@ def execute(
     return jnp.where(error == NO_ERROR, outputs, 0), error
 
 
-def run_tests(
-    program: jax.Array,
-    length: jax.Array,
-    inputs: jax.Array,
+def test_report(
+    outputs: jax.Array,
+    error: jax.Array,
     expected: jax.Array,
     checked: jax.Array,
     num_checked: jax.Array,
-    stack_size: int,
-    max_steps: int,
     width: int,
 ) -> ToolOutput:
-    """``run``: ``pass``/``fail`` for tests ``checked[:num_checked]`` (indices into ``inputs``).
+    """``run``'s result from a run (``execute``'s outputs [N] and error): ``pass``/``fail``
+    for tests ``checked[:num_checked]`` (indices into the run's inputs).
 
     A program that fails to run gives ``<error> REASON`` with status ERROR.
     """
-    outputs, error = execute(program, length, inputs, stack_size, max_steps)
-    checked = jnp.clip(jnp.asarray(checked, jnp.int32), 0, inputs.shape[0] - 1)
+    checked = jnp.clip(jnp.asarray(checked, jnp.int32), 0, outputs.shape[0] - 1)
     passed = (outputs == expected)[checked]
     verdicts = jnp.where(passed, PASS, FAIL)
     verdicts = jnp.pad(verdicts, (0, max(0, 2 - verdicts.shape[0])), constant_values=tk.PAD)
