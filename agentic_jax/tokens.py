@@ -5,6 +5,14 @@ A transcript is a sequence of token ids. Control tokens frame its segments
 ``<result> ... </result>``, ``<answer> ... </answer>``); the rest are content:
 digits, operators, tool names and words. Every environment uses this one
 vocabulary, so one policy can be trained on a mixture of environments.
+
+The vocabulary has room: ids run to a fixed ``VOCAB_SIZE`` (the capacity, which sizes the
+policy's embedding and output layer, every legal mask and the action space), and the ids past
+the words in use are reserved and never legal. A new word takes the next reserved id
+(``ADDED_WORDS``), so adding one changes no existing run: the same parameter shapes, the same
+random draws, the same legal masks. A word is legal only where an environment's masks say so;
+thinking may use the words of ``THINK_WORDS`` only (add a new word there and every policy
+that thinks sees another legal token, which changes its runs).
 """
 
 from __future__ import annotations
@@ -57,7 +65,11 @@ DELEGATION_WORDS = ("delegate", "<subagent>")
 # honestly), and the inoculation prompt token ``<shortcut_ok>`` (the shortcut is allowed).
 HACKING_WORDS = ("<abort>", "<shortcut_ok>")
 
-VOCAB: tuple[str, ...] = (
+# Words added after the capacity was fixed, in the order they were added (never reorder: a
+# word's id is its place). Each takes the next reserved id.
+ADDED_WORDS: tuple[str, ...] = ()
+
+WORDS: tuple[str, ...] = (
     CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
     + VALUES + RELATIONS
     + MEMORY_WORDS
@@ -67,10 +79,14 @@ VOCAB: tuple[str, ...] = (
     + MIXED_WORDS
     + DELEGATION_WORDS
     + HACKING_WORDS
+    + ADDED_WORDS
 )  # fmt: skip
-VOCAB_SIZE = len(VOCAB)
-TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(VOCAB)}
-assert len(TOKEN_ID) == VOCAB_SIZE, "duplicate token in VOCAB"
+VOCAB_SIZE = 128  # the capacity: ids [len(WORDS), VOCAB_SIZE) are reserved, never legal
+assert len(WORDS) <= VOCAB_SIZE, f"{len(WORDS)} words exceed the capacity {VOCAB_SIZE}"
+RESERVED = tuple(f"<reserved{index}>" for index in range(len(WORDS), VOCAB_SIZE))
+VOCAB: tuple[str, ...] = WORDS + RESERVED  # a name for every id
+TOKEN_ID: dict[str, int] = {token: index for index, token in enumerate(WORDS)}
+assert len(TOKEN_ID) == len(WORDS), "duplicate token in WORDS"
 
 
 def token_id(token: str) -> int:
@@ -78,7 +94,7 @@ def token_id(token: str) -> int:
     try:
         return TOKEN_ID[token]
     except KeyError:
-        raise ValueError(f"unknown token {token!r}; the vocabulary is: {' '.join(VOCAB)}") from None
+        raise ValueError(f"unknown token {token!r}; the vocabulary is: {' '.join(WORDS)}") from None
 
 
 def ids(tokens: Iterable[str]) -> np.ndarray:
@@ -119,10 +135,13 @@ ABORT, SHORTCUT_OK = TOKEN_ID["<abort>"], TOKEN_ID["<shortcut_ok>"]
 DIGIT_IDS = ids(DIGITS)
 MINUS = TOKEN_ID["-"]
 
-# Tokens a policy may write inside <think>: all content, no control tokens.
-CONTENT_MASK = np.ones(VOCAB_SIZE, dtype=bool)
-CONTENT_MASK[: len(CONTROL)] = False
-CONTENT_MASK[[SUBAGENT, ABORT, SHORTCUT_OK]] = False
+# Tokens a policy may write inside <think>: content words, no control tokens, nothing reserved.
+THINK_WORDS = (
+    EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES + VALUES
+    + RELATIONS + MEMORY_WORDS + WEBNAV_WORDS + FLAKY_API_FIELDS + CODESYNTH_WORDS + MIXED_WORDS
+    + ("delegate",)
+)  # fmt: skip
+CONTENT_MASK = id_mask(THINK_WORDS)
 
 SEGMENT_STYLE = {
     "<task>": "task",

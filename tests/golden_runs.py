@@ -23,7 +23,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).with_name("golden.json")
-TIMING = ("wall_s", "tokens_per_s", "compile_s")  # differ from run to run
 
 SMALL = ["model.d_model=32", "model.n_layers=1", "eval_episodes=32", "eval_interval=2"]
 RUNS: dict[str, list[str]] = {
@@ -64,10 +63,6 @@ def _config(name: str, overrides: list[str]):
     return config_lib.from_dict(config_lib.apply_overrides(raw, overrides))
 
 
-def learning_fields(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k not in TIMING}
-
-
 def _train(config, run_dir: Path) -> list[dict]:
     from rich.console import Console
 
@@ -97,8 +92,9 @@ def _sweep(base_name: str, items: list[str], out: Path) -> list[dict]:
 
 
 def record_run(name: str, folder: Path) -> list[dict]:
-    rows = _train(_config(name, RUNS[name]), folder / name)
-    return [learning_fields(row) for row in rows]
+    from agentic_jax.experiments.fingerprint import learning_rows
+
+    return learning_rows(_train(_config(name, RUNS[name]), folder / name))
 
 
 def record_resume(folder: Path) -> list[dict]:
@@ -111,7 +107,9 @@ def record_resume(folder: Path) -> list[dict]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     kept = [line for line in lines if json.loads(line)["update"] <= KILLED_AFTER + 2]
     (run_dir / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
-    return [learning_fields(row) for row in _resume(run_dir)]
+    from agentic_jax.experiments.fingerprint import learning_rows
+
+    return learning_rows(_resume(run_dir))
 
 
 def record_all() -> dict:
@@ -126,7 +124,14 @@ def record_all() -> dict:
     return out
 
 
+def record_with_machine() -> dict:
+    """The rows and the machine they were recorded on (the comparison is like with like)."""
+    from agentic_jax.experiments.fingerprint import machine
+
+    return {"machine": machine(), "runs": record_all()}
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    GOLDEN.write_text(json.dumps(record_all(), indent=1, sort_keys=True) + "\n")
+    GOLDEN.write_text(json.dumps(record_with_machine(), indent=1, sort_keys=True) + "\n")
     print(f"wrote {GOLDEN}")
