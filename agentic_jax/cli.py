@@ -202,6 +202,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+REPRODUCE_FLAGS = {
+    "--list": "every experiment, its CPU minutes and whether it is recorded",
+    "--quick": "a seconds-long version: two updates per stage, a small batch",
+    "--record": "write the result into benchmarks/results/ and render RESULTS.md",
+    "--stale": "check every recorded finding's fingerprint; rerun the stale ones",
+    "--check": "with --stale: list the stale findings, do not rerun them",
+    "--render": "render RESULTS.md and the README's table from the result files",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentic-jax",
@@ -298,25 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--out", default="runs/envcheck", help="folder for the JSON reports")
     check.set_defaults(func=cmd_envcheck)
     repro = commands.add_parser(
-        "reproduce", help="run a registered finding (experiments as code) and record its result",
+        "reproduce",
+        help="run a registered finding (experiments as code) and record its result",
         description="Run a registered experiment (a finding: its arms, seeds and measures are "
         "declared in agentic_jax/experiments/findings.py). Results go to runs/reproduce/; "
         "--record keeps them as benchmarks/results/NAME.json and renders "
         "benchmarks/RESULTS.md and the README's findings table from those files.",
-    )  # fmt: skip
+    )
     repro.add_argument("name", nargs="?", help="an experiment (see --list)")
-    repro.add_argument("--list", action="store_true", help="every experiment, its CPU minutes")
     repro.add_argument("--seeds", type=positive_int, help="seeds, vmapped (default: declared)")
-    repro.add_argument("--quick", action="store_true",
-                       help="a seconds-long version: two updates per stage, a small batch")  # fmt: skip
-    repro.add_argument("--record", action="store_true",
-                       help="write the result into benchmarks/results/ and render RESULTS.md")  # fmt: skip
-    repro.add_argument("--stale", action="store_true",
-                       help="check every recorded finding's fingerprint; rerun the stale ones")  # fmt: skip
-    repro.add_argument("--check", action="store_true", help="with --stale: list, do not rerun")
-    repro.add_argument("--render", action="store_true",
-                       help="render RESULTS.md and the README's table from the result files")  # fmt: skip
     repro.add_argument("--root", default=".", help="the checkout (default: the current folder)")
+    for flag, meaning in REPRODUCE_FLAGS.items():
+        repro.add_argument(flag, action="store_true", help=meaning)
     repro.set_defaults(func=cmd_reproduce)
     return parser
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_capacity_and_reserved_ids():
     assert tk.VOCAB_SIZE == 128 and len(tk.VOCAB) == tk.VOCAB_SIZE
     assert len(tk.WORDS) < tk.VOCAB_SIZE
-    assert not tk.CONTENT_MASK[len(tk.WORDS):].any()
+    assert not tk.CONTENT_MASK[len(tk.WORDS) :].any()
     assert tk.decode([len(tk.WORDS)]) == f"<reserved{len(tk.WORDS)}>"
     with pytest.raises(ValueError, match="unknown token '<reserved"):
         tk.token_id(f"<reserved{len(tk.WORDS)}>")
@@ -41,8 +41,8 @@ def test_reserved_ids_are_never_legal(env_id):
         return (obs, state), obs.legal_mask
 
     _, masks = jax.lax.scan(step, (obs, state), jax.random.split(jax.random.PRNGKey(1), 40))
-    assert not np.asarray(masks)[..., len(tk.WORDS):].any()
-    assert not np.asarray(obs.legal_mask)[..., len(tk.WORDS):].any()
+    assert not np.asarray(masks)[..., len(tk.WORDS) :].any()
+    assert not np.asarray(obs.legal_mask)[..., len(tk.WORDS) :].any()
 
 
 ADD_A_WORD = """

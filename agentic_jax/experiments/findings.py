@@ -32,9 +32,7 @@ def thinks_longer(factor: float, gain: float) -> Effect:
         longer = own[THINK.key] >= factor * max(own[THINK_BASE.key], 1e-6)
         return longer and own[SUCCESS.key] - own[SUCCESS_BASE.key] >= gain
 
-    return Effect(
-        f"RL makes the policy think >= {factor}x longer and succeed >= {gain} more", test
-    )
+    return Effect(f"RL makes the policy think >= {factor}x longer and succeed >= {gain} more", test)
 
 
 DEFAULT = Experiment(

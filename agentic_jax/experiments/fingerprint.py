@@ -125,7 +125,7 @@ def differences(ours, theirs, tolerance: Tolerance, where: str = "") -> list[str
 def compare(ours: dict, recorded: dict) -> tuple[list[str], Tolerance]:
     """A fingerprint (``{"machine": ..., "arms": {arm: rows}}``) against a recorded one: the
     differences, at the tolerance the two machines call for."""
-    tolerance = SAME_MACHINE if same_machine(ours["machine"], recorded["machine"]) else (
-        OTHER_MACHINE
+    tolerance = (
+        SAME_MACHINE if same_machine(ours["machine"], recorded["machine"]) else (OTHER_MACHINE)
     )
     return differences(ours["arms"], recorded["arms"], tolerance, "arms"), tolerance

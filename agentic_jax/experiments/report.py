@@ -100,7 +100,9 @@ def findings_table(experiments: list[Experiment], results: dict[str, dict], stal
         if result is None:
             continue
         first = experiment.measures[-1]
-        arm = experiment.effect.arms[0] if experiment.effect.arms else next(iter(result["measures"]))
+        arm = (
+            experiment.effect.arms[0] if experiment.effect.arms else next(iter(result["measures"]))
+        )
         ours = f"{first.title} {cell(result['measures'][arm][first.key])}, {arm}"
         count, total = shown(result)
         mark = " (stale)" if experiment.name in stale else ""
@@ -118,7 +120,7 @@ def with_findings_table(readme: str, table: str) -> str:
     if start < 0 or end < start:
         raise ValueError(f"README.md has no findings table markers ({README_START!r} ... "
                          f"{README_END!r})")  # fmt: skip
-    return readme[:start] + table + readme[end + len(README_END):]
+    return readme[:start] + table + readme[end + len(README_END) :]
 
 
 def load_results(folder: Path) -> tuple[dict[str, dict], dict]:

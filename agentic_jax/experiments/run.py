@@ -5,7 +5,8 @@ what ``agentic-jax train`` runs) and returns a ``dict`` ready for JSON: every ar
 (per-seed evaluation curves included), each measure per seed, which seeds show the effect, and
 where and how it was produced (command, commit, date, machine, versions, wall time). With
 ``quick=True`` every stage is cut to two updates on a small batch: the seconds-long version CI
-runs, whose rows are also the experiment's code fingerprint (``agentic_jax.experiments.fingerprint``).
+runs, whose rows are also the experiment's code fingerprint
+(``agentic_jax.experiments.fingerprint``).
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ def arm_raw(experiment: Experiment, arm: Arm, seeds: int, quick: bool) -> dict:
     raw = config_lib.read_yaml(config_path(experiment.config))
     raw = config_lib.apply_overrides(raw, [*arm.overrides, f"num_seeds={seeds}"])
     if quick:
-        raw = config_lib.apply_overrides(
-            raw, [*quick_overrides(raw), *experiment.quick_overrides]
-        )
+        raw = config_lib.apply_overrides(raw, [*quick_overrides(raw), *experiment.quick_overrides])
     return raw
 
 
@@ -100,6 +99,7 @@ def summarise(experiment: Experiment, arms_rows: dict[str, list[dict]], seeds: i
 def git_commit() -> str:
     """The checkout's commit, ``+dirty`` when tracked files differ from it; "unknown" outside
     a git checkout (an installed wheel)."""
+
     def git(*words: str) -> str:
         return subprocess.run(["git", *words], capture_output=True, text=True, check=True,
                               timeout=10, cwd=Path(__file__).parent).stdout.strip()  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+
 @dataclass(frozen=True)
 class Arm:
     """One setting of the experiment: a label and the config overrides that make it."""
