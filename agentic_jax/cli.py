@@ -7,13 +7,22 @@ import argparse
 import os
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from agentic_jax.compile_cache import enable_compile_cache
 from agentic_jax.plot import DEFAULT_METRICS
 from agentic_jax.train.paths import writable_dir, writable_file
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+def shipped_configs() -> Path:
+    """The shipped configs: package data in an installed wheel, ``configs/`` in a checkout."""
+    packaged = Path(str(resources.files("agentic_jax"))) / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "configs"
+
+
+CONFIG_DIR = shipped_configs()
 DEFAULT_CONFIG = "default"
 
 
@@ -324,8 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with ``key=value`` overrides accepted anywhere after the command
+    (``agentic-jax train CONFIG --run-dir D seed=3``), not only before the options."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = [item for item in extra if "=" in item and not item.startswith("-")]
+    if extra and (overrides != extra or not hasattr(args, "items")):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if overrides:
+        args.items = [*args.items, *overrides]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if getattr(args, "processes", 1) > 1:  # before anything touches a device
         if not (args.run_dir or args.resume):
             raise SystemExit("error: --processes needs --run-dir (or --resume): one directory "

@@ -169,3 +169,12 @@ def test_help_names_the_configs_and_where_keys_are(capsys):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
     assert "agentic_jax/train/config.py" in out and "kblookup_ppo" in out
+
+
+def test_overrides_are_taken_anywhere_after_the_command():
+    from agentic_jax.cli import parse
+
+    args = parse(["train", "kbgather_delegate", "--run-dir", "D", "seed=8", "updates=3"])
+    assert args.items == ["kbgather_delegate", "seed=8", "updates=3"] and args.run_dir == "D"
+    with pytest.raises(SystemExit):
+        parse(["eval", "RUN", "seed=8"])  # eval takes no overrides

@@ -380,3 +380,28 @@ def test_the_eta_is_per_stage_and_stage_tags_are_printed(tmp_path):
     assert run.compile_s == 1.5
     run.manager.close()
     run.log.close()
+
+
+def test_a_second_writer_on_a_live_run_directory_is_refused(tmp_path):
+    """A run directory whose writer is alive refuses ``train`` (even with overwrite) and
+    ``--resume``, naming that process; a writer that died leaves nothing in the way."""
+    import subprocess
+
+    from agentic_jax.train.writer import WRITER_FILE
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        (run_dir / WRITER_FILE).write_text(f"{live.pid}\n")
+        config = config_lib.load(DEFAULT, ["sft.updates=1", "updates=1", "eval_interval=1"])
+        with pytest.raises(FileExistsError, match=f"live process \\(pid {live.pid}\\)"):
+            loop.train(config, run_dir, overwrite=True)
+        with pytest.raises(FileExistsError, match=f"pid {live.pid}"):
+            loop.resume(run_dir)
+    finally:
+        live.kill()
+        live.wait()
+    from agentic_jax.train.writer import live_writer
+
+    assert live_writer(run_dir) is None  # the same file, its process gone

@@ -71,4 +71,79 @@ R1_ZERO = Experiment(
     "three never learnt the running sum in pretraining and RL could not lift it.",
 )
 
-FINDINGS: tuple[Experiment, ...] = (DEFAULT, R1_ZERO)
+TRAIN_SUCCESS = Measure("eval_train/success", "final", "training-task success")
+
+
+def beats(arm: str, other: str, gain: float) -> Effect:
+    """``arm`` ends at least ``gain`` above ``other`` in held-out success, seed for seed."""
+
+    def test(_: str, values: dict) -> bool:
+        return values[arm][SUCCESS.key] - values[other][SUCCESS.key] >= gain
+
+    return Effect(f"{arm} ends >= {gain} above {other} in held-out success", test, arms=(arm,))
+
+
+BEYOND_DEMO = Experiment(
+    name="beyond_demo",
+    question="Does RL go beyond the demonstrator it was pretrained on, on held-out tasks, "
+    "where as much more imitation of the same corpus does not?",
+    anchor="RL after SFT generalises where SFT memorises (Chu et al. 2025, 'SFT memorizes, "
+    "RL generalizes'); RL raises pass@1 past the demonstrations' rate",
+    config="beyond_demo",
+    arms=(
+        Arm("SFT then RL"),
+        Arm("SFT only", ("stages.0.updates=700",), keep_stages=(0,)),
+    ),
+    measures=(SUCCESS_BASE, SUCCESS, TRAIN_SUCCESS),
+    effect=beats("SFT then RL", "SFT only", 0.2),
+    stage="RL (against more SFT)",
+    cpu_minutes=20.0,
+    plot_metrics=("eval/success", "eval_train/success"),
+)
+
+SHORT_EFFORT = Measure("eval_short/effort", "final", "effort on 1-2 digit rows")
+LONG_EFFORT = Measure("eval_long/effort", "final", "effort on 5-8 digit rows")
+
+
+def keeps_both_modes(gap: float) -> Effect:
+    """The policy thinks on long rows and answers short ones directly: the mean effort level
+    (0 none, 3 thinking) on long rows at least ``gap`` above that on short rows."""
+
+    def test(arm: str, values: dict) -> bool:
+        return values[arm][LONG_EFFORT.key] - values[arm][SHORT_EFFORT.key] >= gap
+
+    return Effect(f"both modes kept: effort on long rows >= {gap} levels above short rows", test)
+
+
+THINK_MODE_OVERTHINK = Experiment(
+    name="think_mode_overthink",
+    question="From a base that thinks in 90% of episodes, does GRPO keep answering short rows "
+    "directly, or collapse to thinking everywhere; and does an entropy floor on the mode "
+    "decision keep both modes?",
+    anchor="Thinkless (Fang et al. 2025) and AdaptThink (Zhang et al. 2025): plain GRPO "
+    "collapses the think/no-think decision to one mode; a decoupled decision keeps both",
+    config="think_mode_overthink",
+    arms=(
+        Arm("plain GRPO", ("algo.mode_decision=joint",)),
+        Arm(
+            "entropy floor on the decision",
+            ("algo.entropy_tokens=decision", "algo.entropy_coef=1.0", "algo.entropy_floor=0.5"),
+        ),
+        Arm(
+            "advantage per mode, decision floor",
+            (
+                "algo.mode_advantage=per_mode",
+                "algo.entropy_tokens=decision",
+                "algo.entropy_coef=1.0",
+                "algo.entropy_floor=0.5",
+            ),
+        ),
+    ),
+    measures=(SHORT_EFFORT, LONG_EFFORT, SUCCESS),
+    effect=keeps_both_modes(1.0),
+    stage="RL",
+    cpu_minutes=25.0,
+    plot_metrics=("eval_short/effort", "eval_long/effort", "eval/success"),
+)
+
+FINDINGS: tuple[Experiment, ...] = (DEFAULT, R1_ZERO, BEYOND_DEMO, THINK_MODE_OVERTHINK)

@@ -121,11 +121,12 @@ def stale_command(check_only: bool, record: bool, paths: Paths) -> dict[str, lis
 
 def list_experiments(paths: Paths) -> None:
     results, stale = report.load_results(paths.results)
-    print(f"{'name':16s} {'CPU min':>7s} {'seeds':>5s}  recorded")
+    width = max(map(len, EXPERIMENTS)) + 1
+    print(f"{'name':{width}s} {'CPU min':>7s} {'seeds':>5s}  recorded")
     for name, experiment in EXPERIMENTS.items():
         result = results.get(name)
         state = "no" if result is None else f"{result['commit']} {result['date'][:10]}"
         if name in stale:
             state += f" (stale since {stale[name]['since']})"
-        print(f"{name:16s} {experiment.cpu_minutes:7.1f} {experiment.seeds:5d}  {state}")
+        print(f"{name:{width}s} {experiment.cpu_minutes:7.1f} {experiment.seeds:5d}  {state}")
         print(f"  {experiment.question}")

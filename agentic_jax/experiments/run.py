@@ -54,6 +54,8 @@ def arm_raw(experiment: Experiment, arm: Arm, seeds: int, quick: bool) -> dict:
 
     raw = config_lib.read_yaml(config_path(experiment.config))
     raw = config_lib.apply_overrides(raw, [*arm.overrides, f"num_seeds={seeds}"])
+    if arm.keep_stages:
+        raw["stages"] = [raw["stages"][index] for index in arm.keep_stages]
     if quick:
         raw = config_lib.apply_overrides(raw, [*quick_overrides(raw), *experiment.quick_overrides])
     return raw

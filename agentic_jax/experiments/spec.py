@@ -19,6 +19,7 @@ class Arm:
 
     name: str
     overrides: tuple[str, ...] = ()
+    keep_stages: tuple[int, ...] = ()  # run only these of the config's stages (empty: all)
 
 
 @dataclass(frozen=True)

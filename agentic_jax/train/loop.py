@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,6 +41,7 @@ from agentic_jax.train.recorder import (
     write_config,
 )
 from agentic_jax.train.setup import Hyperparams, Setup, build, seed_keys
+from agentic_jax.train.writer import refuse_if_written, sole_writer
 
 
 @dataclass(frozen=True)
@@ -193,18 +195,22 @@ def train(
     """
     start = time.time()
     setup = build(config)  # builds the environments: config errors surface before compiling
+    run_dir = Path(run_dir)
     if is_primary():  # one process of a multi-process run writes the run directory
+        refuse_if_written(run_dir)
         prepare_run_dir(run_dir, overwrite)
         check_room_for_checkpoints(run_dir, setup)
         if command:
             (run_dir / "command.txt").write_text(command + "\n")
         write_config(run_dir, config)
     wait_for_every_process("run directory ready")
-    state = initial_state(setup, seed_keys(config))
-    recorder = RunRecorder(setup, run_dir, console or Console(), start)
-    recorder.first_row(state)
-    with recorder:
-        drive(setup, state, host_chunks(setup, recorder.compiling), 0, recorder.after_chunk)
+    with sole_writer(run_dir) if is_primary() else nullcontext():
+        state = initial_state(setup, seed_keys(config))
+        recorder = RunRecorder(setup, run_dir, console or Console(), start)
+        recorder.first_row(state)
+        with recorder:
+            chunks = host_chunks(setup, recorder.compiling)
+            drive(setup, state, chunks, 0, recorder.after_chunk)
     return recorder.log.rows
 
 
@@ -217,6 +223,8 @@ def resume(
     start = time.time()
     console = console or Console()
     run_dir = Path(run_dir)
+    if is_primary():
+        refuse_if_written(run_dir)
     config = run_config(run_dir, overrides)
     setup = build(config)
     state, meta = restore_checkpoint(run_dir, setup)
@@ -240,8 +248,9 @@ def resume(
     if is_primary():
         write_config(run_dir, config)
     console.print(f"resuming {run_dir} from update {meta['update']}")
-    recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
-    with recorder:
-        compiled = host_chunks(setup, recorder.compiling)
-        drive(setup, state, compiled, meta["update"], recorder.after_chunk)
+    with sole_writer(run_dir) if is_primary() else nullcontext():
+        recorder = RunRecorder(setup, run_dir, console, start - kept[-1]["wall_s"], kept)
+        with recorder:
+            compiled = host_chunks(setup, recorder.compiling)
+            drive(setup, state, compiled, meta["update"], recorder.after_chunk)
     return recorder.log.rows
