@@ -14,6 +14,7 @@ from agentic_jax.compile_cache import enable_compile_cache
 from agentic_jax.plot import DEFAULT_METRICS
 from agentic_jax.train.paths import writable_dir, writable_file
 
+
 def shipped_configs() -> Path:
     """The shipped configs: package data in an installed wheel, ``configs/`` in a checkout."""
     packaged = Path(str(resources.files("agentic_jax"))) / "configs"
