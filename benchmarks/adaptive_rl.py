@@ -16,7 +16,7 @@ each RL policy and the oracle that picks the cheapest level fitting its thinking
 length bin and the rank correlation of level with length, Spearman's, ties averaged), the
 mean thinking tokens and the success. Writes a table and a plot (the success-against-tokens
 trade-off over costs; the level per length) to ``benchmarks/adaptive_rl.png`` and appends
-both to benchmarks/RESULTS.md.
+both under runs/bench/.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ calls), then writes a table of every evaluation (held-out success at one operati
 ``eval_one_op/success``, and at two, ``eval_two_op/success``; ``run`` calls per held-out
 episode; training success and informative groups in the RL stage) and a plot with bands
 (``benchmarks/codesynth_debug.png``; ``codesynth_debug_<config>.png`` for another config),
-and appends them to benchmarks/RESULTS.md.
+and writes them under runs/bench/.
 """
 
 from __future__ import annotations

@@ -51,11 +51,11 @@ from agentic_jax.train.saved import load_run
 from agentic_jax.train.setup import build
 
 SLOTS = 1024
-PLOT = Path(__file__).with_name("decoupled.png")
+PLOT = Path("runs") / "bench" / "decoupled.png"
 # A learner that moves further per update, where a stale actor lags far enough to matter.
 FAST = ("algo.lr=1e-3", "algo.update_epochs=2", "algo.num_minibatches=2")
 CORRECTION_RUNS = [(0, "decoupled"), (4, "none"), (4, "tis"), (4, "decoupled")]
-CORRECTIONS_PLOT = Path(__file__).with_name("decoupled_corrections.png")
+CORRECTIONS_PLOT = Path("runs") / "bench" / "decoupled_corrections.png"
 
 
 SLOT_HEADER = [
@@ -231,6 +231,7 @@ def plot(curves: dict[str, list[dict]], path: Path, title: str) -> None:
               ylim=(0, 1.02), title="held-out")  # fmt: skip
     left.legend(fontsize=8)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         help="only the measured actor/learner overlap on two devices",
     )  # fmt: skip
     parser.add_argument("--overlap-json", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.overlap_json:  # the two-device half of --overlap, in a child process
         print(json.dumps(overlap_rows(jax.local_device_count())))

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-updates", type=int, default=200, help="credit, habits: SFT")
     parser.add_argument("--rl-updates", type=int, default=60, help="credit, habits: GRPO")
     parser.add_argument("--path-cost", type=float, default=0.004, help="habits: per step")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     name = Path(args.config).stem
     config = config_lib.load(resolve_config(args.config), [f"num_seeds={args.seeds}", *args.set])

@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*", default=[*PEERS, *envs.registered_envs()])
     parser.add_argument("--sizes", nargs="*", type=int, default=list(SIZES))
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     unknown = [e for e in args.envs if e not in envs.REGISTRY and e not in gymnax.registered_envs]
     if unknown:

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=1024)
     parser.add_argument("--exploitability", action="store_true", help="RL's hack rates (minutes)")
     parser.add_argument("--runs", default="runs/bench/exploitability")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     rows = []
     for env_id in args.env_ids:

@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides for every arm")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument("--abort-reward", type=float, default=0.5)
     parser.add_argument("--penalty", type=float, default=1.0, help="a monitor's, per flag")
     parser.add_argument("--leak-rates", type=float, nargs="+", default=[0.1, 0.3, 1.0])

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from results import environment_line, record
+from results import environment_line, plot_path, record
 
 from agentic_jax.cli import resolve_config
 from agentic_jax.plot import read_metrics
@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides")
     parser.add_argument("--runs", default="runs/bench", help="where the run directory goes")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument("--plot-only", metavar="RUN_DIR", help="redraw the plot of a finished run")
     args = parser.parse_args(argv)
-    plot = Path(__file__).with_name(f"leak_{Path(args.config).stem}.png")
+    plot = plot_path("leak", Path(args.config).stem)
     if args.plot_only:
         draw(read_metrics(args.plot_only), plot, f"{args.config}: trained where it leaks")
         return 0

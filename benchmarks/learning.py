@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-run", nargs="*", default=[], help="record existing run dirs")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every config")
     parser.add_argument("--runs", default="runs/bench", help="where the run directories go")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     parser.add_argument("--no-tool-baseline", action="store_true",
                         help="also train each config with tool calls masked out")  # fmt: skip
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ each seed and each of the two policies it samples every one of ``--tasks`` held-
 ``--samples`` times at the run's temperature and computes pass@k for k = 1, 2, 4, ...
 ``--samples`` with the unbiased estimator of Chen et al. 2021. Writes a table (mean and the
 lowest and highest seed) and a plot with bands to ``benchmarks/pass_at_k_<config>.png``,
-and appends both to benchmarks/RESULTS.md. Yue et al. 2025 found that the base wins at large
+and appends both under runs/bench/. Yue et al. 2025 found that the base wins at large
 k on LLM reasoning: the table says whether the curves cross here.
 """
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=64)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs", default="runs/bench")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     name = Path(args.config).stem  # a config name, or a file's
 

@@ -1,4 +1,9 @@
-"""Shared by the benchmark scripts: the machine line and appending a section to RESULTS.md."""
+"""Shared by the benchmark scripts: the machine line, and each script's section and plot.
+
+A script prints its section and writes it, with its plot, under ``runs/bench/`` (untracked):
+nothing here writes into the repository. Findings go through ``agentic-jax reproduce``, whose
+result files RESULTS.md is rendered from.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import jax
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+OUT = Path("runs") / "bench"  # untracked: sections and plots of the benchmark scripts
 
 
 def environment_line() -> str:
@@ -30,11 +35,12 @@ def environment_line() -> str:
 
 
 def record(section: str, dry_run: bool = False) -> None:
-    """Print a section and, unless ``dry_run``, append it to RESULTS.md at once."""
+    """Print a section and, unless ``dry_run``, append it to ``runs/bench/sections.md``."""
     print(section)
     if not dry_run:
-        with RESULTS.open("a") as results:
-            results.write("\n" + section)
+        OUT.mkdir(parents=True, exist_ok=True)
+        with (OUT / "sections.md").open("a") as sections:
+            sections.write("\n" + section)
 
 
 def best_time(fn, arg, repeats: int = 3) -> float:
@@ -50,7 +56,7 @@ def best_time(fn, arg, repeats: int = 3) -> float:
 
 
 def section(title: str, script: str, argv: list[str] | None, lines: list[str], extra="") -> str:
-    """A RESULTS.md section: heading, the command that made it with the machine line, body."""
+    """A section: heading, the command that made it with the machine line, body."""
     command = " ".join(
         [f"python benchmarks/{script}", *(argv if argv is not None else sys.argv[1:])]
     )
@@ -68,10 +74,11 @@ def spread(row: dict, key: str) -> str:
 
 
 def plot_path(experiment: str, config_name: str) -> Path:
-    """``benchmarks/<experiment>.png`` for the experiment's own config, else
-    ``benchmarks/<experiment>_<config>.png``."""
+    """``runs/bench/<experiment>.png`` for the experiment's own config, else
+    ``runs/bench/<experiment>_<config>.png``."""
     name = experiment if config_name == experiment else f"{experiment}_{config_name}"
-    return RESULTS.with_name(f"{name}.png")
+    OUT.mkdir(parents=True, exist_ok=True)
+    return OUT / f"{name}.png"
 
 
 def save_figure(fig, out: Path) -> Path:
@@ -94,8 +101,8 @@ def record_experiment(
     dry_run: bool,
     sampled: str = "sampled held-out episodes (eval_sample)",
 ) -> None:
-    """A seeded experiment's section: its plot, seeds and table, appended to RESULTS.md."""
-    body = [f"Plot: `benchmarks/{png.name}`; {seeds} seeds (vmapped), mean (lowest-highest "
+    """A seeded experiment's section: its plot, seeds and table (see ``record``)."""
+    body = [f"Plot: `{png}`; {seeds} seeds (vmapped), mean (lowest-highest "
             f"seed); {sampled}.", "", *lines]  # fmt: skip
     record(section(title, script, argv, body), dry_run)
 
@@ -109,7 +116,7 @@ def experiment_parser(doc: str, config: str) -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides for every arm")
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     return parser
 
 

@@ -42,7 +42,7 @@ def update_seconds(devices: int, num_tasks: int, repeats: int = 3) -> tuple[floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=64)
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     counts = [n for n in (1, 2, 4) if n <= jax.local_device_count()]
     lines = ["| devices | update s | tokens/s | speed-up |", "|---:|---:|---:|---:|"]

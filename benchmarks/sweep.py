@@ -30,7 +30,7 @@ AXES = ["algo.lr=3e-4,1e-3,3e-3,1e-2", "seed=0:2"]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=50)
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     base = yaml.safe_load(resolve_config("kblookup_rl").read_text())
     fixed = [f"updates={args.updates}", f"eval_interval={args.updates}", "rollout.num_tasks=32",

@@ -19,7 +19,7 @@ rows (1-2 digits, where answering directly pays) and on long rows (5-8, where th
 the success and the mean reward. Writes the table and the curves (``eval_short/effort``,
 ``eval_long/effort``: the mean level, 0 none, 3 the demonstrator's thinking level) to
 ``benchmarks/think_mode.png`` (``think_mode_<config>[_<arms>].png`` for another config or
-other arms) and appends both to benchmarks/RESULTS.md.
+other arms) and appends both under runs/bench/.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides")
     parser.add_argument("--runs", type=Path, default=Path("runs/thinking"))
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     args.command = " ".join(["python benchmarks/thinking.py", args.experiment, args.config, *(
         ["--set", *args.set] if args.set else [])])  # fmt: skip

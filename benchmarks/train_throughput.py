@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="*", type=int, default=[8, 32, 64, 256])
     parser.add_argument("--against", metavar="REV", help="also measure git revision REV")
     parser.add_argument("--measure-json", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.measure_json is not None:
         print(json.dumps(measure(args.measure_json)))

@@ -60,7 +60,7 @@ def sweep_seconds(cache: Path, out: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-record", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
