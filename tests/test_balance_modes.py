@@ -68,7 +68,7 @@ def test_balance_modes_needs_groups():
         build(config_lib.load(None, [*BALANCED, "rollout.group_size=1"]))
 
 
-def test_per_mode_advantages_need_grpo_on_episodes():
-    with pytest.raises(ValueError, match=r"mode_advantage=per_mode.*algo.name=grpo"):
+def test_per_mode_advantages_need_an_algorithm_that_reads_them():
+    with pytest.raises(ValueError, match=r"mode_advantage=per_mode.*reads it \(grpo; got ppo\)"):
         build(config_lib.load(None, ["algo.mode_advantage=per_mode", "algo.name=ppo",
                                      "rollout.batching=stream"]))  # fmt: skip

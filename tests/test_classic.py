@@ -51,7 +51,7 @@ def test_cartpole_learns_like_the_reference(both_returns):
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["algo.name=grpo", "rollout.batching=episodes"], "algo.name=ppo"),
+    [(["algo.name=grpo", "rollout.batching=episodes"], "an algorithm with a critic \\(ppo\\)"),
      (["model.kind=transformer"], "model.kind=mlp"),
      (["sft.updates=5"], "no sft stage")],
 )  # fmt: skip

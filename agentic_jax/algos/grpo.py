@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from agentic_jax import tokens as tk
+from agentic_jax.algos.base import Algorithm
 from agentic_jax.algos.masked import first_in_row
 from agentic_jax.algos.policy import (
     Coefficients,
@@ -107,3 +108,21 @@ def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coeffi
     """GRPO's loss of ``params`` on a minibatch: the policy's forward pass (``evaluate``), then
     the policy objective (``policy.policy_objective``). Returns (loss, metrics)."""
     return policy_objective(evaluate(params, batch.trajectory), batch, coefficients, settings)
+
+
+def advantages(trajectory: Any, last_value, hyper, num_groups: int, algo) -> tuple[Any, None]:
+    """The trainer's call: group-relative token advantages, no value targets."""
+    del last_value, hyper  # no critic
+    per_mode = algo.mode_advantage == "per_mode"
+    return token_advantages(trajectory, num_groups, algo.normalize_std, per_mode), None
+
+
+ALGORITHM = Algorithm(
+    name="grpo",
+    advantages=advantages,
+    loss=loss,
+    grouped=True,
+    critic=False,
+    per_mode=True,
+    summary="group-relative advantages, the clipped surrogate (Dr.GRPO, DAPO options)",
+)

@@ -100,6 +100,20 @@ def policy_objective(
         pg_loss = pg_loss + surrogate(decision, "token")[0]
     else:
         pg_loss, pg_stats = surrogate(mask, settings.aggregation)
+    loss, metrics = regularised(pg_loss, outputs, batch, coefficients, settings)
+    return loss, metrics | {f"loss/{name}": value for name, value in pg_stats.items()}
+
+
+def regularised(
+    pg_loss: jax.Array,
+    outputs: PolicyOutputs,
+    batch: Minibatch,
+    coefficients: Coefficients,
+    settings: LossSettings,
+) -> LossAndMetrics:
+    """A policy-gradient loss with the entropy bonus and the KL penalty every algorithm shares
+    added: ``pg_loss - entropy_coef * bonus (+ kl_coef * KL)``, and their metrics."""
+    mask = batch.trajectory.loss_mask
     entropy = aggregate(outputs.entropy, mask, "token")
     if settings.entropy_tokens not in ("all", "decision"):
         raise ValueError(f"entropy_tokens {settings.entropy_tokens!r}; valid: all, decision")
@@ -107,7 +121,6 @@ def policy_objective(
     bonus = entropy_bonus(outputs.entropy, bonus_mask, settings.entropy_floor)
     loss = pg_loss - coefficients.entropy_coef * bonus
     metrics = {"loss/policy": pg_loss, "loss/entropy": entropy}
-    metrics |= {f"loss/{name}": value for name, value in pg_stats.items()}
     if settings.kl:
         penalty = kl_penalty(outputs.log_probs, batch.reference_log_probs, settings.kl_estimator)
         kl = aggregate(penalty, mask, "token")

@@ -9,6 +9,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from agentic_jax.algos.base import Algorithm
 from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import (
     Coefficients,
@@ -111,3 +112,19 @@ def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coeffi
     )
     metrics["loss/value"] = value_loss
     return objective + coefficients.vf_coef * value_loss, metrics
+
+
+def advantages(trajectory: Any, last_value: jax.Array, hyper: Any, num_groups: int, algo):
+    """The trainer's call: normalised GAE and the value targets."""
+    del num_groups, algo
+    return normalised_advantages(trajectory, last_value, hyper.gamma, hyper.gae_lambda)
+
+
+ALGORITHM = Algorithm(
+    name="ppo",
+    advantages=advantages,
+    loss=loss,
+    grouped=False,
+    critic=True,
+    summary="GAE on a value head, clipped policy and value losses",
+)

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from agentic_jax import envs as env_registry
+from agentic_jax.algos import ALGORITHMS, algorithm
 from agentic_jax.algos.masked import masked_entropy, token_log_prob
 from agentic_jax.algos.policy import PolicyOutputs
 from agentic_jax.models import ActorCritic
@@ -60,8 +61,9 @@ class ClassicActor:
         problems = []
         if config.model.kind != "mlp":
             problems.append("model.kind=mlp (vector observations)")
-        if algo.name != "ppo" or rollout.batching != "stream":
-            problems.append("algo.name=ppo with rollout.batching=stream")
+        if not algorithm(algo.name).critic or rollout.batching != "stream":
+            critics = ", ".join(name for name, a in ALGORITHMS.items() if a.critic)
+            problems.append(f"an algorithm with a critic ({critics}), rollout.batching=stream")
         if any(stage.kind == "sft" for stage in pipeline(config)):
             problems.append("no sft stage (there are no oracle transcripts)")
         if config.env.eval_variants or config.curriculum.levels:

@@ -15,6 +15,8 @@ import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from agentic_jax.algos import ALGORITHMS, Algorithm
+
 STRICT = ConfigDict(extra="forbid", frozen=True)
 # A value of ``envs.make``'s overrides (a mapping: ``behaviour_probs: {oracle: 0.5, ...}``).
 Override = int | float | bool | str | list[int | float] | dict[str, float]
@@ -60,7 +62,7 @@ class SFTConfig:
 
 @dataclass(config=STRICT)
 class AlgoConfig:
-    name: Literal["grpo", "ppo"] = "grpo"
+    name: str = "grpo"  # a registered algorithm (agentic_jax.algos.ALGORITHMS)
     lr: float = Field(3e-4, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     update_epochs: int = Field(1, gt=0)
@@ -264,6 +266,16 @@ def pipeline(config: Config) -> list[StageConfig]:
     ]
 
 
+def registered_algorithm(name: str) -> Algorithm:
+    """The algorithm ``algo.name`` names; an unknown name gets the nearest and the valid ones."""
+    if name in ALGORITHMS:
+        return ALGORITHMS[name]
+    near = difflib.get_close_matches(name, list(ALGORITHMS), n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    valid = ", ".join(ALGORITHMS)
+    raise ConfigError(f"algo.name: unknown algorithm {name!r}; {hint}valid: {valid}")
+
+
 def check_combinations(config: Config) -> None:
     """Combinations that are each valid alone but impossible together."""
     algo, rollout = config.algo, config.rollout
@@ -281,10 +293,13 @@ def check_combinations(config: Config) -> None:
         )
     if config.curriculum.levels and any(stage.env for stage in config.stages):
         raise ConfigError("curriculum.levels cannot be combined with per-stage env overrides")
-    if algo.name == "grpo" and rollout.batching != "episodes":
-        raise ConfigError("algo.name=grpo needs rollout.batching=episodes (groups of one task)")
-    if algo.name == "grpo" and rollout.group_size < 2:
-        raise ConfigError("algo.name=grpo needs rollout.group_size >= 2 to compare samples")
+    algorithm = registered_algorithm(algo.name)
+    if algorithm.grouped and rollout.batching != "episodes":
+        raise ConfigError(
+            f"algo.name={algo.name} needs rollout.batching=episodes (groups of one task)"
+        )
+    if algorithm.grouped and rollout.group_size < 2:
+        raise ConfigError(f"algo.name={algo.name} needs rollout.group_size >= 2 to compare samples")
     units = rollout.num_tasks if rollout.batching == "episodes" else rollout.num_envs
     if units % algo.num_minibatches:
         what = "rollout.num_tasks" if rollout.batching == "episodes" else "rollout.num_envs"

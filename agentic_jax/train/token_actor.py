@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from agentic_jax import envs as env_registry
 from agentic_jax import tokens as tk
+from agentic_jax.algos import ALGORITHMS, algorithm
 from agentic_jax.algos.masked import masked_entropy, masked_log_softmax, token_log_prob
 from agentic_jax.algos.policy import PolicyOutputs
 from agentic_jax.models import TransformerPolicy
@@ -75,21 +76,20 @@ class TokenActor:
                 f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
                 f"group_size={r.group_size})"
             )
-        if config.algo.mode_advantage == "per_mode" and (
-            config.algo.name != "grpo" or r.batching != "episodes"
-        ):
+        chosen = algorithm(config.algo.name)
+        grouped = chosen.grouped
+        if config.algo.mode_advantage == "per_mode" and not chosen.per_mode:
+            able = ", ".join(name for name, a in ALGORITHMS.items() if a.per_mode)
             raise ValueError(
-                "algo.mode_advantage=per_mode splits GRPO's group advantages by mode decision: "
-                f"it needs algo.name=grpo and rollout.batching=episodes (got "
-                f"{config.algo.name}, {r.batching})"
+                "algo.mode_advantage=per_mode splits the group advantages by mode decision: "
+                f"it needs an algorithm that reads it ({able}; got {config.algo.name})"
             )
         self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
-        if self.num_contexts > 1 and (r.batching != "episodes" or config.algo.name != "grpo"
-                                      or r.balance_modes):  # fmt: skip
+        if self.num_contexts > 1 and (not grouped or r.balance_modes):
             raise ValueError(
-                f"{config.env.id} with sub-agents (sub_agents > 0) trains with GRPO on "
-                f"episodes: use algo.name=grpo, rollout.batching=episodes and no "
-                f"rollout.balance_modes (got {config.algo.name}, {r.batching}, "
+                f"{config.env.id} with sub-agents (sub_agents > 0) trains with a group "
+                f"algorithm on episodes ({', '.join(n for n, a in ALGORITHMS.items() if a.grouped)}"
+                f") and no rollout.balance_modes (got {config.algo.name}, "
                 f"balance_modes={r.balance_modes})"
             )
         a = config.algo

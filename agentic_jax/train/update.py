@@ -6,7 +6,7 @@
 - ``run_chunk(setup, state, num_updates, stage_index)``: ``num_updates`` updates of the stage
   (``sft_update`` or ``rl_update``) in a ``lax.scan``, then a held-out ``evaluate``;
 - ``rl_update`` = ``collect`` (a rollout by the acting policy) + ``learn`` (epochs of
-  minibatch steps on the algorithm's loss, ``algos.grpo.loss`` or ``algos.ppo.loss``).
+  minibatch steps on the registered algorithm's loss, ``agentic_jax.algos.ALGORITHMS``).
 
 The actor (``setup.actor``) supplies the policy's forward pass and rollouts; everything here
 is the same for the token transformer and the classic-control MLP.
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agentic_jax.algos import grpo, ppo, sft
+from agentic_jax.algos import algorithm, grpo, sft
 from agentic_jax.algos.corrections import truncated_is_weights
 from agentic_jax.algos.credit import assign_credit
 from agentic_jax.algos.masked import aggregate
@@ -141,19 +141,11 @@ def rl_update(setup: Setup, stage_index: int, state: TrainState, _=None):
 
 
 def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, num_groups: int):
-    """GRPO's group-relative advantages over ``num_groups`` groups (no value targets) or
-    PPO's normalised GAE."""
+    """The algorithm's advantages over the rollout, and its value targets (None without a
+    critic)."""
     config = setup.config
-    if config.algo.name == "grpo":
-        advantages = grpo.token_advantages(
-            rollout.trajectory,
-            num_groups,
-            config.algo.normalize_std,
-            per_mode=config.algo.mode_advantage == "per_mode",
-        )
-        return advantages, None
-    return ppo.normalised_advantages(
-        rollout.trajectory, rollout.last_value, hyper.gamma, hyper.gae_lambda
+    return algorithm(config.algo.name).advantages(
+        rollout.trajectory, rollout.last_value, hyper, num_groups, config.algo
     )
 
 
@@ -225,7 +217,7 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
         state = state.replace(stale_params=jax.tree.map(push, state.stale_params, params_before))
     metrics |= {f"train/{k}": v for k, v in rollout.stats.items()}
-    if config.algo.name == "grpo":
+    if algorithm(config.algo.name).grouped:
         metrics["train/informative_groups"] = grpo.informative_groups(
             traj.rewards.sum(axis=1), traj.group, num_groups, grpo.holds_episode(traj)
         )
@@ -242,8 +234,8 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
 
 
 def minibatch_step(setup: Setup, stage_index: int, state: TrainState, batch: Minibatch):
-    """One gradient step of the algorithm's loss (``grpo.loss`` or ``ppo.loss``)."""
-    algorithm_loss = grpo.loss if setup.config.algo.name == "grpo" else ppo.loss
+    """One gradient step of the algorithm's loss."""
+    algorithm_loss = algorithm(setup.config.algo.name).loss
     (loss, metrics), grads = jax.value_and_grad(algorithm_loss, has_aux=True)(
         state.params, setup.actor.evaluate_actions, batch, state.hyper.loss_coefficients(),
         setup.loss_settings,
