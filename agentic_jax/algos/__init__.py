@@ -13,13 +13,14 @@ below maps its name to it, and nothing else in the package compares algorithm na
 
 from __future__ import annotations
 
-from agentic_jax.algos import grpo, ppo, rloo
+from agentic_jax.algos import grpo, gspo, ppo, rloo
 from agentic_jax.algos.base import Algorithm
 
 ALGORITHMS: dict[str, Algorithm] = {
     "grpo": grpo.ALGORITHM,
     "ppo": ppo.ALGORITHM,
     "rloo": rloo.ALGORITHM,
+    "gspo": gspo.ALGORITHM,
 }
 
 
