@@ -39,7 +39,7 @@ def test_every_recorded_result_is_a_registered_full_run_with_its_provenance():
     for name, result in results.items():
         experiment = get(name)
         assert not result["quick"], name
-        assert result["seeds"] >= 8 or name == "default", f"{name}: {result['seeds']} seeds"
+        assert result["seeds"] >= 8, f"{name}: {result['seeds']} seeds"
         assert result["command"].startswith(f"agentic-jax reproduce {name}")
         for key in ("commit", "date", "machine", "wall_s", "fingerprint"):
             assert result[key], f"{name}: no {key}"
