@@ -146,4 +146,28 @@ THINK_MODE_OVERTHINK = Experiment(
     plot_metrics=("eval_short/effort", "eval_long/effort", "eval/success"),
 )
 
-FINDINGS: tuple[Experiment, ...] = (DEFAULT, R1_ZERO, BEYOND_DEMO, THINK_MODE_OVERTHINK)
+ALGORITHMS = Experiment(
+    name="algorithms",
+    question="With the same base, budget and batch, do RLOO and GSPO lift the default task as "
+    "GRPO does?",
+    anchor="RLOO (Ahmadian et al. 2024) matches PPO-style RL with a leave-one-out baseline; "
+    "GSPO (Zheng et al. 2025) stabilises RL with a sequence-level ratio",
+    config="default",
+    arms=(
+        Arm("GRPO"),
+        Arm("RLOO", ("algo.name=rloo",)),
+        Arm("GSPO", ("algo.name=gspo", "algo.clip_eps_low=3e-4", "algo.clip_eps_high=4e-4")),
+    ),
+    measures=(SUCCESS_BASE, SUCCESS),
+    effect=lifted_past(0.9, 0.3),
+    stage="RL (the base: pretrain)",
+    cpu_minutes=50.0,
+)
+
+FINDINGS: tuple[Experiment, ...] = (
+    DEFAULT,
+    R1_ZERO,
+    BEYOND_DEMO,
+    THINK_MODE_OVERTHINK,
+    ALGORITHMS,
+)
