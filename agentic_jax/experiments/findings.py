@@ -64,6 +64,7 @@ R1_ZERO = Experiment(
     ),
     measures=(SUCCESS_BASE, THINK_BASE, SUCCESS, THINK, FAILED_THINK),
     effect=thinks_longer(1.5, 0.2),
+    headline=SUCCESS,
     stage="RL",
     cpu_minutes=8.0,
     plot_metrics=("eval/success", "eval/think_tokens"),

@@ -35,17 +35,31 @@ def cell(values: list[float]) -> str:
     return f"{mean:.3f} ({low:.3f}-{high:.3f}; 95% CI {ci_low:.3f}-{ci_high:.3f})"
 
 
-def shown(result: dict) -> tuple[int, int]:
-    """(seeds that show the effect, seeds tested), over the arms the effect is tested on."""
-    flags = [flag for arm in result["effect_shown"].values() for flag in arm]
-    return sum(flags), len(flags)
-
-
 def stale_line(name: str, stale: dict) -> str:
     if name not in stale:
         return ""
     return f"**Stale since {stale[name]['since']}**: today's code gives another fingerprint; " \
            f"rerun with `agentic-jax reproduce {name} --record`.\n\n"  # fmt: skip
+
+
+def split_lines(experiment: Experiment, result: dict) -> list[str]:
+    """Where an arm's seeds split (some show the effect, some do not), the mean describes no
+    seed: each seed's value of every measure, marked with whether it shows the effect."""
+    lines = []
+    for arm in (arm.name for arm in experiment.arms):
+        flags = result["effect_shown"].get(arm, [])
+        if 0 < sum(flags) < len(flags):
+            measures = result["measures"][arm]
+            seeds = [
+                ("shows" if flag else "does not")
+                + ": "
+                + ", ".join(f"{measures[m.key][i]:.2f}" for m in experiment.measures)
+                for i, flag in enumerate(flags)
+            ]
+            lines += ["", f"The seeds split on {arm}: {sum(flags)} of {len(flags)} show the "
+                      f"effect. Per seed ({', '.join(m.title for m in experiment.measures)}): "
+                      + "; ".join(seeds) + "."]  # fmt: skip
+    return lines
 
 
 def section(experiment: Experiment, result: dict, stale: dict) -> str:
@@ -60,11 +74,12 @@ def section(experiment: Experiment, result: dict, stale: dict) -> str:
              f"{machine['versions']['jax']}.", "",
              f"Effect ({experiment.stage} stage): {experiment.effect.claim}", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
-    for arm, measures in result["measures"].items():
-        flags = result["effect_shown"].get(arm)
+    for arm in (arm.name for arm in experiment.arms if arm.name in result["measures"]):
+        measures, flags = result["measures"][arm], result["effect_shown"].get(arm)
         share = f"{sum(flags)}/{len(flags)}" if flags is not None else "-"
         cells = [cell(measures[m.key]) for m in experiment.measures]
         lines.append("| " + " | ".join([arm, *cells, share]) + " |")
+    lines += split_lines(experiment, result)
     lines += ["", "Mean over seeds (lowest-highest seed; 95% interval of the mean).", "",
               f"![{experiment.name}](results/{experiment.name}.png)", ""]  # fmt: skip
     if experiment.notes:
@@ -90,6 +105,13 @@ def results_markdown(experiments: list[Experiment], results: dict[str, dict], st
     return "\n".join(parts).rstrip() + "\n"
 
 
+def arm_summary(result: dict, arm: str, measure) -> str:
+    """``ARM mean (lowest-highest), k/n seeds show the effect`` for the README's table."""
+    mean, low, high, _, _ = mean_interval(result["measures"][arm][measure.key])
+    flags = result["effect_shown"][arm]
+    return f"{arm} {mean:.3f} ({low:.3f}-{high:.3f}), effect on {sum(flags)}/{len(flags)} seeds"
+
+
 def findings_table(experiments: list[Experiment], results: dict[str, dict], stale: dict) -> str:
     """The README's table: question | anchor | our result | stage | command | CPU minutes."""
     lines = [README_START, "",
@@ -99,17 +121,13 @@ def findings_table(experiments: list[Experiment], results: dict[str, dict], stal
         result = results.get(experiment.name)
         if result is None:
             continue
-        first = experiment.measures[-1]
-        arm = (
-            experiment.effect.arms[0] if experiment.effect.arms else next(iter(result["measures"]))
-        )
-        ours = f"{first.title} {cell(result['measures'][arm][first.key])}, {arm}"
-        count, total = shown(result)
-        mark = " (stale)" if experiment.name in stale else ""
+        headline = experiment.headline or experiment.measures[-1]
+        arms = [a.name for a in experiment.arms if a.name in result["effect_shown"]]
+        ours = "; ".join(arm_summary(result, arm, headline) for arm in arms)
+        mark = " **(stale)**" if experiment.name in stale else ""
         lines.append(
-            f"| {experiment.question} | {experiment.anchor} | {ours}; the effect on {count}/"
-            f"{total} seeds{mark} | {experiment.stage} | `{result['command']}` | "
-            f"{result['wall_s'] / 60:.0f} |"
+            f"| {experiment.question} | {experiment.anchor} | {headline.title}: {ours}{mark} | "
+            f"{experiment.stage} | `{result['command']}` | {result['wall_s'] / 60:.0f} |"
         )
     return "\n".join([*lines, "", README_END])
 

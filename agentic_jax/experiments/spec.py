@@ -69,6 +69,7 @@ class Experiment:
     seeds: int = 8
     plot_metrics: tuple[str, ...] = ("eval/success",)
     notes: str = ""  # how many settings were tried before this one, and other caveats
+    headline: Measure | None = None  # the README's measure (default: the last of measures)
     quick_overrides: tuple[str, ...] = field(default=())  # extra shrinking for --quick
 
     def __post_init__(self) -> None:
