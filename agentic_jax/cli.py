@@ -7,37 +7,17 @@ import argparse
 import os
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 from agentic_jax.compile_cache import enable_compile_cache
 from agentic_jax.plot import DEFAULT_METRICS
-from agentic_jax.train.paths import writable_dir, writable_file
-
-
-def shipped_configs() -> Path:
-    """The shipped configs: package data in an installed wheel, ``configs/`` in a checkout."""
-    packaged = Path(str(resources.files("agentic_jax"))) / "configs"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[1] / "configs"
-
-
-CONFIG_DIR = shipped_configs()
-DEFAULT_CONFIG = "default"
-
-
-def resolve_config(name: str | None) -> Path:
-    """A config path, or a name in ``configs/`` (``kblookup_ppo`` -> configs/kblookup_ppo.yaml)."""
-    name = name or DEFAULT_CONFIG
-    path = Path(name)
-    if path.is_file():
-        return path
-    candidate = CONFIG_DIR / f"{name.removesuffix('.yaml')}.yaml"
-    if candidate.is_file():
-        return candidate
-    available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) or "none found"
-    raise SystemExit(f"error: config {name!r} not found; configs in {CONFIG_DIR}: {available}")
+from agentic_jax.train.paths import (  # noqa: F401 (resolve_config: the command line's)
+    CONFIG_DIR,
+    DEFAULT_CONFIG,
+    resolve_config,
+    writable_dir,
+    writable_file,
+)
 
 
 def positive_int(text: str) -> int:

@@ -24,6 +24,7 @@ LAYERS = (
     ("algos",),
     ("rollout", "wrappers", "monitors"),
     ("train",),
+    ("experiments",),
     ("cli", "compile_cache", "envcheck", "plot", "render"),
 )
 MAX_LINES = 400

@@ -163,7 +163,8 @@ def plot(experiment: Experiment, result: dict, out: Path) -> Path:
     metrics = experiment.plot_metrics
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
-        for arm, data in result["arms"].items():
+        for arm in (a.name for a in experiment.arms if a.name in result["arms"]):
+            data = result["arms"][arm]
             rows = [r for r in data["rows"] if r.get(f"{metric}_per_seed") or metric in r]
             x = [r["update"] for r in rows]
             seeds = [r.get(f"{metric}_per_seed") or [r[metric]] for r in rows]

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from agentic_jax.experiments.fingerprint import learning_rows, machine
 from agentic_jax.experiments.spec import Arm, Experiment, Measure
+from agentic_jax.train.paths import resolve_config
 
 QUICK_SEEDS = 2  # vmapped, so the seed axis is exercised
 QUICK_UPDATES = 2  # per stage
@@ -27,8 +28,6 @@ QUICK = ("eval_interval=2", "eval_episodes=32", "sft.num_episodes=16")
 
 
 def config_path(name: str) -> Path:
-    from agentic_jax.cli import resolve_config
-
     return resolve_config(name)
 
 

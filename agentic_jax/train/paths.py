@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from importlib import resources
 from pathlib import Path
 
 
@@ -84,3 +85,28 @@ def check_free_space(folder: Path, needed_bytes: int, what: str) -> None:
             f"{folder}: {free / 2**20:,.0f} MiB free on its disk, but {what} need about "
             f"{needed_bytes / 2**20:,.0f} MiB; free some space or choose another --run-dir"
         )
+
+
+def shipped_configs() -> Path:
+    """The shipped configs: package data in an installed wheel, ``configs/`` in a checkout."""
+    packaged = Path(str(resources.files("agentic_jax"))) / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+CONFIG_DIR = shipped_configs()
+DEFAULT_CONFIG = "default"
+
+
+def resolve_config(name: str | None) -> Path:
+    """A config path, or a name in ``configs/`` (``kblookup_ppo`` -> configs/kblookup_ppo.yaml)."""
+    name = name or DEFAULT_CONFIG
+    path = Path(name)
+    if path.is_file():
+        return path
+    candidate = CONFIG_DIR / f"{name.removesuffix('.yaml')}.yaml"
+    if candidate.is_file():
+        return candidate
+    available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) or "none found"
+    raise SystemExit(f"error: config {name!r} not found; configs in {CONFIG_DIR}: {available}")
