@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every throughput figure and one learning run on whatever accelerator JAX sees, appended to
-# benchmarks/RESULTS.md (each script records its own section with the device in its heading).
+# Every throughput figure and one learning run on whatever accelerator JAX sees; each script
+# prints its section (the device in its heading) and keeps it in runs/bench/sections.md.
 # Sized for a GPU: about 8 minutes there; on a CPU pass smaller sizes by hand instead.
 #
 #   bash benchmarks/gpu.sh            # from the repository root, agentic-jax installed

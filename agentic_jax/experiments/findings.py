@@ -165,10 +165,44 @@ ALGORITHMS = Experiment(
     cpu_minutes=50.0,
 )
 
+ONE_OP_BASE = Measure("eval_one_op/success", "pretrain", "one operation, base")
+ONE_OP = Measure("eval_one_op/success", "final", "one operation, after RL")
+TWO_OP_BASE = Measure("eval_two_op/success", "pretrain", "two operations, base")
+TWO_OP = Measure("eval_two_op/success", "final", "two operations, after RL")
+
+
+def learns_from_failure(gain: float) -> Effect:
+    """RL raises held-out success at one operation by ``gain`` or more over the base."""
+
+    def test(arm: str, values: dict) -> bool:
+        return values[arm][ONE_OP.key] - values[arm][ONE_OP_BASE.key] >= gain
+
+    return Effect(f"RL raises one-operation success by >= {gain}", test, arms=("with run",))
+
+
+CODESYNTH_DEBUG = Experiment(
+    name="codesynth_debug",
+    question="With a `run` tool that reports the first failing test, does RL learn to debug "
+    "held-out programs, and what does the same recipe reach without tools?",
+    anchor="Learning from execution feedback (Gehring et al. 2024, RLEF; Chen et al. 2023, "
+    "'Teaching large language models to self-debug'): feedback from a runner lifts repair",
+    config="codesynth_debug",
+    arms=(Arm("with run"), Arm("without tools", ("env.overrides.tools_enabled=false",))),
+    measures=(ONE_OP_BASE, ONE_OP, TWO_OP_BASE, TWO_OP),
+    effect=learns_from_failure(0.2),
+    headline=ONE_OP,
+    stage="RL",
+    cpu_minutes=60.0,
+    plot_metrics=("eval_one_op/success", "eval_two_op/success"),
+    notes="Six settings tried before this one (RL length, transcript length, an entropy "
+    "bonus, more revising in the corpus, run verdicts against the first failure).",
+)
+
 FINDINGS: tuple[Experiment, ...] = (
     DEFAULT,
     R1_ZERO,
     BEYOND_DEMO,
     THINK_MODE_OVERTHINK,
     ALGORITHMS,
+    CODESYNTH_DEBUG,
 )
