@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_train import tiny
+from conftest import tiny
 
 from agentic_jax.algos import corrections
 from agentic_jax.train import update

@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow  # two short runs in a 2-device subprocess
 @pytest.mark.timeout(600)
 def test_overlapped_actor_and_learner_match_the_stale_run_in_turn():
-    from test_train import TINY
+    from conftest import TINY
 
     rows = report_on_devices(SCRIPT, 2, json.dumps(TINY))
     in_turn, overlap = rows["in_turn"], rows["overlap"]
@@ -68,7 +68,7 @@ def test_overlapped_actor_and_learner_match_the_stale_run_in_turn():
     ],
 )  # fmt: skip
 def test_overlap_refuses_what_it_cannot_pipeline(overrides, complaint):
-    from test_train import TINY
+    from conftest import TINY
 
     with pytest.raises(ValueError, match="rollout.overlap=true needs") as error:
         build(config_lib.load(None, [*TINY, *overrides]))

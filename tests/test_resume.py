@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_train import TINY as TRAIN_TINY  # the shared tiny model and batch
+from conftest import TINY as TRAIN_TINY  # the shared tiny model and batch
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib

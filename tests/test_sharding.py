@@ -55,7 +55,7 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow  # compiles the whole pipeline twice in a 4-device subprocess
 @pytest.mark.timeout(600)
 def test_four_devices_match_one():
-    from test_train import TINY
+    from conftest import TINY
 
     report = report_on_devices(SCRIPT, 4, json.dumps(TINY))
     assert report["all_reduce"]
@@ -66,7 +66,7 @@ def test_four_devices_match_one():
 
 
 def test_impossible_device_counts_are_clear_errors():
-    from test_train import TINY
+    from conftest import TINY
 
     with pytest.raises(ValueError, match="only 1 device"):
         build(config_lib.load(None, [*TINY, "devices=3"]))

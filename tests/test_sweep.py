@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 import yaml
-from test_train import TINY  # the shared tiny model and batch
+from conftest import TINY  # the shared tiny model and batch
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib

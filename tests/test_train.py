@@ -6,6 +6,7 @@ from functools import partial
 import jax
 import numpy as np
 import pytest
+from conftest import TINY, tiny
 
 from agentic_jax import cli
 from agentic_jax.train import config as config_lib
@@ -14,20 +15,6 @@ from agentic_jax.train.loop import make_train
 from agentic_jax.train.setup import build
 
 pytestmark = pytest.mark.timeout(600)
-
-TINY = [
-    "env.overrides.max_len=28",
-    "model.d_model=32",
-    "model.n_layers=1",
-    "rollout.num_tasks=8",
-    "rollout.group_size=4",
-    "eval_episodes=32",
-    "eval_interval=2",
-]
-
-
-def tiny(*overrides):
-    return config_lib.load(None, TINY + list(overrides))
 
 
 @pytest.fixture(scope="module")
