@@ -120,13 +120,19 @@ def stale_command(check_only: bool, record: bool, paths: Paths) -> dict[str, lis
 
 
 def list_experiments(paths: Paths) -> None:
+    """Every experiment: its CPU minutes (as recorded, or the declared estimate), its seeds,
+    and where its recorded result comes from."""
     results, stale = report.load_results(paths.results)
     width = max(map(len, EXPERIMENTS)) + 1
-    print(f"{'name':{width}s} {'CPU min':>7s} {'seeds':>5s}  recorded")
+    print(f"{'name':{width}s} {'CPU min':>12s} {'seeds':>5s}  recorded")
     for name, experiment in EXPERIMENTS.items():
         result = results.get(name)
-        state = "no" if result is None else f"{result['commit']} {result['date'][:10]}"
+        if result is None:
+            minutes, state = f"~{experiment.cpu_minutes:.0f} (est.)", "no"
+        else:
+            minutes = f"{result['wall_s'] / 60:.1f}"
+            state = f"{result['commit']} {result['date'][:10]}"
         if name in stale:
             state += f" (stale since {stale[name]['since']})"
-        print(f"{name:{width}s} {experiment.cpu_minutes:7.1f} {experiment.seeds:5d}  {state}")
+        print(f"{name:{width}s} {minutes:>12s} {experiment.seeds:5d}  {state}")
         print(f"  {experiment.question}")
