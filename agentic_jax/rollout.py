@@ -78,6 +78,9 @@ class Rollout:
     last_value: jax.Array  # [N]
     obs: Observation
     env_state: HarnessState
+    # [N] the segment (episode index in the rows) of ``obs``: where a full forward places the
+    # observation after the last step to recompute the bootstrap value (stream; else None).
+    next_segments: jax.Array | None = None
 
 
 def forward_inputs(traj: Trajectory) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -232,9 +235,11 @@ def _scan_steps(
         return shard((next_obs, next_state, carry, segments + info["reset"])), record
 
     loop = shard((obs, state, carry, segments))
-    (obs, state, carry, _), records = jax.lax.scan(body, loop, jax.random.split(key, num_steps))
+    (obs, state, carry, segments), records = jax.lax.scan(
+        body, loop, jax.random.split(key, num_steps)
+    )
     batch_major = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
-    return obs, state, carry, batch_major
+    return obs, state, carry, segments, batch_major
 
 
 def _trajectory(records: dict, context: jax.Array, context_len: jax.Array, group) -> Trajectory:
@@ -265,7 +270,7 @@ def rollout_episodes(
     obs = as_rows(env, obs)
     num_rows = num_tasks * group_size * env.num_contexts
     segments = jnp.zeros(num_rows, jnp.int32)
-    obs, state, _, records = _scan_steps(
+    obs, state, _, _, records = _scan_steps(
         env, episodes_batch_step(env), env_params, policy_step, policy_carry, obs, state,
         key_steps, env.episode_steps, segments, shard,
     )  # fmt: skip
@@ -307,7 +312,7 @@ def rollout_stream(
     num_envs = obs.token.shape[0]
     segments = jnp.zeros(num_envs, jnp.int32)
     step_batch = stream_batch_step(env, default_max_resets(num_envs))
-    obs, state, carry, records = _scan_steps(
+    obs, state, carry, next_segments, records = _scan_steps(
         env, step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps,
         segments, shard,
     )  # fmt: skip
@@ -319,6 +324,7 @@ def rollout_stream(
         last_value=last_value,
         obs=obs,
         env_state=state,
+        next_segments=next_segments,
     )
 
 

@@ -3,6 +3,7 @@
 import json
 from functools import partial
 
+import flax
 import jax
 import numpy as np
 import pytest
@@ -295,3 +296,27 @@ def test_eval_sample_evaluates_sampled_episodes_deterministically():
         metrics[sample] = {k: float(v) for k, v in evaluate(state).items()}
         assert metrics[sample] == {k: float(v) for k, v in evaluate(state).items()}
     assert metrics[True] != metrics[False]
+
+
+def test_the_bootstrap_value_recomputed_by_a_full_forward_is_the_rollouts_own():
+    """A stream's bootstrap value under given parameters (``bootstrap_values``: one forward
+    over context, steps and the next observation), which a stale rollout's learner uses,
+    equals what the rollout's own decode steps computed when the actor's parameters are the
+    same: the first rollout and the next, which continues its episodes (a context)."""
+    setup = build(tiny("algo.name=ppo", "rollout.batching=stream", "rollout.group_size=1",
+                       "rollout.num_envs=8", "rollout.rollout_len=16"))  # fmt: skip
+    state = update.init(setup, jax.random.PRNGKey(3))
+    flat = flax.traverse_util.flatten_dict(state.params)  # the value head starts at zero
+    for path, leaf in flat.items():
+        if "value_head" in path and path[-1] == "kernel":
+            flat[path] = jax.random.normal(jax.random.PRNGKey(4), leaf.shape)
+    state = state.replace(params=flax.traverse_util.unflatten_dict(flat))
+    step = jax.jit(partial(collect_own, setup))
+    for _ in range(2):
+        state, rollout = step(state)
+        recomputed = setup.actor.bootstrap_values(state.params, rollout)
+        assert np.abs(np.asarray(rollout.last_value)).min() > 1e-3
+        np.testing.assert_allclose(recomputed, rollout.last_value, rtol=1e-3, atol=1e-4)
+        # a slot whose episode ended at the last step bootstraps from a fresh episode's start
+        assert np.asarray(rollout.trajectory.dones)[:, -1].any()
+    assert int(np.asarray(rollout.trajectory.context_len).max()) > 0

@@ -92,6 +92,10 @@ class ClassicActor:
         )
         return obs, EpisodeCarry(env_state, jnp.zeros(self.num_envs))
 
+    def bootstrap_values(self, params: Any, rollout: Rollout) -> jax.Array:
+        """[N] the value of the observation after the last step under ``params``."""
+        return self.model.apply(params, rollout.obs)[1]
+
     def evaluate_actions(self, params: Any, traj: VectorTrajectory) -> PolicyOutputs:
         """Log-probs, entropies and values [N, L]. The MLP sees [N * L, D] rows: a 2-D input
         keeps its backward pass free of the transposed activation copies [N, L, D] costs."""

@@ -186,6 +186,22 @@ class TokenActor:
             values=values,
         )
 
+    def bootstrap_values(self, params: Any, rollout: Rollout) -> jax.Array:
+        """[N] the value of the observation after a stream's last step under ``params``: one
+        full forward over the context, the steps and that observation (a stale actor's
+        ``rollout.last_value`` came from other parameters). Episodes: the rollout's own."""
+        if rollout.next_segments is None:
+            return rollout.last_value
+        tokens, positions, segments = forward_inputs(rollout.trajectory)
+        obs = rollout.obs
+        tokens = jnp.concatenate([tokens, obs.token[:, None]], axis=1)
+        positions = jnp.concatenate([positions, obs.position[:, None]], axis=1)
+        segments = jnp.concatenate([segments, rollout.next_segments[:, None]], axis=1)
+        _, values = self._by_role(
+            params, lambda p, *x: self.model.apply(p, *x)[:2], tokens, positions, segments
+        )
+        return values[:, -1]
+
     def policy_step(self, params: Any, greedy: bool = False, balance_modes: bool = False):
         """The rollout's policy step: one token decoded through the KV cache (with
         ``balance_modes``, the mode decision drawn by ``balanced_mode_decision``)."""

@@ -178,6 +178,8 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         proximal_log_probs = proximal.log_probs
         traj = traj.replace(values=proximal.values)
         rollout = rollout.replace(trajectory=traj)
+        if algorithm(config.algo.name).critic:  # the bootstrap from the learner's critic too
+            rollout = rollout.replace(last_value=actor.bootstrap_values(state.params, rollout))
         log_ratio = proximal_log_probs - traj.log_probs
         weights = truncated_is_weights(proximal_log_probs, traj.log_probs, config.algo.is_cap)
         stale_metrics = {
