@@ -97,9 +97,13 @@ def summarise(experiment: Experiment, arms_rows: dict[str, list[dict]], seeds: i
     return {"measures": values, "effect_shown": shows}
 
 
+# What recording a finding rewrites: not a change of the code that produced it.
+RENDERED = (":!README.md", ":!benchmarks/RESULTS.md", ":!benchmarks/results")
+
+
 def git_commit() -> str:
-    """The checkout's commit, ``+dirty`` when tracked files differ from it; "unknown" outside
-    a git checkout (an installed wheel)."""
+    """The checkout's commit, ``+dirty`` when tracked files other than the rendered findings
+    differ from it; "unknown" outside a git checkout (an installed wheel)."""
 
     def git(*words: str) -> str:
         return subprocess.run(["git", *words], capture_output=True, text=True, check=True,
@@ -107,7 +111,7 @@ def git_commit() -> str:
 
     try:
         head = git("rev-parse", "--short=12", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", *RENDERED)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
