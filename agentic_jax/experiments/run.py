@@ -98,7 +98,9 @@ def summarise(experiment: Experiment, arms_rows: dict[str, list[dict]], seeds: i
 
 
 # What recording a finding rewrites: not a change of the code that produced it.
-RENDERED = (":!README.md", ":!benchmarks/RESULTS.md", ":!benchmarks/results")
+RENDERED = tuple(
+    f":(top,exclude){path}" for path in ("README.md", "benchmarks/RESULTS.md", "benchmarks/results")
+)
 
 
 def git_commit() -> str:
