@@ -138,7 +138,7 @@ def run_experiment(
     """Train every arm (seeds vmapped) and return the result as plain data."""
     console = console or Console()
     seeds = QUICK_SEEDS if quick else (seeds or experiment.seeds)
-    start = time.time()
+    commit, start = git_commit(), time.time()  # the code that runs: the tree at the start
     arms_rows = {}
     for arm in experiment.arms:
         console.print(f"{experiment.name}: arm {arm.name!r}, {seeds} seeds")
@@ -150,7 +150,7 @@ def run_experiment(
         "command": command_line(experiment, seeds, quick),
         "quick": quick,
         "seeds": seeds,
-        "commit": git_commit(),
+        "commit": commit,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "wall_s": round(time.time() - start, 1),
