@@ -68,8 +68,8 @@ R1_ZERO = Experiment(
     stage="RL",
     cpu_minutes=8.0,
     plot_metrics=("eval/success", "eval/think_tokens"),
-    notes="Corpus: the third mixture tried (25% full running sums); with 15% one seed in "
-    "three never learnt the running sum in pretraining and RL could not lift it.",
+    notes="Corpus: the third mixture tried (25% full running sums). Whether a seed gains "
+    "is decided in pretraining: RL lifts the seeds whose base learnt the running sum.",
 )
 
 TRAIN_SUCCESS = Measure("eval_train/success", "final", "training-task success, at the end")
