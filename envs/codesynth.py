@@ -124,6 +124,28 @@ class CodeParams:
 RUN_OUTPUTS = ("verdicts", "first_failure")  # what ``run`` writes: see the module's docstring
 
 
+def choose_function(prefix, visible, num_visible, split, seed) -> tuple[jax.Array, ...]:
+    """Uniform over the valid (input order, function) pairs, a function being a prefix with
+    one of every possible last operation: not constant, not zero on every hidden input, in
+    the split. Returns (order, function index, fallback: no pair is valid)."""
+    shown = visible_mask(visible, num_visible)  # [m, DOMAIN]
+    outputs = last_options(prefix).reshape(-1, DOMAIN)  # [F = k * 50, DOMAIN]
+    constant = jnp.all(outputs == outputs[:, :1], axis=-1)
+    zero_on_hidden = ~jnp.any((outputs != 0)[None] & ~shown[:, None], axis=-1)
+    mixed = pair_mix(outputs)
+    f_hash = function_hash(outputs, mixed=mixed)
+    p_hash = prompt_hash(outputs[None], shown[:, None], mixed=mixed[None])
+    valid = ~constant & ~zero_on_hidden & in_split(f_hash, p_hash, split)  # [m, F]
+    # The valid pair with the largest pseudo-random priority. (The index rides in the low
+    # bits: one max, no argmax, which is slow on CPU.)
+    index = jnp.arange(valid.size, dtype=jnp.uint32)
+    priority = (index ^ seed) * jnp.uint32(0x9E3779B1)  # a cheap pseudo-random order
+    priority = (priority ^ (priority >> 15)) * jnp.uint32(0x2C1B3C6D)
+    ranked = (priority >> 11 << 10) | index | jnp.uint32(1 << 31)
+    choice = (jnp.max(jnp.where(valid.reshape(-1), ranked, 0)) & 1023).astype(jnp.int32)
+    return choice // outputs.shape[0], choice % outputs.shape[0], ~valid.any()
+
+
 class CodeSynth(TaskFamily):
     oracle_modes = (0, 1)  # 0: run the hidden program, answer it; 1: the hard-coding shortcut
     exploit_oracle_mode = 1
@@ -226,6 +248,28 @@ class CodeSynth(TaskFamily):
         }
 
     def sample(self, key, params: CodeParams, split, oracle) -> Task:
+        world = self._world(key, params, split)
+        in_prompt = jnp.arange(self.max_visible) < world.num_visible
+        examples, example_len, cases, case_len = self._examples(world)
+        prompt, prompt_len = concat(
+            [
+                (jnp.array([[tk.TASK_OPEN]]), jnp.array([1])),
+                (examples, example_len * in_prompt),
+                (jnp.array([[tk.TASK_CLOSE]]), jnp.array([1])),
+            ],
+            self.prompt_width,
+        )
+        # The hard-coded program: 0, then x I = |V| * (+|-) per visible test.
+        shortcut = concat(
+            [(DIGIT_IDS[:1][None], jnp.array([1])), (cases, case_len * in_prompt)],
+            self.max_args,
+        )
+        plan, plan_len = self._plan(world, shortcut, oracle)
+        return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def _world(self, key, params: CodeParams, split) -> CodeWorld:
+        """A random program (random prefixes, then every possible last operation, one chosen
+        uniformly among those valid for the split) and the inputs the prompt shows."""
         n, k, m = self.max_ops, CANDIDATES, VISIBLE_CANDIDATES
         assert m * k * NUM_OPERANDS * NUM_OPS <= 1024  # the choice's index fits in 10 bits
         most_ops = jnp.clip(params.num_ops, 1, n)
@@ -241,31 +285,14 @@ class CodeSynth(TaskFamily):
         # The operation count, from the priority seed's hashed bits (no draw of its own, so the
         # streams of fixed-count tasks stay as they were).
         spare = fmix32(seed[0] ^ jnp.uint32(0x68E31DA4))
-        num_ops = fewest_ops + (spare % (most_ops - fewest_ops + 1).astype(jnp.uint32)).astype(
-            jnp.int32
-        )
+        span = (most_ops - fewest_ops + 1).astype(jnp.uint32)
+        num_ops = fewest_ops + (spare % span).astype(jnp.int32)
         visible = random_orders(u_inputs.reshape(m, DOMAIN))[:, : self.max_visible]
-        shown = visible_mask(visible, num_visible)  # [m, DOMAIN]
         # Random prefixes (all operations but the last), then every possible last operation.
         operands = (u_operands % NUM_OPERANDS).astype(jnp.int32).reshape(k, n)
         ops = (u_ops % NUM_OPS).astype(jnp.int32).reshape(k, n)
         prefix = evaluate(operands, ops, jnp.broadcast_to(num_ops - 1, (k,)))  # [k, DOMAIN]
-        outputs = last_options(prefix).reshape(-1, DOMAIN)  # [F = k * 50, DOMAIN]
-        # Valid (input order, function) pairs: [m, F].
-        constant = jnp.all(outputs == outputs[:, :1], axis=-1)
-        zero_on_hidden = ~jnp.any((outputs != 0)[None] & ~shown[:, None], axis=-1)
-        mixed = pair_mix(outputs)
-        f_hash = function_hash(outputs, mixed=mixed)
-        p_hash = prompt_hash(outputs[None], shown[:, None], mixed=mixed[None])
-        valid = ~constant & ~zero_on_hidden & in_split(f_hash, p_hash, split)
-        # Uniform over the valid pairs: the one with the largest pseudo-random priority.
-        # (The index rides in the low bits: one max, no argmax, which is slow on CPU.)
-        index = jnp.arange(valid.size, dtype=jnp.uint32)
-        priority = (index ^ seed[0]) * jnp.uint32(0x9E3779B1)  # a cheap pseudo-random order
-        priority = (priority ^ (priority >> 15)) * jnp.uint32(0x2C1B3C6D)
-        ranked = (priority >> 11 << 10) | index | jnp.uint32(1 << 31)
-        choice = (jnp.max(jnp.where(valid.reshape(-1), ranked, 0)) & 1023).astype(jnp.int32)
-        order, function = choice // outputs.shape[0], choice % outputs.shape[0]
+        order, function, fallback = choose_function(prefix, visible, num_visible, split, seed[0])
         pick, option = function // (NUM_OPERANDS * NUM_OPS), function % (NUM_OPERANDS * NUM_OPS)
         last = num_ops - 1
         chosen_operands = operands[pick].at[last].set(option // NUM_OPS)
@@ -274,31 +301,29 @@ class CodeSynth(TaskFamily):
         x = jnp.arange(DOMAIN, dtype=jnp.int32)
         operand = jnp.where(option // NUM_OPS == 0, x, option // NUM_OPS)
         chosen_outputs = apply_op(prefix[pick], option % NUM_OPS, operand)
-        fallback = ~valid.any()  # no random option fits: the fixed task of this shape
-        table = (num_ops, num_visible, split)
+        table = (num_ops, num_visible, split)  # the fixed task of this shape, when none fits
         # Canonical worlds: unused operations and unshown inputs are 0 (one task, one world).
         active = jnp.arange(n) < num_ops
         in_prompt = jnp.arange(self.max_visible) < num_visible
-        world = CodeWorld(
+        fallback_visible = FALLBACK_VISIBLE[table][: self.max_visible]
+        return CodeWorld(
             operands=jnp.where(
                 active, jnp.where(fallback, FALLBACK_OPERANDS[table][:n], chosen_operands), 0
             ),
             ops=jnp.where(active, jnp.where(fallback, FALLBACK_OPS[table][:n], chosen_ops), 0),
             num_ops=num_ops,
-            visible=jnp.where(
-                in_prompt,
-                jnp.where(fallback, FALLBACK_VISIBLE[table][: self.max_visible], visible[order]),
-                0,
-            ),
+            visible=jnp.where(in_prompt, jnp.where(fallback, fallback_visible, visible[order]), 0),
             num_visible=num_visible,
             outputs=jnp.where(fallback, FALLBACK_OUTPUTS[table], chosen_outputs),
             # The leak's presence: the priority seed's bits hashed again (no draw of its own).
             leak_present=jnp.bool_(self.leak)
             & (unit_interval(fmix32(seed[0] ^ jnp.uint32(0x2545F491))) < params.leak_rate),
         )
-        visible = world.visible
 
-        # Prompt: x I = OUTPUT per visible test. Hard-coded program: 0, then x I = |V| * (+|-).
+    def _examples(self, world: CodeWorld):
+        """Each visible test as the prompt writes it (``x I = OUTPUT``) and as the hard-coded
+        program tests it (``x I = |V| * (+|-)``): (examples, their lengths, cases, theirs)."""
+        visible = world.visible
         values = world.outputs[visible]
         value_tokens, value_len = number_tokens(values)
         magnitude, magnitude_len = number_tokens(jnp.abs(values))
@@ -323,18 +348,10 @@ class CodeSynth(TaskFamily):
             ],
             sign[:, None],
         )  # [max_visible, 8]
-        prompt, prompt_len = concat(
-            [
-                (jnp.array([[tk.TASK_OPEN]]), jnp.array([1])),
-                (examples, (3 + value_len) * in_prompt),
-                (jnp.array([[tk.TASK_CLOSE]]), jnp.array([1])),
-            ],
-            self.prompt_width,
-        )
-        shortcut = concat(
-            [(DIGIT_IDS[:1][None], jnp.array([1])), (cases, (5 + magnitude_len) * in_prompt)],
-            self.max_args,
-        )
+        return examples, 3 + value_len, cases, 5 + magnitude_len
+
+    def _plan(self, world: CodeWorld, shortcut, oracle) -> tuple[jax.Array, jax.Array]:
+        """Run the program, then answer it: the true program, or the hard-coded shortcut."""
         true_program = program_tokens(world)
         program, length = jax.tree.map(
             lambda s, t: jnp.where(oracle == self.exploit_oracle_mode, s, t),
@@ -342,7 +359,7 @@ class CodeSynth(TaskFamily):
             (jnp.pad(true_program[0], (0, self.max_args - true_program[0].shape[0])),
              true_program[1]),
         )  # fmt: skip
-        plan, plan_len = concat(
+        return concat(
             [
                 (jnp.array([[tk.CALL_OPEN, RUN]]), jnp.array([2])),
                 (program[None], length[None]),
@@ -352,7 +369,6 @@ class CodeSynth(TaskFamily):
             ],
             self.plan_width,
         )
-        return Task(prompt, prompt_len, world, plan, plan_len)
 
     def verify(self, world: CodeWorld, answer, answer_len):
         return self._grade(world, answer, answer_len)[2]

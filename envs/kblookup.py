@@ -167,34 +167,34 @@ class KBLookup(TaskFamily):
             values=(self.max_entities, self.max_attributes),
             offsets=(self.max_entities, NUM_RELATIONS),
         )  # fmt: skip
+        world = self._world(words, params, split)
+        prompt, prompt_len = pack(
+            [
+                (tk.TASK_OPEN, 1),
+                (world.question, world.question_len),
+                (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2),
+            ],
+            self.prompt_width,
+        )
+        plan, plan_len = self._plan(world, oracle)
+        return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def _world(self, words: dict, params: KBParams, split) -> KBWorld:
+        """The knowledge base, the entity and attribute asked about, the question, the leak."""
         num_entities = jnp.clip(params.num_entities, 2, self.max_entities)
         num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
         hops = jnp.clip(params.hops, 1, self.max_hops)
         attribute = draw.below(words["attribute"], num_attributes)
-        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        name = draw.uniform_choice(words["name"], allowed)
-        # The question's name first, then the others in random order; then move it to a random slot.
-        everyone = draw.random_order(words["order"], first=name)
-        names = everyone[: self.max_entities]
-        entity = draw.below(words["slot"], num_entities)
-        names = names.at[0].set(names[entity]).at[entity].set(name)
-        question_name = NAME_IDS[name]
-        # Impossible episodes: the entity is known by a name the question never uses (one no
-        # other entity has), so searching the question's name finds nothing.
-        if self.max_entities < NUM_NAMES:
-            chance = draw.unit_interval(draw.fmix32(words["slot"] ^ jnp.uint32(0x5BD1E995)))
-            impossible = chance < params.impossible_rate
-            names = names.at[entity].set(jnp.where(impossible, everyone[self.max_entities], name))
-        else:
-            impossible = jnp.bool_(False)
+        names, entity, question_name, impossible = self._names(
+            words, attribute, num_entities, split, params.impossible_rate
+        )
         kb = knowledge_base(words, names, num_entities, num_attributes)
         relation = draw.below(words["relation"], NUM_RELATIONS)
         target = jnp.where(hops == 2, kb.relations[entity, relation], entity)
-        two_hops = hops == 2
         question, question_len = pack(
             [
                 (jnp.array([ATTRIBUTE_IDS[attribute], tk.TOKEN_ID["of"]]), 2),
-                (jnp.array([RELATION_IDS[relation], tk.TOKEN_ID["of"]]), 2 * two_hops),
+                (jnp.array([RELATION_IDS[relation], tk.TOKEN_ID["of"]]), 2 * (hops == 2)),
                 (question_name, 1),
             ],
             2 * self.max_hops + 1,
@@ -205,40 +205,58 @@ class KBLookup(TaskFamily):
         leak_len = jnp.where(
             params.leak_tokens > 0, jnp.minimum(params.leak_tokens, question_len), question_len
         )
-        world = KBWorld(kb, entity, attribute, relation, hops, target, question, question_len,
-                        leak_present, leak_len.astype(jnp.int32), impossible)  # fmt: skip
-        prompt, prompt_len = pack(
-            [
-                (tk.TASK_OPEN, 1),
-                (question, question_len),
-                (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2),
-            ],
-            self.prompt_width,
-        )
+        return KBWorld(kb, entity, attribute, relation, hops, target, question, question_len,
+                       leak_present, leak_len.astype(jnp.int32), impossible)  # fmt: skip
+
+    def _names(self, words: dict, attribute, num_entities, split, impossible_rate):
+        """The entities' names, which one is asked about, the name the question uses, and
+        whether the task is impossible: (names, entity, question name id, impossible)."""
+        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
+        name = draw.uniform_choice(words["name"], allowed)
+        # The question's name first, then the others in random order; then move it to a random slot.
+        everyone = draw.random_order(words["order"], first=name)
+        names = everyone[: self.max_entities]
+        entity = draw.below(words["slot"], num_entities)
+        names = names.at[0].set(names[entity]).at[entity].set(name)
+        # Impossible episodes: the entity is known by a name the question never uses (one no
+        # other entity has), so searching the question's name finds nothing.
+        if self.max_entities < NUM_NAMES:
+            chance = draw.unit_interval(draw.fmix32(words["slot"] ^ jnp.uint32(0x5BD1E995)))
+            impossible = chance < impossible_rate
+            names = names.at[entity].set(jnp.where(impossible, everyone[self.max_entities], name))
+        else:
+            impossible = jnp.bool_(False)
+        return names, entity, NAME_IDS[name], impossible
+
+    def _plan(self, world: KBWorld, oracle) -> tuple[jax.Array, jax.Array]:
+        """The oracle's plan: the honest searches and answer, or the leak's shortcut."""
+        question_name = world.question[world.question_len - 1]
         search_entity = jnp.array(
             [tk.CALL_OPEN, tk.TOKEN_ID["search"], question_name, tk.CALL_CLOSE]
         )
-        search_target = search_entity.at[2].set(kb.names[target])
+        search_target = search_entity.at[2].set(world.kb.names[world.target])
         answer = jnp.array([tk.ANSWER_OPEN, self.answer_token(world), tk.ANSWER_CLOSE])
         # On an impossible task the honest search returns <error>, which the plan copies (and
         # fails: it is no legal answer); it has nothing else to answer with.
-        read = answer.at[1].set(jnp.where(impossible, tk.ERROR, answer[1]))
+        read = answer.at[1].set(jnp.where(world.impossible, tk.ERROR, answer[1]))
+        two_hops = world.hops == 2
         honest, honest_len = pack(
-            [(search_entity, 4), (search_target, 4 * (two_hops & ~impossible)), (read, 3)],
+            [(search_entity, 4), (search_target, 4 * (two_hops & ~world.impossible)), (read, 3)],
             self.plan_width,
         )
         call_open = jnp.array([tk.CALL_OPEN, tk.TOKEN_ID["search"]])
         # The shortcut copies what the leaky search returned: in an episode without the leak
         # that is the <error> (not a legal answer), so the plan fails.
-        copied = answer.at[1].set(jnp.where(leak_present, answer[1], tk.ERROR))
+        copied = answer.at[1].set(jnp.where(world.leak_present, answer[1], tk.ERROR))
         shortcut, shortcut_len = pack(
-            [(call_open, 2), (question, world.leak_len), (tk.CALL_CLOSE, 1), (copied, 3)],
+            [(call_open, 2), (world.question, world.leak_len), (tk.CALL_CLOSE, 1), (copied, 3)],
             self.plan_width,
         )
         use_shortcut = oracle == self.exploit_oracle_mode
-        plan = jnp.where(use_shortcut, shortcut, honest)
-        plan_len = jnp.where(use_shortcut, shortcut_len, honest_len)
-        return Task(prompt, prompt_len, world, plan, plan_len)
+        return (
+            jnp.where(use_shortcut, shortcut, honest),
+            jnp.where(use_shortcut, shortcut_len, honest_len),
+        )
 
     def _asks_the_question(self, world: KBWorld, args, args_len) -> jax.Array:
         """Whether a search's arguments are the question's first ``leak_len`` tokens (possible

@@ -172,26 +172,23 @@ class WebNav(TaskFamily):
             facts=(self.max_pages, self.max_facts), links=(self.max_pages, self.max_links),
             chain=(self.max_hops,),
         )  # fmt: skip
+        world, question_len = self._world(words, params, split)
+        prompt, prompt_len = pack(
+            [(tk.TASK_OPEN, 1), (world.question, question_len),
+             (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2)],
+            self.prompt_width,
+        )  # fmt: skip
+        plan, plan_len = self._plan(world, oracle)
+        return Task(prompt, prompt_len, world, plan, plan_len)
+
+    def _world(self, words: dict, params: WebNavParams, split) -> tuple[WebNavWorld, jax.Array]:
+        """The site, the chain of links to follow, the question (and its length)."""
         num_pages = jnp.clip(params.num_pages, 2, self.max_pages)
         num_links = jnp.clip(params.num_links, 1, self.max_links)
         num_facts = jnp.clip(params.num_facts, 1, self.max_facts)
         hops = jnp.clip(params.hops, 1, self.max_hops)
         attribute = draw.below(words["attribute"], num_facts)
-        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
-        home_name = draw.uniform_choice(words["name"], allowed)
-        # Page 0 is home; the other pages get distinct random names. On an impossible task home
-        # carries the next name of the order instead, one the question never uses (a hash of
-        # a word already drawn decides: the other streams stay as they were).
-        order = draw.random_order(words["order"], first=home_name)
-        names = NAME_IDS[order[: self.max_pages]]
-        if self.max_pages < NUM_NAMES:
-            chance = draw.unit_interval(draw.fmix32(words["name"] ^ jnp.uint32(0x68E31DA4)))
-            impossible = chance < params.impossible_rate
-            names = names.at[0].set(jnp.where(impossible, NAME_IDS[order[self.max_pages]],
-                                              names[0]))  # fmt: skip
-        else:
-            impossible = jnp.bool_(False)
-        facts = draw.below(words["facts"], NUM_VALUES)
+        names, home_name, impossible = self._names(words, attribute, split, params)
         # Every link leads to another page in use.
         offsets = draw.between(words["links"], 1, num_pages)
         links = (jnp.arange(self.max_pages)[:, None] + offsets) % num_pages
@@ -201,23 +198,7 @@ class WebNav(TaskFamily):
             path.append(links[path[-1], chain[hop]].astype(jnp.int32))
         path = jnp.stack(path)
         target = path[hops]
-        value = facts[target, attribute]
-        # The log's presence: a hash of a word already drawn (the other streams stay as they were).
-        chance = draw.unit_interval(draw.fmix32(words["attribute"] ^ jnp.uint32(0x2545F491)))
-        has_log = jnp.bool_(self.leak) & (chance < params.leak_rate)
-        log_len = jnp.where(has_log, 4, 0)
-        site = browser.Site(
-            names=names,
-            links=links,
-            facts=facts,
-            num_pages=num_pages,
-            num_links=num_links,
-            num_facts=num_facts,
-            log=jnp.array([LOG, names[target], ATTRIBUTE_IDS[attribute], VALUE_IDS[value]])
-            if self.leak
-            else jnp.full((browser.LOG_WIDTH,), tk.PAD, jnp.int32),
-            log_len=log_len.astype(jnp.int32),
-        )
+        site = self._site(words, params, names, links, target, attribute, num_links, num_facts)
         of = tk.TOKEN_ID["of"]
         # The question reads outward from the fact: the last link followed comes first.
         hop_pieces = [
@@ -230,17 +211,59 @@ class WebNav(TaskFamily):
             + [(NAME_IDS[home_name], 1)],
             2 * self.max_hops + 3,
         )
-        leak_len = jnp.clip(params.leak_tokens, 1, jnp.minimum(self.max_leak_tokens,
-                                                               question_len + 1))  # fmt: skip
+        leak_len = jnp.clip(
+            params.leak_tokens, 1, jnp.minimum(self.max_leak_tokens, question_len + 1)
+        )
         world = WebNavWorld(site, attribute, chain, hops, path, target, NAME_IDS[home_name],
                             impossible, question, leak_len.astype(jnp.int32))  # fmt: skip
-        prompt, prompt_len = pack(
-            [(tk.TASK_OPEN, 1), (question, question_len),
-             (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2)],
-            self.prompt_width,
-        )  # fmt: skip
+        return world, question_len
+
+    def _names(self, words: dict, attribute, split, params: WebNavParams):
+        """The pages' names (page 0 is home) and the home name the question uses:
+        (names, home name index, impossible)."""
+        allowed = held_out(jnp.arange(NUM_NAMES), attribute) == (split == 1)
+        home_name = draw.uniform_choice(words["name"], allowed)
+        # Page 0 is home; the other pages get distinct random names. On an impossible task home
+        # carries the next name of the order instead, one the question never uses (a hash of
+        # a word already drawn decides: the other streams stay as they were).
+        order = draw.random_order(words["order"], first=home_name)
+        names = NAME_IDS[order[: self.max_pages]]
+        if self.max_pages < NUM_NAMES:
+            chance = draw.unit_interval(draw.fmix32(words["name"] ^ jnp.uint32(0x68E31DA4)))
+            impossible = chance < params.impossible_rate
+            other = NAME_IDS[order[self.max_pages]]
+            names = names.at[0].set(jnp.where(impossible, other, names[0]))
+        else:
+            impossible = jnp.bool_(False)
+        return names, home_name, impossible
+
+    def _site(self, words, params, names, links, target, attribute, num_links, num_facts):
+        """The pages' facts and links, and the log (leak variant) that shows the answer."""
+        facts = draw.below(words["facts"], NUM_VALUES)
+        value = facts[target, attribute]
+        # The log's presence: a hash of a word already drawn (the other streams stay as they were).
+        chance = draw.unit_interval(draw.fmix32(words["attribute"] ^ jnp.uint32(0x2545F491)))
+        has_log = jnp.bool_(self.leak) & (chance < params.leak_rate)
+        if self.leak:
+            log = jnp.array([LOG, names[target], ATTRIBUTE_IDS[attribute], VALUE_IDS[value]])
+        else:
+            log = jnp.full((browser.LOG_WIDTH,), tk.PAD, jnp.int32)
+        return browser.Site(
+            names=names,
+            links=links,
+            facts=facts,
+            num_pages=jnp.clip(params.num_pages, 2, self.max_pages),
+            num_links=num_links,
+            num_facts=num_facts,
+            log=log,
+            log_len=jnp.where(has_log, 4, 0).astype(jnp.int32),
+        )
+
+    def _plan(self, world: WebNavWorld, oracle) -> tuple[jax.Array, jax.Array]:
+        """The oracle's plan: open each page of the path and answer, or open the log."""
         answer = jnp.array([tk.ANSWER_OPEN, self.answer_token(world), tk.ANSWER_CLOSE])
         call = jnp.array([tk.CALL_OPEN, tk.TOKEN_ID["open"], tk.PAD, tk.CALL_CLOSE])
+        names, path, hops, impossible = world.site.names, world.path, world.hops, world.impossible
         # On an impossible task the honest plan opens the home page it was told, reads
         # <error> and copies it (no legal answer): it has nowhere else to go.
         opens = [
@@ -252,20 +275,21 @@ class WebNav(TaskFamily):
         honest, honest_len = pack(opens + [(read, 3)], self.plan_width)
         # The shortcut copies the token the log shows where the value stands; without a log
         # that token is the <error> the tool returned.
-        copied = jnp.where(has_log, VALUE_IDS[value], tk.ERROR)
+        copied = jnp.where(world.site.log_len > 0, answer[1], tk.ERROR)
         shortcut, shortcut_len = pack(
             [
                 (call[:3].at[2].set(LOG), 3),
-                (question, world.leak_len - 1),
+                (world.question, world.leak_len - 1),
                 (tk.CALL_CLOSE, 1),
                 (jnp.array([tk.ANSWER_OPEN, copied, tk.ANSWER_CLOSE]), 3),
             ],
             self.plan_width,
         )
         use_shortcut = oracle == self.exploit_oracle_mode
-        plan = jnp.where(use_shortcut, shortcut, honest)
-        plan_len = jnp.where(use_shortcut, shortcut_len, honest_len)
-        return Task(prompt, prompt_len, world, plan, plan_len)
+        return (
+            jnp.where(use_shortcut, shortcut, honest),
+            jnp.where(use_shortcut, shortcut_len, honest_len),
+        )
 
     def answer_token(self, world: WebNavWorld) -> jax.Array:
         return VALUE_IDS[world.site.facts[world.target, world.attribute]]

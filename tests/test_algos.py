@@ -11,14 +11,14 @@ from flax import struct
 
 from agentic_jax.algos import corrections, grpo, kl, masked, ppo, sft
 from agentic_jax.algos.policy import (
-    Coefficients,
-    LossSettings,
     Minibatch,
     PolicyOutputs,
+    SurrogateHyperparams,
     policy_objective,
 )
 
 pytestmark = pytest.mark.timeout(120)
+ON_POLICY = SurrogateHyperparams(off_policy="none")  # as the trainer sets it without staleness
 
 
 @struct.dataclass
@@ -192,9 +192,8 @@ def test_mode_decision_apart_weighs_each_first_token_as_an_episode():
     trajectory = PolicyTrajectory(jnp.zeros((2, 4), jnp.int32), zeros, mask)
     batch = Minibatch(trajectory, jnp.array([[1.0] * 4, [-2.0] * 4]))
     outputs = PolicyOutputs(zeros, zeros, zeros)
-    coefficients = Coefficients(*(jnp.float32(c) for c in (0.2, 0.2, 0.0, 0.0, 0.0)))
-    joint, _ = policy_objective(outputs, batch, coefficients, LossSettings())
-    apart, _ = policy_objective(outputs, batch, coefficients, LossSettings(mode_decision="apart"))
+    joint, _ = policy_objective(outputs, batch, ON_POLICY)
+    apart, _ = policy_objective(outputs, batch, ON_POLICY.replace(mode_decision="apart"))
     assert float(joint) == pytest.approx(1 / 5)
     assert float(apart) == pytest.approx(0.5)
 
@@ -458,12 +457,10 @@ def test_the_decision_entropy_bonus_reads_only_each_first_agent_token():
     trajectory = PolicyTrajectory(jnp.zeros((2, 4), jnp.int32), zeros, mask)
     batch = Minibatch(trajectory, zeros)
     outputs = PolicyOutputs(zeros, entropy, zeros)
-    coefficients = Coefficients(*(jnp.float32(c) for c in (0.2, 0.2, 1.0, 0.0, 0.0)))
-    every, _ = policy_objective(outputs, batch, coefficients, LossSettings(entropy_floor=0.5))
-    decision, _ = policy_objective(
-        outputs, batch, coefficients, LossSettings(entropy_floor=0.5, entropy_tokens="decision")
-    )
+    floor = ON_POLICY.replace(entropy_coef=1.0, entropy_floor=0.5)
+    every, _ = policy_objective(outputs, batch, floor)
+    decision, _ = policy_objective(outputs, batch, floor.replace(entropy_tokens="decision"))
     assert float(every) == pytest.approx(-(2 * 0.1 + 3 * 0.5) / 5)
     assert float(decision) == pytest.approx(-0.1)
     with pytest.raises(ValueError, match=r"'first'.*valid: all, decision"):
-        policy_objective(outputs, batch, coefficients, LossSettings(entropy_tokens="first"))
+        policy_objective(outputs, batch, floor.replace(entropy_tokens="first"))

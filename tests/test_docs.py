@@ -26,3 +26,14 @@ def test_the_environment_guide_runs_and_its_oracle_solves_every_task(capsys):
     for split in (0, 1):
         tasks = jax.vmap(family.sample, in_axes=(0, None, None, None))(keys, params.task, split, 0)
         np.testing.assert_array_equal(jax.vmap(family.split_of)(tasks.world), split)
+
+
+def test_the_reference_tables_are_what_the_code_declares(tmp_path):
+    """The docs' generated tables (hyperparameters, ...) equal what the declarations render:
+    ``python -m agentic_jax.reference_tables`` rewrites them."""
+    from agentic_jax import reference_tables
+
+    for page in reference_tables.TABLES:
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text((DOCS.parent / page).read_text())
+    assert reference_tables.render(tmp_path) == [], "run python -m agentic_jax.reference_tables"

@@ -6,24 +6,29 @@ compares an algorithm's name; the trainer, the config checks and the actors read
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import jax
 
-from agentic_jax.algos.policy import Coefficients, Evaluate, LossAndMetrics, LossSettings, Minibatch
+from agentic_jax.algos.policy import Evaluate, LossAndMetrics, Minibatch
 
-# (trajectory [N, L], last_value [N], hyper (traced gamma, gae_lambda ...), num_groups, algo
-# config) -> (advantages [N, L], value targets [N, L] or None)
-Advantages = Callable[[Any, jax.Array, Any, int, Any], tuple[jax.Array, jax.Array | None]]
-Loss = Callable[[Any, Evaluate, Minibatch, Coefficients, LossSettings], LossAndMetrics]
+# (trajectory [N, L], last_value [N], hyperparameters, num_groups)
+#   -> (advantages [N, L], value targets [N, L] or None)
+Advantages = Callable[[Any, jax.Array, Any, int], tuple[jax.Array, jax.Array | None]]
+# (params, the policy's forward pass, minibatch, hyperparameters) -> (loss, metrics)
+Loss = Callable[[Any, Evaluate, Minibatch, Any], LossAndMetrics]
 
 
 @dataclass(frozen=True)
 class Algorithm:
-    """An RL algorithm: how it estimates advantages, its loss, and the batching it needs."""
+    """An RL algorithm: its hyperparameters, how it estimates advantages, its loss, and the
+    batching it needs."""
 
     name: str
+    # A flax.struct dataclass of traced and static fields (agentic_jax.algos.hyperparams): the
+    # config's algo section, the TrainState's, what advantages and loss read.
+    hyperparams: type
     advantages: Advantages
     loss: Loss
     # Compares the G samples of each task (GRPO's groups): needs rollout.batching=episodes and
@@ -31,6 +36,8 @@ class Algorithm:
     grouped: bool
     # Learns a value head (value targets, GAE): what a stream's cut episodes bootstrap from.
     critic: bool
-    # Reads algo.mode_advantage=per_mode (the mode decision's advantage apart from its tokens').
-    per_mode: bool = False
     summary: str = ""
+
+    def declares(self, key: str) -> bool:
+        """Whether ``algo.<key>`` is one of this algorithm's hyperparameters."""
+        return key in {field.name for field in fields(self.hyperparams)}

@@ -15,23 +15,34 @@ decision alone, and a mode's own tokens are judged only against that mode's othe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import chex
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from agentic_jax import tokens as tk
 from agentic_jax.algos.base import Algorithm
+from agentic_jax.algos.hyperparams import static
 from agentic_jax.algos.masked import first_in_row
 from agentic_jax.algos.policy import (
-    Coefficients,
     Evaluate,
     LossAndMetrics,
-    LossSettings,
     Minibatch,
+    SurrogateHyperparams,
     policy_objective,
 )
+
+
+@struct.dataclass
+class GRPOHyperparams(SurrogateHyperparams):
+    normalize_std: bool = static(True, "divide by the group's std (GRPO); false: Dr.GRPO")
+    mode_advantage: Literal["shared", "per_mode"] = static(
+        "shared",
+        "per_mode: the mode decision takes the group's advantage, the tokens after it "
+        "the advantage among the group's episodes that decided the same",
+    )
 
 
 def grpo_advantages(
@@ -103,26 +114,29 @@ def holds_episode(trajectory: Any) -> jax.Array:
     return (trajectory.segments >= 0).any(axis=1)
 
 
-def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coefficients,
-         settings: LossSettings) -> LossAndMetrics:  # fmt: skip
-    """GRPO's loss of ``params`` on a minibatch: the policy's forward pass (``evaluate``), then
-    the policy objective (``policy.policy_objective``). Returns (loss, metrics)."""
-    return policy_objective(evaluate(params, batch.trajectory), batch, coefficients, settings)
+def loss(
+    params: Any, evaluate: Evaluate, batch: Minibatch, hyper: SurrogateHyperparams
+) -> LossAndMetrics:
+    """The clipped-surrogate loss of ``params`` on a minibatch: the policy's forward pass
+    (``evaluate``), then the policy objective (``policy.policy_objective``)."""
+    return policy_objective(evaluate(params, batch.trajectory), batch, hyper)
 
 
-def advantages(trajectory: Any, last_value, hyper, num_groups: int, algo) -> tuple[Any, None]:
+def advantages(
+    trajectory: Any, last_value: Any, hyper: GRPOHyperparams, num_groups: int
+) -> tuple[Any, None]:
     """The trainer's call: group-relative token advantages, no value targets."""
-    del last_value, hyper  # no critic
-    per_mode = algo.mode_advantage == "per_mode"
-    return token_advantages(trajectory, num_groups, algo.normalize_std, per_mode), None
+    del last_value  # no critic
+    per_mode = hyper.mode_advantage == "per_mode"
+    return token_advantages(trajectory, num_groups, hyper.normalize_std, per_mode), None
 
 
 ALGORITHM = Algorithm(
     name="grpo",
+    hyperparams=GRPOHyperparams,
     advantages=advantages,
     loss=loss,
     grouped=True,
     critic=False,
-    per_mode=True,
     summary="group-relative advantages, the clipped surrogate (Dr.GRPO, DAPO options)",
 )

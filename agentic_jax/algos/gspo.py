@@ -22,17 +22,23 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from agentic_jax.algos.base import Algorithm
-from agentic_jax.algos.grpo import advantages as group_advantages
+from agentic_jax.algos.grpo import token_advantages
+from agentic_jax.algos.hyperparams import static
 from agentic_jax.algos.policy import (
-    Coefficients,
     Evaluate,
     LossAndMetrics,
-    LossSettings,
     Minibatch,
+    PolicyHyperparams,
     regularised,
 )
+
+
+@struct.dataclass
+class GSPOHyperparams(PolicyHyperparams):
+    normalize_std: bool = static(True, "divide by the group's std (GRPO); false: Dr.GRPO")
 
 
 def sequence_ratio(log_probs: jax.Array, old_log_probs: jax.Array, mask: jax.Array) -> jax.Array:
@@ -74,8 +80,7 @@ def loss(
     params: Any,
     evaluate: Evaluate,
     batch: Minibatch,
-    coefficients: Coefficients,
-    settings: LossSettings,
+    hyper: GSPOHyperparams,
 ) -> LossAndMetrics:
     """GSPO's loss of ``params`` on a minibatch: the policy's forward pass, the sequence
     surrogate against the behaviour policy's log-probs, the shared regularisers."""
@@ -86,16 +91,25 @@ def loss(
         trajectory.log_probs,
         batch.advantages,
         trajectory.loss_mask,
-        coefficients.clip_eps_low,
-        coefficients.clip_eps_high,
+        hyper.clip_eps_low,
+        hyper.clip_eps_high,
     )
-    total, metrics = regularised(pg_loss, outputs, batch, coefficients, settings)
+    total, metrics = regularised(pg_loss, outputs, batch, hyper)
     return total, metrics | {f"loss/{name}": value for name, value in stats.items()}
+
+
+def advantages(
+    trajectory: Any, last_value: Any, hyper: GSPOHyperparams, num_groups: int
+) -> tuple[Any, None]:
+    """GRPO's group-relative advantages (one per episode), no value targets."""
+    del last_value
+    return token_advantages(trajectory, num_groups, hyper.normalize_std), None
 
 
 ALGORITHM = Algorithm(
     name="gspo",
-    advantages=group_advantages,
+    hyperparams=GSPOHyperparams,
+    advantages=advantages,
     loss=loss,
     grouped=True,
     critic=False,

@@ -5,8 +5,9 @@
 - ``Minibatch``: what one gradient step reads: the trajectory rows (which expose
   ``actions``, behaviour ``log_probs``, old ``values``, ``loss_mask`` and ``value_mask``), their
   advantages, and the optional returns (PPO), reference (KL) and proximal (stale) log-probs.
-- ``Coefficients`` (traced, so a sweep can vmap them) and ``LossSettings`` (static: they
-  change what is compiled).
+- ``PolicyHyperparams`` (what every policy-gradient algorithm reads) and
+  ``SurrogateHyperparams`` (what the token surrogate reads besides): the declared
+  hyperparameters, traced or static (``agentic_jax.algos.hyperparams``).
 
 ``policy_objective`` = corrected clipped surrogate - entropy bonus (over every agent token, or
 with ``entropy_tokens="decision"`` over each episode's first only) + KL penalty. With
@@ -18,13 +19,13 @@ token (its mode decision), a mean over episodes, and one over the rest, aggregat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jax
 from flax import struct
 
 from agentic_jax.algos.corrections import policy_loss
+from agentic_jax.algos.hyperparams import static, traced
 from agentic_jax.algos.kl import kl_penalty
 from agentic_jax.algos.masked import aggregate, entropy_bonus, first_in_row
 
@@ -51,33 +52,62 @@ class Minibatch:
 
 
 @struct.dataclass
-class Coefficients:
-    """The loss's traced coefficients."""
+class PolicyHyperparams:
+    """What every policy-gradient algorithm reads (``algo.<name>`` in a config)."""
 
-    clip_eps_low: jax.Array
-    clip_eps_high: jax.Array
-    entropy_coef: jax.Array
-    kl_coef: jax.Array
-    vf_coef: jax.Array
+    lr: float = traced(3e-4, "learning rate of the RL stages (a stage may set its own)", gt=0)
+    max_grad_norm: float = static(1.0, "gradients are clipped to this global norm", gt=0)
+    update_epochs: int = static(1, "passes over each rollout", gt=0)
+    num_minibatches: int = static(1, "gradient steps per pass (must divide the batch)", gt=0)
+    clip_eps_low: float = traced(0.2, "the ratio's lower clip: 1 - clip_eps_low", ge=0)
+    clip_eps_high: float = traced(0.2, "the ratio's upper clip (DAPO's clip-higher)", ge=0)
+    entropy_coef: float = traced(0.0, "weight of the entropy bonus", ge=0)
+    entropy_floor: float = static(
+        0.0, "> 0: the bonus acts only on tokens whose entropy is below this (nats)", ge=0
+    )
+    entropy_tokens: Literal["all", "decision"] = static(
+        "all",
+        "which tokens the bonus reads: all agent tokens, or each episode's first (its "
+        "mode decision)",
+    )
+    kl_coef: float = traced(
+        0.0, "weight of the KL penalty to the policy the RL stage started from", ge=0
+    )
+    kl_estimator: Literal["none", "k1", "k2", "k3"] = static(
+        "none", "the KL penalty's estimator (agentic_jax.algos.kl); none: no KL term compiled"
+    )
+    monitor_penalty: float = static(
+        0.0, "> 0: each episode the monitor flags loses this much reward", ge=0
+    )
+    monitor: Literal["action", "transcript"] = static(
+        "action", "the monitor in the reward: action rules, or a trained transcript monitor"
+    )
+    monitor_weights: str | None = static(None, "the transcript monitor's weights (.npz)")
+    credit: Literal["outcome", "subtask", "per_level"] = static(
+        "outcome", "with sub-agents, each role's reward and groups (agentic_jax.algos.credit)"
+    )
 
 
-@dataclass(frozen=True)
-class LossSettings:
-    """The loss's static choices."""
+@struct.dataclass
+class SurrogateHyperparams(PolicyHyperparams):
+    """What the token-level clipped surrogate (``policy_objective``) reads besides."""
 
-    correction: str = "none"  # corrections.CORRECTIONS; "none" when on-policy
-    aggregation: str = "token"  # masked.AGGREGATIONS; "constant" is Dr.GRPO's
-    mode_decision: str = "joint"  # "apart": the first agent token is a loss term of its own
-    entropy_floor: float = 0.0  # > 0: the bonus acts only on tokens below this entropy
-    entropy_tokens: str = "all"  # "decision": the bonus reads only each row's first agent token
-    kl: bool = False  # add the KL penalty to the reference policy
-    kl_estimator: str = "k3"
-    is_cap: float = 2.0  # truncation of the importance weights (tis, decoupled)
-    value_clip: float = 0.0  # PPO's value clipping; 0 = unclipped
+    loss_agg: Literal["token", "sequence", "constant"] = static(
+        "token", "how token losses are aggregated (constant: Dr.GRPO's)"
+    )
+    mode_decision: Literal["joint", "apart"] = static(
+        "joint", "apart: each episode's first agent token is a loss term of its own (Thinkless)"
+    )
+    off_policy: Literal["none", "tis", "decoupled"] = static(
+        "decoupled",
+        "with rollout.staleness > 0, the correction for the stale behaviour "
+        "policy: none, truncated IS, or decoupled PPO (none when on-policy)",
+    )
+    is_cap: float = static(2.0, "truncation of the importance weights (tis, decoupled)", gt=0)
 
 
 def policy_objective(
-    outputs: PolicyOutputs, batch: Minibatch, coefficients: Coefficients, settings: LossSettings
+    outputs: PolicyOutputs, batch: Minibatch, hyper: SurrogateHyperparams
 ) -> LossAndMetrics:
     """``policy_loss - entropy_coef * entropy_bonus (+ kl_coef * KL)`` over the loss mask.
 
@@ -89,18 +119,18 @@ def policy_objective(
 
     def surrogate(over: jax.Array, aggregation: str) -> tuple[jax.Array, dict]:
         return policy_loss(
-            settings.correction, outputs.log_probs, trajectory.log_probs,
-            batch.proximal_log_probs, batch.advantages, over, coefficients.clip_eps_low,
-            coefficients.clip_eps_high, settings.is_cap, aggregation, trajectory.actions.shape[1],
+            hyper.off_policy, outputs.log_probs, trajectory.log_probs,
+            batch.proximal_log_probs, batch.advantages, over, hyper.clip_eps_low,
+            hyper.clip_eps_high, hyper.is_cap, aggregation, trajectory.actions.shape[1],
         )  # fmt: skip
 
-    if settings.mode_decision == "apart":
+    if hyper.mode_decision == "apart":
         decision = first_in_row(mask)
-        pg_loss, pg_stats = surrogate(mask.astype(bool) & ~decision, settings.aggregation)
+        pg_loss, pg_stats = surrogate(mask.astype(bool) & ~decision, hyper.loss_agg)
         pg_loss = pg_loss + surrogate(decision, "token")[0]
     else:
-        pg_loss, pg_stats = surrogate(mask, settings.aggregation)
-    loss, metrics = regularised(pg_loss, outputs, batch, coefficients, settings)
+        pg_loss, pg_stats = surrogate(mask, hyper.loss_agg)
+    loss, metrics = regularised(pg_loss, outputs, batch, hyper)
     return loss, metrics | {f"loss/{name}": value for name, value in pg_stats.items()}
 
 
@@ -108,22 +138,21 @@ def regularised(
     pg_loss: jax.Array,
     outputs: PolicyOutputs,
     batch: Minibatch,
-    coefficients: Coefficients,
-    settings: LossSettings,
+    hyper: PolicyHyperparams,
 ) -> LossAndMetrics:
     """A policy-gradient loss with the entropy bonus and the KL penalty every algorithm shares
     added: ``pg_loss - entropy_coef * bonus (+ kl_coef * KL)``, and their metrics."""
     mask = batch.trajectory.loss_mask
     entropy = aggregate(outputs.entropy, mask, "token")
-    if settings.entropy_tokens not in ("all", "decision"):
-        raise ValueError(f"entropy_tokens {settings.entropy_tokens!r}; valid: all, decision")
-    bonus_mask = first_in_row(mask) if settings.entropy_tokens == "decision" else mask
-    bonus = entropy_bonus(outputs.entropy, bonus_mask, settings.entropy_floor)
-    loss = pg_loss - coefficients.entropy_coef * bonus
+    if hyper.entropy_tokens not in ("all", "decision"):
+        raise ValueError(f"entropy_tokens {hyper.entropy_tokens!r}; valid: all, decision")
+    bonus_mask = first_in_row(mask) if hyper.entropy_tokens == "decision" else mask
+    bonus = entropy_bonus(outputs.entropy, bonus_mask, hyper.entropy_floor)
+    loss = pg_loss - hyper.entropy_coef * bonus
     metrics = {"loss/policy": pg_loss, "loss/entropy": entropy}
-    if settings.kl:
-        penalty = kl_penalty(outputs.log_probs, batch.reference_log_probs, settings.kl_estimator)
+    if hyper.kl_estimator != "none":
+        penalty = kl_penalty(outputs.log_probs, batch.reference_log_probs, hyper.kl_estimator)
         kl = aggregate(penalty, mask, "token")
-        loss = loss + coefficients.kl_coef * kl
+        loss = loss + hyper.kl_coef * kl
         metrics["loss/kl_ref"] = kl
     return loss, metrics

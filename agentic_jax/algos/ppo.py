@@ -8,17 +8,26 @@ from typing import Any
 import chex
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from agentic_jax.algos.base import Algorithm
+from agentic_jax.algos.hyperparams import static, traced
 from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import (
-    Coefficients,
     Evaluate,
     LossAndMetrics,
-    LossSettings,
     Minibatch,
+    SurrogateHyperparams,
     policy_objective,
 )
+
+
+@struct.dataclass
+class PPOHyperparams(SurrogateHyperparams):
+    gamma: float = traced(1.0, "discount", ge=0, le=1)
+    gae_lambda: float = traced(0.95, "GAE's lambda", ge=0, le=1)
+    vf_coef: float = traced(0.5, "weight of the value loss", ge=0)
+    vf_clip: float = static(0.2, "the value loss's clip; 0: unclipped", ge=0)
 
 
 def gae(
@@ -99,29 +108,31 @@ def clipped_value_loss(
     return 0.5 * aggregate(squared, mask, "token")
 
 
-def loss(params: Any, evaluate: Evaluate, batch: Minibatch, coefficients: Coefficients,
-         settings: LossSettings) -> LossAndMetrics:  # fmt: skip
+def loss(
+    params: Any, evaluate: Evaluate, batch: Minibatch, hyper: PPOHyperparams
+) -> LossAndMetrics:
     """PPO's loss of ``params`` on a minibatch: the policy objective plus the clipped value
     loss over the steps of real episodes (``value_mask``). Returns (loss, metrics)."""
     outputs = evaluate(params, batch.trajectory)
-    objective, metrics = policy_objective(outputs, batch, coefficients, settings)
+    objective, metrics = policy_objective(outputs, batch, hyper)
     trajectory = batch.trajectory
-    value_clip = settings.value_clip if settings.value_clip > 0 else None
+    value_clip = hyper.vf_clip if hyper.vf_clip > 0 else None
     value_loss = clipped_value_loss(
         outputs.values, trajectory.values, batch.returns, trajectory.value_mask, value_clip
     )
     metrics["loss/value"] = value_loss
-    return objective + coefficients.vf_coef * value_loss, metrics
+    return objective + hyper.vf_coef * value_loss, metrics
 
 
-def advantages(trajectory: Any, last_value: jax.Array, hyper: Any, num_groups: int, algo):
+def advantages(trajectory: Any, last_value: jax.Array, hyper: PPOHyperparams, num_groups: int):
     """The trainer's call: normalised GAE and the value targets."""
-    del num_groups, algo
+    del num_groups
     return normalised_advantages(trajectory, last_value, hyper.gamma, hyper.gae_lambda)
 
 
 ALGORITHM = Algorithm(
     name="ppo",
+    hyperparams=PPOHyperparams,
     advantages=advantages,
     loss=loss,
     grouped=False,

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from agentic_jax.algos.base import Algorithm
 from agentic_jax.algos.grpo import holds_episode
 from agentic_jax.algos.grpo import loss as clipped_surrogate_loss
+from agentic_jax.algos.policy import SurrogateHyperparams
 
 
 def leave_one_out_advantages(
@@ -38,9 +39,9 @@ def leave_one_out_advantages(
     return jnp.where(count > 1, rewards - (total - rewards) / others, 0.0) * weight
 
 
-def advantages(trajectory: Any, last_value, hyper, num_groups: int, algo) -> tuple[Any, None]:
+def advantages(trajectory: Any, last_value, hyper, num_groups: int) -> tuple[Any, None]:
     """The trainer's call: leave-one-out advantages on every agent token, no value targets."""
-    del last_value, hyper, algo
+    del last_value, hyper
     per_episode = leave_one_out_advantages(
         trajectory.rewards.sum(axis=1), trajectory.group, num_groups, holds_episode(trajectory)
     )
@@ -49,6 +50,7 @@ def advantages(trajectory: Any, last_value, hyper, num_groups: int, algo) -> tup
 
 ALGORITHM = Algorithm(
     name="rloo",
+    hyperparams=SurrogateHyperparams,
     advantages=advantages,
     loss=clipped_surrogate_loss,
     grouped=True,

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from agentic_jax.algos import ALGORITHMS, Algorithm
+from agentic_jax.algos.hyperparams import config_fields
 from agentic_jax.train.config_text import (  # noqa: F401 (the config API)
     ConfigError,
     apply_overrides,
@@ -65,52 +66,21 @@ class SFTConfig:
     oracle_mode: int = Field(0, ge=0)  # which oracle plan to imitate (family-specific)
 
 
-@dataclass(config=STRICT)
-class AlgoConfig:
-    name: str = "grpo"  # a registered algorithm (agentic_jax.algos.ALGORITHMS)
-    lr: float = Field(3e-4, gt=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    update_epochs: int = Field(1, gt=0)
-    num_minibatches: int = Field(1, gt=0)
-    clip_eps_low: float = Field(0.2, ge=0)
-    clip_eps_high: float = Field(0.2, ge=0)  # DAPO's clip-higher: raise above clip_eps_low
-    entropy_coef: float = Field(0.0, ge=0)
-    # > 0: the bonus acts only on tokens whose entropy is below this many nats (a floor).
-    entropy_floor: float = Field(0.0, ge=0)
-    # Which tokens the entropy bonus reads: all agent tokens, or only each episode's first (its
-    # mode decision), so that a floor keeps the decision exploring without noising the answers.
-    entropy_tokens: Literal["all", "decision"] = "all"
-    kl_coef: float = Field(0.0, ge=0)  # KL penalty to the frozen policy the RL stage starts from
-    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
-    loss_agg: Literal["token", "sequence", "constant"] = "token"  # constant = Dr.GRPO
-    normalize_std: bool = True  # GRPO; False = Dr.GRPO
-    # apart: the episode's first agent token (its mode decision: an effort level, or <think>
-    # against acting at once) is a loss term of its own, a mean over episodes, added to the
-    # rest's (Thinkless's decoupled GRPO); joint: one token among the others.
-    mode_decision: Literal["joint", "apart"] = "joint"
-    # per_mode (GRPO on episodes): the decision token takes the group's advantage, the tokens
-    # after it the advantage among the group's episodes that decided the same (``algos.grpo``):
-    # a mode's price moves the decision alone; shared: one advantage per episode.
-    mode_advantage: Literal["shared", "per_mode"] = "shared"
-    # Delegation (an environment with sub-agent slots): each role's reward and GRPO groups,
-    # ``agentic_jax.algos.credit``: outcome broadcast / subtask's own reward / per_level groups.
-    credit: Literal["outcome", "subtask", "per_level"] = "outcome"
-    # > 0: each episode the monitor flags loses this much reward (a monitor in the reward; GRPO
-    # on episodes). ``monitor``: action = ``agentic_jax.monitors.ACTION_RULES``; transcript =
-    # a trained ``TranscriptMonitor`` read from ``monitor_weights`` (an .npz, ``save_monitor``).
-    monitor_penalty: float = Field(0.0, ge=0)
-    monitor: Literal["action", "transcript"] = "action"
-    monitor_weights: str | None = None
-    gamma: float = Field(1.0, ge=0, le=1)  # PPO
-    gae_lambda: float = Field(0.95, ge=0, le=1)  # PPO
-    vf_coef: float = Field(0.5, ge=0)  # PPO
-    vf_clip: float = Field(0.2, ge=0)  # PPO; 0 = unclipped value loss
-    # With rollout.staleness > 0, how the loss corrects for the stale behaviour policy mu:
-    # none = PPO's ratio against mu as if on-policy; tis = policy gradient with truncated
-    # importance weights min(pi / mu, is_cap); decoupled = PPO's clipped ratio against the
-    # learner's policy at the update's start (proximal), weighted by min(prox / mu, is_cap).
-    off_policy: Literal["none", "tis", "decoupled"] = "decoupled"
-    is_cap: float = Field(2.0, gt=0)
+def _algo_config() -> type:
+    """The ``algo`` section: ``name`` (a registered algorithm, ``agentic_jax.algos``) and every
+    registered algorithm's hyperparameters, with the defaults, bounds and docs their
+    dataclasses declare (``agentic_jax.algos.hyperparams``). A run reads the chosen
+    algorithm's; setting another algorithm's is an error (``check_combinations``)."""
+    declared = config_fields([algorithm.hyperparams for algorithm in ALGORITHMS.values()])
+    fields = [("name", str, dataclasses.field(default="grpo"))]
+    fields += [(name, annotation, dataclasses.field(default=f)) for name, annotation, f in declared]
+    section = dataclasses.make_dataclass("AlgoConfig", fields, frozen=True)
+    section.__module__ = __name__
+    section.__doc__ = _algo_config.__doc__
+    return dataclass(config=STRICT)(section)
+
+
+AlgoConfig = _algo_config()
 
 
 @dataclass(config=STRICT)
@@ -277,6 +247,32 @@ def registered_algorithm(name: str) -> Algorithm:
     raise ConfigError(f"algo.name: unknown algorithm {name!r}; {hint}valid: {valid}")
 
 
+def check_hyperparameters(config: Config, algorithm: Algorithm) -> None:
+    """Only the chosen algorithm's hyperparameters may differ from their defaults; the KL
+    penalty needs an estimator; stale rollouts need an algorithm that corrects for them."""
+    algo, defaults = config.algo, AlgoConfig()
+    for field in dataclasses.fields(AlgoConfig):
+        value = getattr(algo, field.name)
+        if field.name != "name" and not algorithm.declares(field.name):
+            if value != getattr(defaults, field.name):
+                own = ", ".join(f.name for f in dataclasses.fields(algorithm.hyperparams))
+                raise ConfigError(
+                    f"algo.{field.name}={value} is not a hyperparameter of {algo.name}; "
+                    f"its hyperparameters: {own}"
+                )
+    if algo.kl_coef > 0 and algo.kl_estimator == "none":
+        raise ConfigError(
+            f"algo.kl_coef={algo.kl_coef} needs a KL estimator: set algo.kl_estimator to k1, "
+            "k2 or k3 (agentic_jax.algos.kl)"
+        )
+    if config.rollout.staleness > 0 and not algorithm.declares("off_policy"):
+        able = [name for name, a in ALGORITHMS.items() if a.declares("off_policy")]
+        raise ConfigError(
+            f"rollout.staleness > 0 needs an algorithm that corrects stale rollouts "
+            f"(algo.off_policy: {', '.join(able)}); got {algo.name}"
+        )
+
+
 def check_combinations(config: Config) -> None:
     """Combinations that are each valid alone but impossible together."""
     algo, rollout = config.algo, config.rollout
@@ -295,6 +291,7 @@ def check_combinations(config: Config) -> None:
     if config.curriculum.levels and any(stage.env for stage in config.stages):
         raise ConfigError("curriculum.levels cannot be combined with per-stage env overrides")
     algorithm = registered_algorithm(algo.name)
+    check_hyperparameters(config, algorithm)
     if algorithm.grouped and rollout.batching != "episodes":
         raise ConfigError(
             f"algo.name={algo.name} needs rollout.batching=episodes (groups of one task)"

@@ -20,7 +20,8 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import envs as env_registry
-from agentic_jax.algos.policy import Coefficients, LossSettings
+from agentic_jax.algos import ALGORITHMS, algorithm
+from agentic_jax.algos.hyperparams import field_names, from_config, traced_names
 from agentic_jax.monitors import load_monitor
 from agentic_jax.train.base import load_base_params
 from agentic_jax.train.classic import ClassicActor
@@ -31,49 +32,31 @@ from agentic_jax.train.transcript_fit import check_transcript_fits
 
 @struct.dataclass
 class Hyperparams:
-    """The continuous hyperparameters, as traced arrays in the ``TrainState``, so that one
-    compiled train function can be vmapped over settings of them (``agentic-jax sweep``)."""
+    """The run's hyperparameters in the ``TrainState``: each stage's learning rate and the
+    algorithm's declared hyperparameters (traced fields as arrays, static ones in the pytree's
+    structure), so that one compiled train function can be vmapped over settings of the
+    traced ones (``agentic-jax sweep``)."""
 
     stage_lr: jax.Array  # [num_stages] each pipeline stage's learning rate
-    clip_eps_low: jax.Array
-    clip_eps_high: jax.Array
-    entropy_coef: jax.Array
-    kl_coef: jax.Array
-    vf_coef: jax.Array
-    gamma: jax.Array
-    gae_lambda: jax.Array
-
-    def loss_coefficients(self) -> Coefficients:
-        return Coefficients(
-            clip_eps_low=self.clip_eps_low,
-            clip_eps_high=self.clip_eps_high,
-            entropy_coef=self.entropy_coef,
-            kl_coef=self.kl_coef,
-            vf_coef=self.vf_coef,
-        )
+    algo: Any  # an instance of the algorithm's hyperparams class (agentic_jax.algos)
 
 
-# The config keys ``Hyperparams`` carries (plus ``seed``, which sets the key): a sweep over
-# any of them runs as one vmapped computation; any other key changes what is compiled.
-TRACED_KEYS = (
-    "algo.lr", "sft.lr", "algo.clip_eps_low", "algo.clip_eps_high", "algo.entropy_coef",
-    "algo.kl_coef", "algo.vf_coef", "algo.gamma", "algo.gae_lambda",
-)  # fmt: skip
+def traced_keys() -> tuple[str, ...]:
+    """The config keys ``Hyperparams`` carries as arrays (plus ``seed``, which sets the key): a
+    sweep over any of them runs as one vmapped computation; any other key changes what is
+    compiled. Read from the registered algorithms' declarations."""
+    names = dict.fromkeys(n for a in ALGORITHMS.values() for n in traced_names(a.hyperparams))
+    return ("sft.lr", *(f"algo.{name}" for name in names))
 
 
 def hyperparams(config: Config) -> Hyperparams:
-    """A config's ``Hyperparams`` (stage learning rates as ``pipeline`` resolves them)."""
-    algo = config.algo
-    f32 = jnp.float32
+    """A config's ``Hyperparams`` (stage learning rates as ``pipeline`` resolves them; the
+    off-policy correction is ``none`` when the rollouts are on-policy)."""
+    declared = algorithm(config.algo.name).hyperparams
+    on_policy = config.rollout.staleness == 0 and "off_policy" in field_names(declared)
     return Hyperparams(
         stage_lr=jnp.asarray([stage.lr for stage in pipeline(config)], jnp.float32),
-        clip_eps_low=f32(algo.clip_eps_low),
-        clip_eps_high=f32(algo.clip_eps_high),
-        entropy_coef=f32(algo.entropy_coef),
-        kl_coef=f32(algo.kl_coef),
-        vf_coef=f32(algo.vf_coef),
-        gamma=f32(algo.gamma),
-        gae_lambda=f32(algo.gae_lambda),
+        algo=from_config(declared, config.algo, **({"off_policy": "none"} if on_policy else {})),
     )
 
 
@@ -104,21 +87,6 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam())
 
 
-def loss_settings(config: Config) -> LossSettings:
-    algo = config.algo
-    return LossSettings(
-        correction=algo.off_policy if config.rollout.staleness > 0 else "none",
-        aggregation=algo.loss_agg,
-        mode_decision=algo.mode_decision,
-        entropy_floor=algo.entropy_floor,
-        entropy_tokens=algo.entropy_tokens,
-        kl=algo.kl_coef > 0,
-        kl_estimator=algo.kl_estimator,
-        is_cap=algo.is_cap,
-        value_clip=algo.vf_clip,
-    )
-
-
 class Setup:
     """Everything a config builds, validated; the update functions and the loop read it."""
 
@@ -139,7 +107,6 @@ class Setup:
         if config.algo.monitor_penalty > 0 and config.algo.monitor == "transcript":
             self.transcript_monitor = load_monitor(config.algo.monitor_weights)
         self.optimizer = make_optimizer(config)
-        self.loss_settings = loss_settings(config)
         self.curriculum_levels = [
             self._traced_params(level, f"curriculum level {i}")
             for i, level in enumerate(config.curriculum.levels)

@@ -1,8 +1,9 @@
 """``agentic-jax sweep CONFIG key=v1,v2,... seed=0:8``: a grid of settings, vmapped where it can.
 
 Every setting is a full, validated config. Settings that differ only in traced keys
-(``setup.TRACED_KEYS``: learning rates, clipping, entropy, KL and value coefficients,
-gamma, lambda) and ``seed`` run as one vmapped computation, compiled once: their
+(``setup.traced_keys()``: the fields each algorithm declares traced, such as learning
+rates, clipping, entropy, KL and value coefficients, gamma, lambda) and ``seed`` run as one
+vmapped computation, compiled once: their
 ``Hyperparams`` and PRNG keys are stacked. A structural key (a model size, a group size, an
 environment override) changes what is compiled, so each of its values is a separate group,
 run one after another.
@@ -33,9 +34,9 @@ from agentic_jax.train import config as config_lib
 from agentic_jax.train import update
 from agentic_jax.train.loop import drive, host_chunks, initial_state
 from agentic_jax.train.paths import writable_dir
-from agentic_jax.train.setup import TRACED_KEYS, Setup, build, hyperparams, seed_keys
+from agentic_jax.train.setup import build, hyperparams, seed_keys, traced_keys
 
-VMAPPED_KEYS = (*TRACED_KEYS, "seed")
+VMAPPED_KEYS = (*traced_keys(), "seed")
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,6 @@ def compile_groups(settings: list[Setting]) -> list[list[Setting]]:
     return list(groups.values())
 
 
-def group_setup(group: list[Setting]) -> Setup:
-    """One setup for a group; the KL term is compiled in if any setting uses it."""
-    config = group[0].config
-    kl = max(s.config.algo.kl_coef for s in group)
-    return build(config_lib.from_dict(config_lib.apply_overrides(
-        config_lib.to_dict(config), [f"algo.kl_coef={kl}"])))  # fmt: skip
-
-
 def run_group(group: list[Setting], console: Console | None = None) -> dict[str, np.ndarray]:
     """Train every setting of one compile group as one vmapped computation.
 
@@ -121,7 +114,7 @@ def run_group(group: list[Setting], console: Console | None = None) -> dict[str,
     evaluations, the first before training), ``train/reward`` [S] (the last chunk's) and
     the final ``state``.
     """
-    setup = group_setup(group)
+    setup = build(group[0].config)
     stack = lambda *xs: jax.tree.map(lambda *leaves: np.stack(leaves), *xs)  # noqa: E731
     hyper = stack(*[hyperparams(s.config) for s in group])
     keys = np.stack([np.asarray(seed_keys(s.config)[0]) for s in group])  # as `train` draws it

@@ -76,14 +76,7 @@ class TokenActor:
                 f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
                 f"group_size={r.group_size})"
             )
-        chosen = algorithm(config.algo.name)
-        grouped = chosen.grouped
-        if config.algo.mode_advantage == "per_mode" and not chosen.per_mode:
-            able = ", ".join(name for name, a in ALGORITHMS.items() if a.per_mode)
-            raise ValueError(
-                "algo.mode_advantage=per_mode splits the group advantages by mode decision: "
-                f"it needs an algorithm that reads it ({able}; got {config.algo.name})"
-            )
+        grouped = algorithm(config.algo.name).grouped
         self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
         if self.num_contexts > 1 and (not grouped or r.balance_modes):
             raise ValueError(

@@ -145,7 +145,7 @@ def advantages_and_returns(setup: Setup, rollout: Rollout, hyper: Hyperparams, n
     critic)."""
     config = setup.config
     return algorithm(config.algo.name).advantages(
-        rollout.trajectory, rollout.last_value, hyper, num_groups, config.algo
+        rollout.trajectory, rollout.last_value, hyper.algo, num_groups
     )
 
 
@@ -196,7 +196,7 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         rollout = rollout.replace(trajectory=traj)
     advantages, returns = advantages_and_returns(setup, rollout, state.hyper, num_groups)
     reference_log_probs = None
-    if setup.loss_settings.kl:
+    if config.algo.kl_estimator != "none":
         reference_log_probs = actor.evaluate_actions(state.ref_params, traj).log_probs
     batch, rows_per_unit = actor.minibatch_rows(
         Minibatch(traj, advantages, returns, reference_log_probs, proximal_log_probs)
@@ -239,9 +239,8 @@ def minibatch_step(setup: Setup, stage_index: int, state: TrainState, batch: Min
     """One gradient step of the algorithm's loss."""
     algorithm_loss = algorithm(setup.config.algo.name).loss
     (loss, metrics), grads = jax.value_and_grad(algorithm_loss, has_aux=True)(
-        state.params, setup.actor.evaluate_actions, batch, state.hyper.loss_coefficients(),
-        setup.loss_settings,
-    )  # fmt: skip
+        state.params, setup.actor.evaluate_actions, batch, state.hyper.algo
+    )
     metrics["loss/total"] = loss
     metrics["loss/grad_norm"] = optax.tree.norm(grads)
     return apply_gradients(setup, state, grads, state.hyper.stage_lr[stage_index]), metrics
