@@ -96,16 +96,14 @@ from .codesynth_programs import (
     X_TOKEN,
     CodeWorld,
     apply_op,
+    choose_function,
     concat,
     evaluate,
     failure_line,
     function_hash,
     hidden_inputs,
     hidden_mask,
-    in_split,
-    last_options,
     number_tokens,
-    pair_mix,
     program_tokens,
     prompt_hash,
     random_orders,
@@ -122,28 +120,6 @@ class CodeParams:
 
 
 RUN_OUTPUTS = ("verdicts", "first_failure")  # what ``run`` writes: see the module's docstring
-
-
-def choose_function(prefix, visible, num_visible, split, seed) -> tuple[jax.Array, ...]:
-    """Uniform over the valid (input order, function) pairs, a function being a prefix with
-    one of every possible last operation: not constant, not zero on every hidden input, in
-    the split. Returns (order, function index, fallback: no pair is valid)."""
-    shown = visible_mask(visible, num_visible)  # [m, DOMAIN]
-    outputs = last_options(prefix).reshape(-1, DOMAIN)  # [F = k * 50, DOMAIN]
-    constant = jnp.all(outputs == outputs[:, :1], axis=-1)
-    zero_on_hidden = ~jnp.any((outputs != 0)[None] & ~shown[:, None], axis=-1)
-    mixed = pair_mix(outputs)
-    f_hash = function_hash(outputs, mixed=mixed)
-    p_hash = prompt_hash(outputs[None], shown[:, None], mixed=mixed[None])
-    valid = ~constant & ~zero_on_hidden & in_split(f_hash, p_hash, split)  # [m, F]
-    # The valid pair with the largest pseudo-random priority. (The index rides in the low
-    # bits: one max, no argmax, which is slow on CPU.)
-    index = jnp.arange(valid.size, dtype=jnp.uint32)
-    priority = (index ^ seed) * jnp.uint32(0x9E3779B1)  # a cheap pseudo-random order
-    priority = (priority ^ (priority >> 15)) * jnp.uint32(0x2C1B3C6D)
-    ranked = (priority >> 11 << 10) | index | jnp.uint32(1 << 31)
-    choice = (jnp.max(jnp.where(valid.reshape(-1), ranked, 0)) & 1023).astype(jnp.int32)
-    return choice // outputs.shape[0], choice % outputs.shape[0], ~valid.any()
 
 
 class CodeSynth(TaskFamily):

@@ -10,8 +10,9 @@ multiply it): the rollout's KV cache and transcripts, the trajectory it hands th
 the learner's activations for one minibatch (kept for the backward pass: the attention
 scores are quadratic in the transcript length, the logits linear in the vocabulary) and the
 held-out evaluation's cache. It is an estimate of what XLA allocates, not a bound:
-``tests/test_memory_estimate.py`` holds it within a factor of XLA's own count on small
-configs.
+``tests/test_memory_estimate.py`` holds it near XLA's own count of a compiled update
+(measured: 1.02 to 1.12 times it on the default, flakyapi, and the default with twice the
+width, three times the transcript, or a quarter of the batch).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class MemoryEstimate:
 
 
 def gigabytes(size: float) -> str:
-    return f"{size / 2**30:.1f} GiB"
+    """A size in GiB (or MiB below one GiB)."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 
 def decoding(rows: int, s: Shapes) -> int:

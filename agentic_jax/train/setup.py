@@ -20,9 +20,11 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from agentic_jax import envs as env_registry
+from agentic_jax import tokens as tk
 from agentic_jax.algos import ALGORITHMS, algorithm
 from agentic_jax.algos.hyperparams import field_names, from_config, traced_names
 from agentic_jax.monitors import load_monitor
+from agentic_jax.train import memory
 from agentic_jax.train.base import load_base_params
 from agentic_jax.train.classic import ClassicActor
 from agentic_jax.train.config import Config, StageConfig, pipeline
@@ -87,6 +89,23 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(config.algo.max_grad_norm), optax.scale_by_adam())
 
 
+def memory_shapes(config: Config, actor: TokenActor) -> memory.Shapes:
+    """What sizes a token run's large arrays (``agentic_jax.train.memory``)."""
+    model = config.model
+    return memory.Shapes(
+        rows=actor.num_envs,
+        transcript=actor.env.max_len,
+        vocab=tk.VOCAB_SIZE,
+        d_model=model.d_model,
+        n_layers=model.n_layers,
+        n_heads=model.n_heads,
+        mlp_ratio=model.mlp_ratio,
+        minibatches=config.algo.num_minibatches,
+        eval_rows=config.eval_episodes,
+        seeds=config.num_seeds,
+    )
+
+
 class Setup:
     """Everything a config builds, validated; the update functions and the loop read it."""
 
@@ -95,6 +114,7 @@ class Setup:
         self.stages: list[StageConfig] = pipeline(config)
         if config.env.id in env_registry.REGISTRY:
             self.actor = TokenActor(config)
+            self.memory = memory.check_fits(memory_shapes(config, self.actor), config.devices)
         elif config.env.id in env_registry.gymnax_ids():
             self.actor = ClassicActor(config)
         else:
