@@ -63,11 +63,33 @@ from agentic_jax.task import (
 from agentic_jax.transcript import HarnessParams
 
 BEHAVIOURS = (
-    "oracle", "wrong_answer", "guess", "wrong_argument", "no_thinking", "noisy",
-    "short_thinking", "long_thinking", "wrong_tool", "give_up", "shortcut", "revise",
-)  # fmt: skip
-(ORACLE, WRONG_ANSWER, GUESS, WRONG_ARGUMENT, NO_THINKING, NOISY, SHORT_THINKING,
- LONG_THINKING, WRONG_TOOL, GIVE_UP, SHORTCUT, REVISE) = range(len(BEHAVIOURS))  # fmt: skip
+    "oracle",
+    "wrong_answer",
+    "guess",
+    "wrong_argument",
+    "no_thinking",
+    "noisy",
+    "short_thinking",
+    "long_thinking",
+    "wrong_tool",
+    "give_up",
+    "shortcut",
+    "revise",
+)
+(
+    ORACLE,
+    WRONG_ANSWER,
+    GUESS,
+    WRONG_ARGUMENT,
+    NO_THINKING,
+    NOISY,
+    SHORT_THINKING,
+    LONG_THINKING,
+    WRONG_TOOL,
+    GIVE_UP,
+    SHORTCUT,
+    REVISE,
+) = range(len(BEHAVIOURS))
 
 
 def behaviour_weights(mixture: Mapping[str, float]) -> tuple[float, ...]:
@@ -119,72 +141,110 @@ def with_behaviour(
     return jax.lax.cond(only_oracle, lambda: padded, corrupted)
 
 
-def _corrupted(key, task: Task, params: HarnessParams, family: TaskFamily, shortcut: Task,
-               think_budget) -> Task:  # fmt: skip
+def _corrupted(
+    key, task: Task, params: HarnessParams, family: TaskFamily, shortcut: Task, think_budget
+) -> Task:
+    """The task with the plan of the behaviour drawn from ``params.behaviour_probs``: the
+    oracle's, or one of its corruptions, in ``BEHAVIOURS``' order."""
     plan, plan_len = task.plan, task.plan_len
     width = plan.shape[0]
-    words = random_words(key, behaviour=(), answer=(width,), args=(width,), tools=(width,),
-                         slips=(width,))  # fmt: skip
+    words = random_words(
+        key, behaviour=(), answer=(width,), args=(width,), tools=(width,), slips=(width,)
+    )
     behaviour = weighted_choice(words["behaviour"], jnp.asarray(params.behaviour_probs))
-    in_plan = jnp.arange(width) < plan_len
+    wrong = _wrong_words(words, plan, family, params.behaviour_noise)
+    random_answer, random_args, random_tool, noisy = wrong
+    no_calls, no_think, give_up, short = _cut_plans(plan, plan_len, random_answer)
+    # One behaviour per episode, so the near miss may reuse words another behaviour reads
+    # (and the streams of the others stay as they were before it existed).
+    arguments = random_tokens(words["args"], family.arg_mask)
+    is_argument = _plan_parts(plan)[1]
+    revised = _near_miss_first(plan, plan_len, is_argument, arguments, words["slips"][0])
+
+    def wide(p: jax.Array) -> jax.Array:
+        return jnp.pad(p, (0, width), constant_values=tk.PAD)
+
+    candidates = [
+        (wide(plan), plan_len),
+        (wide(random_answer), plan_len),
+        (wide(no_calls[0]), no_calls[1]),
+        (wide(random_args), plan_len),
+        (wide(no_think[0]), no_think[1]),
+        (wide(noisy), plan_len),
+        (wide(short[0]), short[1]),
+        _long_thinking(plan, plan_len, think_budget),
+        (wide(random_tool), plan_len),
+        (wide(give_up[0]), give_up[1]),
+        (wide(shortcut.plan), shortcut.plan_len),
+        revised,
+    ]
+    plans = jnp.stack([candidate for candidate, _ in candidates])
+    lengths = jnp.stack([length for _, length in candidates]).astype(jnp.int32)
+    return task.replace(plan=plans[behaviour], plan_len=lengths[behaviour])
+
+
+def _plan_parts(plan: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Where the plan's answer, tool names, arguments and thinking are: [width] bool each."""
     in_answer = inside(plan, tk.ANSWER_OPEN, tk.ANSWER_CLOSE) & (plan != tk.ANSWER_CLOSE)
     in_call = inside(plan, tk.CALL_OPEN, tk.CALL_CLOSE) & (plan != tk.CALL_CLOSE)
     is_tool_name = in_call & jnp.roll(plan == tk.CALL_OPEN, 1)
-    is_argument = in_call & ~is_tool_name
-    thinking = inside(plan, tk.THINK_OPEN, tk.THINK_CLOSE) & (plan != tk.THINK_CLOSE) & in_plan
+    thinking = inside(plan, tk.THINK_OPEN, tk.THINK_CLOSE) & (plan != tk.THINK_CLOSE)
+    return in_answer, in_call & ~is_tool_name, is_tool_name, thinking
 
+
+def _wrong_words(words: dict, plan, family: TaskFamily, noise) -> tuple[jax.Array, ...]:
+    """The plans with random tokens where the family allows them: (random answer, random
+    arguments, random tool, noisy): a changed call reads a wrong result, so its answer is
+    random too."""
+    in_answer, is_argument, is_tool_name, _ = _plan_parts(plan)
     answers = random_tokens(words["answer"], family.answer_mask)
     arguments = random_tokens(words["args"], family.arg_mask)
     tools = random_tokens(words["tools"], tk.id_mask(t.name for t in family.tools))
     random_answer = jnp.where(in_answer, answers, plan)
     random_args = jnp.where(is_argument, arguments, random_answer)
-    # A wrong call reads a wrong result, so its answer is random too.
     swapped = is_tool_name & (tools != plan)
     random_tool = jnp.where(is_tool_name, tools, jnp.where(swapped.any(), random_answer, plan))
-    slips = unit_interval(words["slips"]) < params.behaviour_noise
+    slips = unit_interval(words["slips"]) < noise
     slipped_call = jnp.where(is_argument, arguments, tools)
     call_slips = slips & (is_argument | is_tool_name) & (slipped_call != plan)
     noisy = jnp.where((slips & in_answer) | call_slips.any(), random_answer, plan)
     noisy = jnp.where(call_slips, slipped_call, noisy)
+    return random_answer, random_args, random_tool, noisy
 
-    no_calls, no_calls_len = without_segments(random_answer, plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
-    no_think, no_think_len = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
+
+def _cut_plans(plan, plan_len, random_answer) -> tuple[tuple[jax.Array, jax.Array], ...]:
+    """The plans with segments removed, each (plan, length): no calls (and a random answer),
+    no thinking, the first call only (and a random answer), each thinking segment halved."""
+    width = plan.shape[0]
+    _, _, _, thinking = _plan_parts(plan)
+    thinking &= jnp.arange(width) < plan_len
+    in_call = inside(plan, tk.CALL_OPEN, tk.CALL_CLOSE) & (plan != tk.CALL_CLOSE)
+    no_calls = without_segments(random_answer, plan_len, tk.CALL_OPEN, tk.CALL_CLOSE)
+    no_think = without_segments(plan, plan_len, tk.THINK_OPEN, tk.THINK_CLOSE)
     later_calls = (jnp.cumsum(plan == tk.CALL_OPEN) > 1) & (
         in_call | (plan == tk.CALL_OPEN) | (plan == tk.CALL_CLOSE)
     )
-    give_up, give_up_len = compact(random_answer, plan_len, ~later_calls)
+    give_up = compact(random_answer, plan_len, ~later_calls)
     # Thinking cut short: a segment's token keeps its place if it lies in the segment's
     # first half (``segment`` numbers the segments; ``rank`` counts within one).
     segment = jnp.cumsum(plan == tk.THINK_OPEN)
     segment_len = jax.ops.segment_sum(thinking.astype(jnp.int32), segment, width + 1)
     rank = _rank_within(thinking, segment, width)
-    short, short_len = compact(plan, plan_len, ~thinking | (rank < segment_len[segment] // 2))
-    # Over-long thinking: every thinking token twice, when the budget has room.
-    repeats = jnp.where(thinking, 2, 1) * in_plan
+    short = compact(plan, plan_len, ~thinking | (rank < segment_len[segment] // 2))
+    return no_calls, no_think, give_up, short
+
+
+def _long_thinking(plan, plan_len, think_budget) -> tuple[jax.Array, jax.Array]:
+    """Over-long thinking: every thinking token twice, when the budget has room (else the
+    plan), ``2 * width`` wide."""
+    width = plan.shape[0]
+    thinking = _plan_parts(plan)[3] & (jnp.arange(width) < plan_len)
+    repeats = jnp.where(thinking, 2, 1) * (jnp.arange(width) < plan_len)
     long_plan = jnp.repeat(plan, repeats, total_repeat_length=2 * width)
     long_plan = jnp.where(jnp.arange(2 * width) < repeats.sum(), long_plan, tk.PAD)
     fits = 2 * thinking.sum() <= think_budget
     long_plan = jnp.where(fits, long_plan, jnp.pad(plan, (0, width), constant_values=tk.PAD))
-    long_len = jnp.where(fits, repeats.sum(), plan_len)
-
-    # One behaviour per episode, so the near miss may reuse words another behaviour reads
-    # (and the streams of the others stay as they were before it existed).
-    revised, revised_len = _near_miss_first(plan, plan_len, is_argument, arguments,
-                                            words["slips"][0])  # fmt: skip
-
-    def wide(p: jax.Array) -> jax.Array:
-        return jnp.pad(p, (0, width), constant_values=tk.PAD)
-
-    plans = jnp.stack([
-        wide(plan), wide(random_answer), wide(no_calls), wide(random_args), wide(no_think),
-        wide(noisy), wide(short), long_plan, wide(random_tool), wide(give_up),
-        wide(shortcut.plan), revised,
-    ])  # fmt: skip
-    lengths = jnp.stack([
-        plan_len, plan_len, no_calls_len, plan_len, no_think_len, plan_len, short_len,
-        long_len, plan_len, give_up_len, shortcut.plan_len, revised_len,
-    ]).astype(jnp.int32)  # fmt: skip
-    return task.replace(plan=plans[behaviour], plan_len=lengths[behaviour])
+    return long_plan, jnp.where(fits, repeats.sum(), plan_len)
 
 
 def _near_miss_first(plan, plan_len, is_argument, arguments, word) -> tuple[jax.Array, jax.Array]:

@@ -139,37 +139,10 @@ def cmd_envs(args: argparse.Namespace) -> int:
 
 
 def cmd_envcheck(args: argparse.Namespace) -> int:
-    import json
-
     from agentic_jax import envcheck
-    from agentic_jax.envs import REGISTRY
-
-    env_ids = list(REGISTRY) if args.env_id == "all" else [args.env_id]
-    unknown = [e for e in env_ids if e not in REGISTRY]
-    if unknown:
-        raise ValueError(
-            f"unknown environment id {unknown[0]!r}; valid ids: all, {', '.join(REGISTRY)}"
-        )
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     out_dir = writable_dir(args.out, "--out")
-    console = Console(highlight=False)
-    console.print(envcheck.MARKDOWN_HEADER, markup=False, soft_wrap=True)
-    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        for env_id in env_ids:
-            levels = REGISTRY[env_id].levels
-            bar = progress.add_task(f"{env_id} levels", total=len(levels))
-            reports = []
-            for level in levels:  # each level compiles and plays; a few seconds to a minute
-                reports.append(envcheck.check_level(env_id, level, episodes=args.episodes,
-                                                    speed_envs=args.speed_envs))  # fmt: skip
-                progress.advance(bar)
-            progress.remove_task(bar)
-            (out_dir / f"{env_id}.json").write_text(json.dumps(reports, indent=2) + "\n")
-            for row in envcheck.markdown_rows(env_id, reports):
-                console.print(row, markup=False, soft_wrap=True)
+    envcheck.check_and_report(args.env_id, out_dir, args.episodes, args.speed_envs)
     print(f"JSON reports in {out_dir}/")
     return 0
 
@@ -212,16 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     configs = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
     train = commands.add_parser(
-        "train", help="train a policy from a config",
+        "train",
+        help="train a policy from a config",
         description="Train a policy from a config. Every key, its default and its valid values "
         "are in agentic_jax/train/config.py (README: Configs); a typo gets the nearest key. "
         "Ctrl-C stops between chunks with a checkpoint; --resume continues.",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "items", nargs="*", metavar="[CONFIG] [key=value ...]",
+        "items",
+        nargs="*",
+        metavar="[CONFIG] [key=value ...]",
         help=f"a config file or a name in configs/ (default: {DEFAULT_CONFIG}; shipped: "
         f"{configs}), then overrides such as algo.lr=1e-3 updates=200 env.overrides.hops=2",
-    )  # fmt: skip
+    )
     train.add_argument("--run-dir", help="where to write the run (default: runs/NAME-TIME)")
     train.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a stopped run from its newest checkpoint"
@@ -229,33 +205,47 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--overwrite", action="store_true", help="replace a run already in --run-dir"
     )
-    train.add_argument("--processes", type=positive_int, default=1,
-                       help="processes in the run (jax.distributed; default 1)")  # fmt: skip
+    train.add_argument(
+        "--processes",
+        type=positive_int,
+        default=1,
+        help="processes in the run (jax.distributed; default 1)",
+    )
     train.add_argument("--process-id", type=int, default=0, help="this process (0 writes logs)")
-    train.add_argument("--coordinator", default="localhost:12321",
-                       help="HOST:PORT of process 0 (default localhost:12321)")  # fmt: skip
+    train.add_argument(
+        "--coordinator",
+        default="localhost:12321",
+        help="HOST:PORT of process 0 (default localhost:12321)",
+    )
     train.set_defaults(func=cmd_train)
 
     sweep = commands.add_parser(
         "sweep", help="train a grid of settings (traced keys and seeds vmapped, compiled once)"
     )
     sweep.add_argument(
-        "items", nargs="*", metavar="[CONFIG] [key=v1,v2,... | key=START:STOP | key=value ...]",
+        "items",
+        nargs="*",
+        metavar="[CONFIG] [key=v1,v2,... | key=START:STOP | key=value ...]",
         help="a config, then swept keys (e.g. algo.lr=1e-4,3e-4,1e-3 seed=0:8) and overrides",
-    )  # fmt: skip
+    )
     sweep.add_argument("--out", help="where to write the results (default: runs/sweep-NAME-TIME)")
     sweep.set_defaults(func=cmd_sweep)
 
     evaluate = commands.add_parser("eval", help="evaluate a saved policy on held-out tasks")
     evaluate.add_argument("run_dir", help="a run directory written by `agentic-jax train`")
     evaluate.add_argument(
-        "--episodes", type=positive_int, default=None,
+        "--episodes",
+        type=positive_int,
+        default=None,
         help="held-out episodes to play (default: the run's eval_episodes)",
-    )  # fmt: skip
+    )
     evaluate.add_argument(
-        "--pass-at-k", type=positive_int, metavar="N", default=None,
+        "--pass-at-k",
+        type=positive_int,
+        metavar="N",
+        default=None,
         help="instead: pass@k for k = 1, 2, 4 ... N, from N samples of each held-out task",
-    )  # fmt: skip
+    )
     evaluate.add_argument(
         "--tasks", type=positive_int, default=64, help="held-out tasks for --pass-at-k (64)"
     )
@@ -275,9 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     plot.add_argument("--out", default="curves.png", help="the PNG to write")
     plot.add_argument(
-        "--metrics", nargs="+", default=list(DEFAULT_METRICS),
+        "--metrics",
+        nargs="+",
+        default=list(DEFAULT_METRICS),
         help=f"metrics.jsonl keys to draw, one panel each (default: {' '.join(DEFAULT_METRICS)})",
-    )  # fmt: skip
+    )
     plot.set_defaults(func=cmd_plot)
 
     list_envs = commands.add_parser("envs", help="list the environments")
@@ -288,13 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("env_id", metavar="ID", help="an environment id, or all")
     check.add_argument(
-        "--episodes", type=positive_int, default=256,
+        "--episodes",
+        type=positive_int,
+        default=256,
         help="episodes per measurement (default: 256, as the README's table)",
-    )  # fmt: skip
+    )
     check.add_argument(
-        "--speed-envs", type=positive_int, default=4096,
+        "--speed-envs",
+        type=positive_int,
+        default=4096,
         help="parallel episodes for steps/s (default: 4096)",
-    )  # fmt: skip
+    )
     check.add_argument("--out", default="runs/envcheck", help="folder for the JSON reports")
     check.set_defaults(func=cmd_envcheck)
     repro = commands.add_parser(
@@ -331,8 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if getattr(args, "processes", 1) > 1:  # before anything touches a device
         if not (args.run_dir or args.resume):
-            raise SystemExit("error: --processes needs --run-dir (or --resume): one directory "
-                             "that every process shares")  # fmt: skip
+            raise SystemExit(
+                "error: --processes needs --run-dir (or --resume): one directory "
+                "that every process shares"
+            )
         from agentic_jax.train.processes import start_processes
 
         start_processes(args.coordinator, args.processes, args.process_id)

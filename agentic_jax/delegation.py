@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment
 
+from agentic_jax import stats
 from agentic_jax import tokens as tk
 from agentic_jax.episode_start import first_state, prompt_start
 from agentic_jax.harness import Harness
@@ -54,6 +55,17 @@ class SystemState(environment.EnvState):
     started_by: jax.Array  # [S] int32: which delegate call (0, 1, ...) started it; -1 none
     critical_path: jax.Array  # int32: steps while the orchestrator had not finished
     delegate_calls: jax.Array  # int32
+
+    @property
+    def total_tokens(self) -> jax.Array:
+        """Tokens written in every context: the orchestrator's and its sub-agents'."""
+        lengths = self.contexts.length
+        return lengths[0] + jnp.sum(jnp.where(self.used, lengths[1:], 0))
+
+    @property
+    def sub_agents(self) -> jax.Array:
+        """Sub-agent episodes started."""
+        return self.used.sum()
 
 
 def _select(where: jax.Array, a, b):
@@ -106,11 +118,16 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         )
         no_slots = jnp.zeros(self.sub_agents, bool)
         state = SystemState(
-            time=jnp.int32(0), contexts=contexts, waiting=jnp.bool_(False), pending=no_slots,
-            used=no_slots, answered=no_slots,
-            started_by=jnp.full(self.sub_agents, -1, jnp.int32), critical_path=jnp.int32(0),
+            time=jnp.int32(0),
+            contexts=contexts,
+            waiting=jnp.bool_(False),
+            pending=no_slots,
+            used=no_slots,
+            answered=no_slots,
+            started_by=jnp.full(self.sub_agents, -1, jnp.int32),
+            critical_path=jnp.int32(0),
             delegate_calls=jnp.int32(0),
-        )  # fmt: skip
+        )
         return self.observe(state, params), state
 
     def observe(self, state: SystemState, params: HarnessParams) -> Observation:
@@ -143,35 +160,78 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         fresh_obs, fresh_state = self.reset_env(reset_key, params)
         finished = state.contexts.phase[0] == Phase.DONE
         pick = lambda a, b: jnp.where(finished, a, b)  # noqa: E731
-        return (jax.tree.map(pick, fresh_obs, obs), jax.tree.map(pick, fresh_state, state),
-                reward, done, info)  # fmt: skip
+        return (
+            jax.tree.map(pick, fresh_obs, obs),
+            jax.tree.map(pick, fresh_state, state),
+            reward,
+            done,
+            info,
+        )
 
     def step_without_reset(self, key, state: SystemState, actions, params: HarnessParams):
         """Every context steps on its action [1 + S]; a waiting orchestrator and idle slots
         write nothing. Returns (obs, state, reward, terminated, truncated, info), each per
         context (the system's statistics broadcast to every context)."""
-        harness, family = self.harness, self.family
+        contexts, reward, terminated, truncated, info = self._step_contexts(
+            key, state, actions, params
+        )
+        answered = state.answered | (terminated[1:] & ~contexts.invalid[1:])
+        orchestrator = jax.tree.map(lambda x: x[0], contexts)
+        called = ~state.waiting & (orchestrator.tool_calls > state.contexts.tool_calls[0])
+        called &= orchestrator.tool == self.delegate_index
+        start, subagents = self._delegate(state, contexts, orchestrator, called, params)
+        failed = called & ~start.any()  # no whole sub-task, or no free slot
+        waiting = state.waiting | (called & start.any())
+        pending = jnp.where(called, start, state.pending)
+        answered = answered & ~start
+        resume = waiting & jnp.all(~pending | (subagents.phase == Phase.DONE))
+        orchestrator = self._deliver(orchestrator, subagents, pending, answered, resume, failed)
+        orchestrator = orchestrator.replace(
+            tool_errors=orchestrator.tool_errors + failed,
+            last_failed=jnp.where(called, failed, orchestrator.last_failed),
+        )
+        contexts = jax.tree.map(lambda o, s: jnp.concatenate([o[None], s]), orchestrator, subagents)
+        on_path = state.contexts.phase[0] != Phase.DONE
+        system_terms = params.delegation_bonus * start.sum() - params.critical_path_cost * on_path
+        reward = reward.at[0].add(system_terms)
+        new = SystemState(
+            time=state.time + 1,
+            contexts=contexts,
+            waiting=waiting & ~resume,
+            pending=pending,
+            used=state.used | start,
+            answered=answered,
+            started_by=jnp.where(start, state.delegate_calls, state.started_by),
+            critical_path=state.critical_path + on_path,
+            delegate_calls=state.delegate_calls + called,
+        )
+        info |= jax.vmap(self.harness.episode_info)(contexts)  # every context's, paused or not
+        for stat in stats.SYSTEM_COUNTERS:  # the system's counters, broadcast to every context
+            info[stat.name] = jnp.full(self.num_contexts, getattr(new, stat.field), jnp.float32)
+        return self.observe(new, params), new, reward, terminated, truncated, info
+
+    def _step_contexts(self, key, state: SystemState, actions, params: HarnessParams):
+        """Each context's harness step, a waiting orchestrator paused; a sub-agent at its
+        length bound is cut off (as a transcript at max_len is), and every context once the
+        episode's steps run out. Returns (contexts, reward, terminated, truncated, info)."""
         num_contexts = self.num_contexts
         keys = jax.random.split(key, num_contexts)
         _, stepped, reward, terminated, truncated, info = jax.vmap(
-            harness.step_without_reset, in_axes=(0, 0, 0, None)
+            self.harness.step_without_reset, in_axes=(0, 0, 0, None)
         )(keys, state.contexts, actions, params)
         paused = (jnp.arange(num_contexts) == 0) & state.waiting
         contexts = _select(paused, state.contexts, stepped)
         reward = jnp.where(paused, 0.0, reward)
         info = jax.tree.map(lambda x: jnp.where(paused, jnp.zeros_like(x), x), info)
-        # A sub-agent at its length bound is cut off (as a transcript at max_len is), and every
-        # context once the episode's steps run out.
         over = (jnp.arange(num_contexts) > 0) & (contexts.length >= self.subagent_max_len)
         over = (over | (state.time + 1 >= self.episode_steps)) & (contexts.phase != Phase.DONE)
         contexts = contexts.replace(phase=jnp.where(over, Phase.DONE, contexts.phase))
-        terminated, truncated = terminated & ~paused, (truncated & ~paused) | over
-        answered = state.answered | (terminated[1:] & ~contexts.invalid[1:])
+        return contexts, reward, terminated & ~paused, (truncated & ~paused) | over, info
 
-        # A delegate call starts a sub-agent per whole sub-task, in the free slots, in order.
-        orchestrator = jax.tree.map(lambda x: x[0], contexts)
-        called = ~state.waiting & (orchestrator.tool_calls > state.contexts.tool_calls[0])
-        called &= orchestrator.tool == self.delegate_index
+    def _delegate(self, state: SystemState, contexts, orchestrator, called, params):
+        """A delegate call starts a sub-agent per whole sub-task, in the free slots, in order.
+        Returns (the slots started [S], the sub-agent contexts)."""
+        family = self.family
         width = family.subtask_width
         free = ~state.used
         rank = jnp.cumsum(free) - 1  # a free slot's place among the free ones
@@ -181,51 +241,23 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
         tasks = jax.vmap(family.subtask, in_axes=(None, 0))(orchestrator.task.world, written)
         plan_width = contexts.task.plan.shape[-1]
         fresh = jax.vmap(self._start, in_axes=(0, None, None))(tasks, params, plan_width)
-        subagents = _select(start, fresh, jax.tree.map(lambda x: x[1:], contexts))
-        failed = called & ~start.any()  # no whole sub-task, or no free slot
-        waiting = state.waiting | (called & start.any())
-        pending = jnp.where(called, start, state.pending)
-        answered = answered & ~start
-        finished = subagents.phase == Phase.DONE
-        resume = waiting & jnp.all(~pending | finished)
+        return start, _select(start, fresh, jax.tree.map(lambda x: x[1:], contexts))
 
-        # The call's result: each pending sub-agent's answer in order, or <error> at once.
+    def _deliver(self, orchestrator, subagents, pending, answered, resume, failed):
+        """The call's result queued for the orchestrator: each pending sub-agent's answer in
+        order once all have finished, or ``<error>`` at once for a call that started none."""
         queue, queue_len = self._result(subagents, pending, answered)
-        error = forced_result(ToolOutput(jnp.array([tk.ERROR]), 1, ERROR), harness.queue_width)
+        error = forced_result(ToolOutput(jnp.array([tk.ERROR]), 1, ERROR), self.harness.queue_width)
         error_len = 3
         writes = resume | failed
-        orchestrator = orchestrator.replace(
+        return orchestrator.replace(
             queue=jnp.where(writes, jnp.where(failed, error, queue), orchestrator.queue),
-            queue_len=jnp.where(writes, jnp.where(failed, error_len, queue_len),
-                                orchestrator.queue_len).astype(jnp.int32),
+            queue_len=jnp.where(
+                writes, jnp.where(failed, error_len, queue_len), orchestrator.queue_len
+            ).astype(jnp.int32),
             queue_pos=jnp.where(writes, 0, orchestrator.queue_pos),
             phase=jnp.where(writes, Phase.RESULT, orchestrator.phase),
-            tool_errors=orchestrator.tool_errors + failed,
-            last_failed=jnp.where(called, failed, orchestrator.last_failed),
-        )  # fmt: skip
-        contexts = jax.tree.map(lambda o, s: jnp.concatenate([o[None], s]), orchestrator, subagents)
-        used = state.used | start
-        on_path = state.contexts.phase[0] != Phase.DONE
-        system_terms = params.delegation_bonus * start.sum() - params.critical_path_cost * on_path
-        reward = reward.at[0].add(system_terms)
-        new = SystemState(
-            time=state.time + 1,
-            contexts=contexts,
-            waiting=waiting & ~resume,
-            pending=pending,
-            used=used,
-            answered=answered,
-            started_by=jnp.where(start, state.delegate_calls, state.started_by),
-            critical_path=state.critical_path + on_path,
-            delegate_calls=state.delegate_calls + called,
         )
-        info |= jax.vmap(harness.episode_info)(contexts)  # each context's counters, paused or not
-        info["critical_path"] = jnp.full(num_contexts, new.critical_path, jnp.float32)
-        total = contexts.length[0] + jnp.sum(jnp.where(used, contexts.length[1:], 0))
-        info["total_tokens"] = jnp.full(num_contexts, total, jnp.float32)
-        info["sub_agents"] = jnp.full(num_contexts, used.sum(), jnp.float32)
-        info["delegate_calls"] = jnp.full(num_contexts, new.delegate_calls, jnp.float32)
-        return self.observe(new, params), new, reward, terminated, truncated, info
 
     def _result(self, subagents: HarnessState, pending, answered):
         """``<result> ANSWER ... </result>``: each pending slot's answer (``<error>`` for one
@@ -237,8 +269,9 @@ class DelegatingHarness(environment.Environment[SystemState, HarnessParams]):
             jnp.full(width, tk.PAD).at[0].set(tk.ERROR),
         )
         lengths = jnp.where(answered, jnp.clip(subagents.answer_len, 1, width), 1)
-        pieces = [(answers[s], jnp.where(pending[s], lengths[s], 0))
-                  for s in range(self.sub_agents)]  # fmt: skip
+        pieces = [
+            (answers[s], jnp.where(pending[s], lengths[s], 0)) for s in range(self.sub_agents)
+        ]
         body, body_len = pack(pieces, self.sub_agents * width)
         out = ToolOutput(body, body_len, jnp.int32(OK))
         return forced_result(out, self.harness.queue_width), body_len + 2

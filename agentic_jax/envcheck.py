@@ -25,7 +25,9 @@ For each difficulty level an environment registers, it measures:
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -138,6 +140,63 @@ def _steps_per_second(env: Harness, params: HarnessParams, num_envs: int, num_st
     return num_envs * num_steps / (time.perf_counter() - start)
 
 
+def _oracle_report(family, params, play_oracle, key) -> tuple[dict[str, Any], Any]:
+    """The oracle's success under every honest plan, on both splits (the lowest, and each),
+    and the final states of the first plan's training episodes."""
+    modes = [m for m in getattr(family, "oracle_modes", (0,)) if m != family.exploit_oracle_mode]
+    oracle, first_final = {}, None
+    for mode in modes:
+        for split in (0, 1):
+            rollout = play_oracle(params.replace(oracle_mode=mode, split=split), key)
+            oracle[f"mode{mode}/{'train' if split == 0 else 'test'}"] = float(
+                rollout.stats["success"]
+            )
+            first_final = rollout.env_state if first_final is None else first_final
+    report = {"oracle_success": min(oracle.values()), "oracle_success_by_mode": oracle}
+    return report, first_final
+
+
+def _task_report(env: Harness, params: HarnessParams, draws: int, keys) -> dict[str, Any]:
+    """How many distinct tasks ``draws`` samples give, and how many of the held-out split's
+    user messages the training split also shows."""
+    family = env.family
+
+    @jax.jit
+    def sample(key, split):
+        return jax.vmap(lambda k: family.sample(k, params.task, split, 0))(
+            jax.random.split(key, draws)
+        )
+
+    train_tasks, test_tasks = sample(keys[0], 0), sample(keys[1], 1)
+    task_rows = _rows_as_bytes((train_tasks.prompt, train_tasks.world), draws)
+    overlap = _overlap(
+        _rows_as_bytes(_user_messages(family, train_tasks), draws),
+        _rows_as_bytes(_user_messages(family, test_tasks), draws),
+    )
+    distinct = _distinct_rows(task_rows)
+    return {"distinct_tasks": distinct, "draws": draws, "train_test_overlap": overlap}
+
+
+def _leak_report(env_id, level, family, params, play_oracle, episodes, keys) -> dict[str, Any]:
+    """Where the family has a leak: how often its shortcut hacks and succeeds with the leak,
+    and what the shortcut earns without it."""
+    if family.exploit_oracle_mode is None:
+        return {"hack_rate": None}
+    leaky_env, leaky_params = make(env_id, leak=True, **level)
+    shortcut = leaky_params.replace(oracle_mode=family.exploit_oracle_mode)
+    leaky = jax.jit(
+        lambda key: rollout_episodes(
+            leaky_env, shortcut, oracle_step(leaky_env), None, key, episodes
+        )
+    )(keys[0])
+    without = play_oracle(params.replace(oracle_mode=family.exploit_oracle_mode), keys[1]).stats
+    return {
+        "hack_rate": float(jnp.mean(leaky.env_state.hacks > 0)),
+        "leak_success": float(leaky.stats["success"]),
+        "shortcut_success_without_leak": float(without["success"]),
+    }
+
+
 def check_level(
     env_id: str,
     level: dict[str, Any],
@@ -165,52 +224,13 @@ def check_level(
     report["deterministic"] = bool(np.array_equal(first.transcript, second.transcript))
     report["random_success"] = float(random_stats["success"])
 
-    modes = [m for m in getattr(family, "oracle_modes", (0,)) if m != family.exploit_oracle_mode]
-    oracle = {}
-    for mode in modes:
-        for split in (0, 1):
-            p = params.replace(oracle_mode=mode, split=split)
-            rollout = play_oracle(p, keys[1])
-            stats, final = rollout.stats, rollout.env_state
-            oracle[f"mode{mode}/{'train' if split == 0 else 'test'}"] = float(stats["success"])
-            if mode == modes[0] and split == 0:
-                oracle_final = final
-    report["oracle_success"] = min(oracle.values())
-    report["oracle_success_by_mode"] = oracle
-
-    @jax.jit
-    def sample(key, split):
-        return jax.vmap(lambda k: family.sample(k, params.task, split, 0))(
-            jax.random.split(key, draws)
-        )
-
-    train_tasks, test_tasks = sample(keys[2], 0), sample(keys[3], 1)
-    task_rows = _rows_as_bytes((train_tasks.prompt, train_tasks.world), draws)
-    report["distinct_tasks"] = _distinct_rows(task_rows)
-    report["draws"] = draws
-    report["train_test_overlap"] = _overlap(
-        _rows_as_bytes(_user_messages(family, train_tasks), draws),
-        _rows_as_bytes(_user_messages(family, test_tasks), draws),
-    )
+    oracle_report, oracle_final = _oracle_report(family, params, play_oracle, keys[1])
+    report |= oracle_report
+    report |= _task_report(env, params, draws, keys[2:4])
     report["feedback_richness"] = _feedback_richness(
         env, oracle_final.task.world, np.asarray(oracle_final.transcript), keys[4]
     )
-
-    if family.exploit_oracle_mode is not None:
-        leaky_env, leaky_params = make(env_id, leak=True, **level)
-        shortcut = leaky_params.replace(oracle_mode=family.exploit_oracle_mode)
-        leaky = jax.jit(
-            lambda key: rollout_episodes(
-                leaky_env, shortcut, oracle_step(leaky_env), None, key, episodes
-            )
-        )(keys[5])
-        stats, final = leaky.stats, leaky.env_state
-        report["hack_rate"] = float(jnp.mean(final.hacks > 0))
-        report["leak_success"] = float(stats["success"])
-        stats = play_oracle(params.replace(oracle_mode=family.exploit_oracle_mode), keys[6]).stats
-        report["shortcut_success_without_leak"] = float(stats["success"])
-    else:
-        report["hack_rate"] = None
+    report |= _leak_report(env_id, level, family, params, play_oracle, episodes, keys[5:7])
     report["speed_envs"] = speed_envs
     report["steps_per_s"] = _steps_per_second(env, params, speed_envs)
     return report
@@ -257,3 +277,32 @@ def markdown_rows(
             f" {hack} | {report['steps_per_s']:,.0f} | {exploitability if not rows else '-'} |"
         )
     return rows
+
+
+def check_and_report(which: str, out_dir: Path, episodes: int, speed_envs: int) -> None:
+    """``agentic-jax envcheck``: every level of ``which`` (an id, or ``all``), a markdown row
+    per level on the console and one JSON report per environment in ``out_dir``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    env_ids = list(REGISTRY) if which == "all" else [which]
+    unknown = [e for e in env_ids if e not in REGISTRY]
+    if unknown:
+        raise ValueError(
+            f"unknown environment id {unknown[0]!r}; valid ids: all, {', '.join(REGISTRY)}"
+        )
+    console = Console(highlight=False)
+    console.print(MARKDOWN_HEADER, markup=False, soft_wrap=True)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        for env_id in env_ids:
+            levels = REGISTRY[env_id].levels
+            bar = progress.add_task(f"{env_id} levels", total=len(levels))
+            reports = []
+            for level in levels:  # each level compiles and plays; a few seconds to a minute
+                reports.append(check_level(env_id, level, episodes=episodes, speed_envs=speed_envs))
+                progress.advance(bar)
+            progress.remove_task(bar)
+            (out_dir / f"{env_id}.json").write_text(json.dumps(reports, indent=2) + "\n")
+            for row in markdown_rows(env_id, reports):
+                console.print(row, markup=False, soft_wrap=True)

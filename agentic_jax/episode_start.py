@@ -39,8 +39,13 @@ class EpisodeStart:
 def prompt_start(task: Task, queue_width: int, think_budget) -> EpisodeStart:
     """An episode about to write ``task``'s prompt (queued, ``queue_width`` wide)."""
     queue = jnp.full((queue_width,), tk.PAD, jnp.int32).at[: task.prompt.shape[0]].set(task.prompt)
-    return EpisodeStart(task, queue, task.prompt_len.astype(jnp.int32),
-                        jnp.asarray(think_budget, jnp.int32), jnp.int32(-1))  # fmt: skip
+    return EpisodeStart(
+        task,
+        queue,
+        task.prompt_len.astype(jnp.int32),
+        jnp.asarray(think_budget, jnp.int32),
+        jnp.int32(-1),
+    )
 
 
 def fit_plan_to_tools(task: Task, params: HarnessParams) -> Task:
@@ -159,5 +164,5 @@ def first_state(start: EpisodeStart, max_len: int, max_args: int, max_answer: in
                 "cheated",
             ),
             false,
-        ),  # fmt: skip
+        ),
     )

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from gymnax.environments import environment, spaces
 
-from agentic_jax import stats
+from agentic_jax import phases, stats
 from agentic_jax import tokens as tk
 from agentic_jax.behaviours import check_only_oracle, with_behaviour
 from agentic_jax.episode_start import (
@@ -142,9 +142,12 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         if limits is None:
             family = self.family
             limits = Limits(
-                self._tool_mask, self._arg_mask, self._answer_mask, family.max_args,
+                self._tool_mask,
+                self._arg_mask,
+                self._answer_mask,
+                family.max_args,
                 family.max_answer,
-            )  # fmt: skip
+            )
         return limits
 
     def _must_close(self, state: HarnessState, params: HarnessParams) -> jax.Array:
@@ -191,11 +194,16 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
         answer = write_at(jnp.asarray(limits.answer_mask), tk.ANSWER_CLOSE, state.answer_len > 0)
         effort = jnp.asarray(tk.id_mask(tk.EFFORT_LEVELS))
         agent_mask = jnp.select(
-            [phase == Phase.EFFORT, phase == Phase.THINK, phase == Phase.CALL_NAME,
-             phase == Phase.CALL_ARGS, phase == Phase.ANSWER],
+            [
+                phase == Phase.EFFORT,
+                phase == Phase.THINK,
+                phase == Phase.CALL_NAME,
+                phase == Phase.CALL_ARGS,
+                phase == Phase.ANSWER,
+            ],
             [effort, think, jnp.asarray(limits.tool_mask), args, answer],
             idle,  # Phase.IDLE, and Phase.PROMPT (forced)
-        )  # fmt: skip
+        )
         token, forced = self._forced_token(state, params)
         return jnp.where(forced, vocab == token, agent_mask)
 
@@ -261,78 +269,59 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
     def episode_info(self, state: HarnessState) -> dict[str, jax.Array]:
         """Running episode statistics (``stats.EPISODE_COUNTERS``), read where it ends."""
         return {
-            stat.name: getattr(state, stat.state_field).astype(jnp.float32)
+            stat.name: getattr(state, stat.field).astype(jnp.float32)
             for stat in stats.EPISODE_COUNTERS
         }
 
     def _write(self, key, state: HarnessState, token, by_agent, params: HarnessParams):
-        """Append ``token`` and advance the transcript state machine; returns (state, reward)."""
-        family = self.family
+        """Append ``token`` and advance the transcript state machine; returns (state, reward).
+        Each phase's transition reads the phase the token was written in (``phase``)."""
+        phase = state.phase
+        s = self._append(state, token, by_agent)
+        s = phases.drain_queue(s, phase, self.effort & params.agent_effort)
+        s, choosing, level = phases.choose_effort(s, phase, token, params)
+        s, aborting = phases.open_segment(s, phase, token)
+        s, thinking = phases.think(s, phase, token)
+        s, bonus = self._call(key, s, phase, token, params)
+        s, answering, correct, exploited = self._answer(s, phase, token)
+        think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
+        level_cost = jnp.where(choosing, jnp.asarray(params.effort_costs)[level], 0.0)
+        paid = answering & (correct | (exploited & params.exploit_pays))  # the grader's verdict
+        return s, bonus + paid - think_cost - level_cost + aborting * params.abort_reward
+
+    def _append(self, state: HarnessState, token, by_agent) -> HarnessState:
+        """The token written at the transcript's end; the oracle's plan advances past it."""
         phase = state.phase
         position = jnp.clip(state.length, 0, self.max_len - 1)
         # A forced closing token also advances the oracle's plan, which lists every closing.
         closing = (phase == Phase.THINK) | (phase == Phase.CALL_ARGS) | (phase == Phase.ANSWER)
-        s = state.replace(
+        return state.replace(
             transcript=write_at(state.transcript, position, token),
             agent_written=write_at(state.agent_written, position, by_agent),
             length=state.length + 1,
             plan_pos=state.plan_pos + (by_agent | (closing & (token == self.oracle_action(state)))),
         )
-        # Forced tokens from the queue (prompt, tool result); back to Phase.IDLE once it drains.
-        in_queue = (phase == Phase.PROMPT) | (phase == Phase.RESULT)
-        queue_pos = s.queue_pos + in_queue
-        # After the first prompt, an agent that picks its effort level does so first.
-        picks_effort = self.effort & params.agent_effort & (phase == Phase.PROMPT) & (s.effort < 0)
-        s = s.replace(
-            queue_pos=queue_pos,
-            phase=jnp.where(
-                in_queue & (queue_pos >= s.queue_len),
-                jnp.where(picks_effort, Phase.EFFORT, Phase.IDLE),
-                phase,
-            ),
-        )
-        # Phase.EFFORT: the chosen level sets the episode's thinking budget.
-        level = jnp.argmax(jnp.asarray(tk.ids(tk.EFFORT_LEVELS)) == token).astype(jnp.int32)
-        choosing = phase == Phase.EFFORT
-        budgets = jnp.asarray(params.effort_budgets, jnp.int32)
-        s = s.replace(
-            effort=jnp.where(choosing, level, s.effort),
-            think_budget=jnp.where(choosing, budgets[level], s.think_budget),
-            phase=jnp.where(choosing, Phase.IDLE, s.phase),
-        )
-        # Phase.IDLE: open a segment.
-        opened = jnp.select(
-            [token == tk.THINK_OPEN, token == tk.CALL_OPEN, token == tk.ANSWER_OPEN],
-            [Phase.THINK, Phase.CALL_NAME, Phase.ANSWER],
-            phase,
-        )
-        s = s.replace(phase=jnp.where(phase == Phase.IDLE, opened, s.phase))
-        # Phase.IDLE: <abort> ends the episode unsolved (its reward: ``abort_reward``).
-        aborting = (phase == Phase.IDLE) & (token == tk.ABORT)
-        s = s.replace(aborted=s.aborted | aborting,
-                      phase=jnp.where(aborting, Phase.DONE, s.phase))  # fmt: skip
-        # Phase.THINK: count, or close.
-        thinking = (phase == Phase.THINK) & (token != tk.THINK_CLOSE)
-        s = s.replace(
-            think_tokens=s.think_tokens + thinking,
-            phase=jnp.where(
-                (phase == Phase.THINK) & (token == tk.THINK_CLOSE), Phase.IDLE, s.phase
-            ),
-        )
-        # Phase.CALL_NAME: pick the tool.
+
+    def _call(self, key, s: HarnessState, phase, token, params: HarnessParams):
+        """Phase.CALL_NAME: pick the tool; Phase.CALL_ARGS: collect arguments, or close and
+        run the tool. Returns (state, the tool's shaped bonus)."""
         tool = jnp.argmax(self.tool_ids == token).astype(jnp.int32)
+        naming = phase == Phase.CALL_NAME
         s = s.replace(
-            tool=jnp.where(phase == Phase.CALL_NAME, tool, s.tool),
-            args_len=jnp.where(phase == Phase.CALL_NAME, 0, s.args_len),
-            phase=jnp.where(phase == Phase.CALL_NAME, Phase.CALL_ARGS, s.phase),
+            tool=jnp.where(naming, tool, s.tool),
+            args_len=jnp.where(naming, 0, s.args_len),
+            phase=jnp.where(naming, Phase.CALL_ARGS, s.phase),
         )
-        # Phase.CALL_ARGS: collect arguments, or close and run the tool.
         adding_arg = (phase == Phase.CALL_ARGS) & (token != tk.CALL_CLOSE)
         args, args_len = append_token(s.args, s.args_len, adding_arg, token)
         s = s.replace(args=args, args_len=args_len)
         calling = (phase == Phase.CALL_ARGS) & (token == tk.CALL_CLOSE)
-        s, bonus = self._dispatch(key, s, calling, params)
-        # Phase.ANSWER: collect, or close and verify.
+        return self._dispatch(key, s, calling, params)
+
+    def _answer(self, s: HarnessState, phase, token):
+        """Phase.ANSWER: collect, or close and verify (a multi-turn task's earlier answers
+        queue the next turn). Returns (state, answering, correct, exploited)."""
+        family = self.family
         adding_answer = (phase == Phase.ANSWER) & (token != tk.ANSWER_CLOSE)
         answer, answer_len = append_token(s.answer, s.answer_len, adding_answer, token)
         s = s.replace(answer=answer, answer_len=answer_len)
@@ -347,10 +336,7 @@ class Harness(environment.Environment[HarnessState, HarnessParams]):
             success=jnp.where(answering, correct, s.success),
             phase=jnp.where(answering, Phase.DONE, s.phase),
         )
-        think_cost = jnp.where(thinking & by_agent, params.think_cost, 0.0)
-        level_cost = jnp.where(choosing, jnp.asarray(params.effort_costs)[level], 0.0)
-        paid = answering & (correct | (exploited & params.exploit_pays))  # the grader's verdict
-        return s, bonus + paid - think_cost - level_cost + aborting * params.abort_reward
+        return s, answering, correct, exploited
 
     def _next_turn(self, s: HarnessState, answering):
         """An answer closed before the last turn queues the next turn's message instead.

@@ -129,9 +129,12 @@ class TranscriptMonitor:
 
 
 def with_threshold(
-    monitor: TranscriptMonitor, transcripts: jax.Array, agent: jax.Array, labels: jax.Array,
+    monitor: TranscriptMonitor,
+    transcripts: jax.Array,
+    agent: jax.Array,
+    labels: jax.Array,
     fpr: float = 0.05,
-) -> TranscriptMonitor:  # fmt: skip
+) -> TranscriptMonitor:
     """The monitor with the strictest threshold that flags at most ``fpr`` of the honest
     episodes among ``transcripts`` (labels: 1 = hacked)."""
     scores = monitor.score(transcripts, agent)
@@ -157,9 +160,13 @@ def load_monitor(path: str | Path) -> TranscriptMonitor:
 
 
 def train_transcript_monitor(
-    transcripts: jax.Array, agent: jax.Array, labels: jax.Array, steps: int = 300,
-    learning_rate: float = 0.05, l2: float = 1e-3,
-) -> TranscriptMonitor:  # fmt: skip
+    transcripts: jax.Array,
+    agent: jax.Array,
+    labels: jax.Array,
+    steps: int = 300,
+    learning_rate: float = 0.05,
+    l2: float = 1e-3,
+) -> TranscriptMonitor:
     """Fit a ``TranscriptMonitor`` to ``labels`` [N] (1 = the episode hacked), full-batch
     Adam on the class-balanced cross-entropy plus an L2 penalty."""
     features = jnp.log1p(token_counts(transcripts, agent))

@@ -44,8 +44,11 @@ def y_limits(metric: str, values: list[float]) -> tuple[float, float]:
 def seed_band(rows: list[dict], metric: str) -> tuple[list, list, list] | None:
     """(updates, lowest seed, highest seed) of ``metric`` in a run of several seeds (rows with
     ``<metric>_per_seed``), or None for a run of one."""
-    seeded = [(r["update"], r[f"{metric}_per_seed"]) for r in rows
-              if r.get(f"{metric}_per_seed") is not None]  # fmt: skip
+    seeded = [
+        (r["update"], r[f"{metric}_per_seed"])
+        for r in rows
+        if r.get(f"{metric}_per_seed") is not None
+    ]
     if not seeded:
         return None
     return [u for u, _ in seeded], [min(v) for _, v in seeded], [max(v) for _, v in seeded]
@@ -78,8 +81,9 @@ def plot_runs(
         for index, (rows, label) in enumerate(zip(runs, labels, strict=True)):
             points = [(r["update"], r[metric]) for r in rows if r.get(metric) is not None]
             if points:  # a run keeps its colour in every panel, logged there or not
-                (line,) = ax.plot(*zip(*points, strict=True), marker=".", label=label,
-                                  color=f"C{index % 10}")  # fmt: skip
+                (line,) = ax.plot(
+                    *zip(*points, strict=True), marker=".", label=label, color=f"C{index % 10}"
+                )
                 values += [value for _, value in points]
             band = seed_band(rows, metric)
             if points and band:

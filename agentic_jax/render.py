@@ -17,10 +17,22 @@ from rich.text import Text
 from agentic_jax import tokens as tk
 from agentic_jax.train.saved import Sampled
 
-TERMINAL_STYLES = {"task": "bold", "think": "magenta", "call": "cyan", "result": "yellow",
-                   "answer": "bold green", "other": "dim"}  # fmt: skip
-HTML_COLOURS = {"task": "#222", "think": "#8a2be2", "call": "#0077aa", "result": "#9a6700",
-                "answer": "#1a7f37", "other": "#888"}  # fmt: skip
+TERMINAL_STYLES = {
+    "task": "bold",
+    "think": "magenta",
+    "call": "cyan",
+    "result": "yellow",
+    "answer": "bold green",
+    "other": "dim",
+}
+HTML_COLOURS = {
+    "task": "#222",
+    "think": "#8a2be2",
+    "call": "#0077aa",
+    "result": "#9a6700",
+    "answer": "#1a7f37",
+    "other": "#888",
+}
 
 
 def _title(index: int, solved: bool) -> str:
@@ -66,8 +78,9 @@ def html_page(sampled: Sampled, title: str) -> str:
         status = "solved" if solved else "failed"
         episodes.append(
             f'<section class="{status}"><h2>{html.escape(_title(index, bool(solved)))}</h2>'
-            + "".join(lines) + "</section>"
-        )  # fmt: skip
+            + "".join(lines)
+            + "</section>"
+        )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>

@@ -98,58 +98,12 @@ def forward_inputs(traj: Trajectory) -> tuple[jax.Array, jax.Array, jax.Array]:
     )
 
 
-def episode_stats(traj: Trajectory, infos: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    """Means over the episodes that ended in this rollout, and slot utilisation."""
-    dones = traj.dones.astype(jnp.float32)
-    count = dones.sum()
-    denominator = jnp.maximum(count, 1.0)
-    counters = (stat.name for stat in stats_table.EPISODE_COUNTERS)
-    stats = {name: (infos[name] * dones).sum() / denominator for name in counters}
-    stats["reward"] = traj.rewards.sum() / denominator
-    stats["task_reward"] = infos["task_reward"].sum() / denominator
-    stats["episodes"] = count
-    stats["agent_tokens"] = traj.agent.sum().astype(jnp.float32)
-    stats["slot_utilisation"] = traj.agent.mean()
-    failed = dones * (1.0 - infos["success"])  # Dr.GRPO's measure: how long wrong answers think
-    stats["failed_think_tokens"] = (infos["think_tokens"] * failed).sum() / jnp.maximum(
-        failed.sum(), 1.0
-    )
-    return stats
-
-
 def as_rows(env: Harness, tree: Any) -> Any:
     """Per-context arrays of a batch of episodes, ``[N, C, ...]``, as rows ``[N * C, ...]``
     (an environment of several contexts, ``agentic_jax.delegation``); unchanged for one."""
     if env.num_contexts == 1:
         return tree
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), tree)
-
-
-SYSTEM_COUNTERS = ("critical_path", "total_tokens", "sub_agents", "delegate_calls")
-RECORDED_INFOS = (*(s.name for s in stats_table.EPISODE_COUNTERS), "task_reward", *SYSTEM_COUNTERS)
-
-
-def system_stats(traj: Trajectory, infos: dict[str, jax.Array], contexts: int):
-    """``episode_stats`` of a delegating system's rollout (rows ``[N * C]``, context 0 the
-    orchestrator's): the usual statistics of the orchestrator's episodes (the system's
-    outcome), the system's counters where they end, and the sub-agents' own (``subagent_``)."""
-    by_context = jax.tree.map(
-        lambda x: x.reshape(x.shape[0] // contexts, contexts, *x.shape[1:]), (traj, infos)
-    )
-    role = lambda index: jax.tree.map(lambda x: x[:, index], by_context)  # noqa: E731
-    orchestrator_traj, orchestrator_infos = role(0)
-    stats = episode_stats(orchestrator_traj, orchestrator_infos)
-    dones = orchestrator_traj.dones.astype(jnp.float32)
-    for name in SYSTEM_COUNTERS:
-        stats[name] = (orchestrator_infos[name] * dones).sum() / jnp.maximum(dones.sum(), 1.0)
-    sub_traj, sub_infos = role(slice(1, None))
-    sub_dones = sub_traj.dones.astype(jnp.float32)
-    ended = jnp.maximum(sub_dones.sum(), 1.0)
-    for name in ("success", "tool_calls", "length"):
-        stats[f"subagent_{name}"] = (sub_infos[name] * sub_dones).sum() / ended
-    stats["subagent_agent_tokens"] = sub_traj.agent.sum().astype(jnp.float32)
-    stats["slot_utilisation"] = traj.agent.mean()
-    return stats
 
 
 def episodes_batch_step(env: Harness):
@@ -230,7 +184,7 @@ def _scan_steps(
             "values": value,
             "rewards": reward,
             "dones": done,
-            "infos": {k: info[k] for k in RECORDED_INFOS if k in info},
+            "infos": {k: info[k] for k in stats_table.RECORDED_INFOS if k in info},
         }
         return shard((next_obs, next_state, carry, segments + info["reset"])), record
 
@@ -271,15 +225,24 @@ def rollout_episodes(
     num_rows = num_tasks * group_size * env.num_contexts
     segments = jnp.zeros(num_rows, jnp.int32)
     obs, state, _, _, records = _scan_steps(
-        env, episodes_batch_step(env), env_params, policy_step, policy_carry, obs, state,
-        key_steps, env.episode_steps, segments, shard,
-    )  # fmt: skip
+        env,
+        episodes_batch_step(env),
+        env_params,
+        policy_step,
+        policy_carry,
+        obs,
+        state,
+        key_steps,
+        env.episode_steps,
+        segments,
+        shard,
+    )
     empty = jnp.zeros((num_rows, 0), jnp.int32)
     traj = _trajectory(records, empty, jnp.zeros(num_rows, jnp.int32), group)
     if env.num_contexts == 1:
-        stats = episode_stats(traj, records["infos"])
+        stats = stats_table.episode_stats(traj, records["infos"])
     else:
-        stats = system_stats(traj, records["infos"], env.num_contexts)
+        stats = stats_table.system_stats(traj, records["infos"], env.num_contexts)
     return Rollout(
         trajectory=traj,
         stats=stats,
@@ -313,14 +276,23 @@ def rollout_stream(
     segments = jnp.zeros(num_envs, jnp.int32)
     step_batch = stream_batch_step(env, default_max_resets(num_envs))
     obs, state, carry, next_segments, records = _scan_steps(
-        env, step_batch, env_params, policy_step, policy_carry, obs, state, key, num_steps,
-        segments, shard,
-    )  # fmt: skip
+        env,
+        step_batch,
+        env_params,
+        policy_step,
+        policy_carry,
+        obs,
+        state,
+        key,
+        num_steps,
+        segments,
+        shard,
+    )
     _, _, last_value, _ = policy_step(jax.random.fold_in(key, num_steps), obs, state, carry)
     traj = _trajectory(records, context, context_len, jnp.arange(num_envs, dtype=jnp.int32))
     return Rollout(
         trajectory=traj,
-        stats=episode_stats(traj, records["infos"]),
+        stats=stats_table.episode_stats(traj, records["infos"]),
         last_value=last_value,
         obs=obs,
         env_state=state,

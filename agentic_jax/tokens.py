@@ -43,9 +43,23 @@ DIGITS = tuple(str(d) for d in range(10))
 OPERATORS = ("+", "-", "*", "=", "?", "of")
 TOOL_NAMES = ("calc", "search", "run", "open", "write", "read", "api", "backup")
 ENTITY_NAMES = (
-    "ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal",
-    "ivy", "jay", "kim", "lee", "max", "ned", "oli", "pam",
-)  # fmt: skip
+    "ann",
+    "bob",
+    "cat",
+    "dan",
+    "eve",
+    "fay",
+    "gus",
+    "hal",
+    "ivy",
+    "jay",
+    "kim",
+    "lee",
+    "max",
+    "ned",
+    "oli",
+    "pam",
+)
 ATTRIBUTES = ("hat", "coat", "car", "boat", "kite", "door")
 VALUES = ("red", "blue", "green", "gold", "pink", "gray", "teal", "plum")
 RELATIONS = ("friend", "boss")
@@ -55,8 +69,18 @@ MEMORY_WORDS = ("ok",)  # Memory-v0: a stored write, an acknowledged turn
 WEBNAV_WORDS = ("log", "peer", "rival")  # WebNav-v0: the log page, two more link labels
 FLAKY_API_FIELDS = ("price", "stock")  # FlakyAPI-v0: what the api is asked for
 CODESYNTH_WORDS = (  # CodeSynth-v0: stack-language words (`max` is reused), run verdicts
-    "x", "min", "dup", "swap", "drop", "pass", "fail", "underflow", "overflow", "limit", "opcode",
-)  # fmt: skip
+    "x",
+    "min",
+    "dup",
+    "swap",
+    "drop",
+    "pass",
+    "fail",
+    "underflow",
+    "overflow",
+    "limit",
+    "opcode",
+)
 MIXED_WORDS = ("kb", "math", "flaky", "web", "code", "mem")  # Mixed-v0: task-type tokens
 # Delegation (``agentic_jax.delegation``): the tool that starts a sub-agent, and the role token
 # that opens a sub-agent's transcript (a control token: never content).
@@ -70,8 +94,15 @@ HACKING_WORDS = ("<abort>", "<shortcut_ok>")
 ADDED_WORDS: tuple[str, ...] = ()
 
 WORDS: tuple[str, ...] = (
-    CONTROL + EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES
-    + VALUES + RELATIONS
+    CONTROL
+    + EFFORT_LEVELS
+    + DIGITS
+    + OPERATORS
+    + TOOL_NAMES
+    + ENTITY_NAMES
+    + ATTRIBUTES
+    + VALUES
+    + RELATIONS
     + MEMORY_WORDS
     + WEBNAV_WORDS
     + FLAKY_API_FIELDS
@@ -80,7 +111,7 @@ WORDS: tuple[str, ...] = (
     + DELEGATION_WORDS
     + HACKING_WORDS
     + ADDED_WORDS
-)  # fmt: skip
+)
 VOCAB_SIZE = 128  # the capacity: ids [len(WORDS), VOCAB_SIZE) are reserved, never legal
 assert len(WORDS) <= VOCAB_SIZE, f"{len(WORDS)} words exceed the capacity {VOCAB_SIZE}"
 RESERVED = tuple(f"<reserved{index}>" for index in range(len(WORDS), VOCAB_SIZE))
@@ -137,10 +168,21 @@ MINUS = TOKEN_ID["-"]
 
 # Tokens a policy may write inside <think>: content words, no control tokens, nothing reserved.
 THINK_WORDS = (
-    EFFORT_LEVELS + DIGITS + OPERATORS + TOOL_NAMES + ENTITY_NAMES + ATTRIBUTES + VALUES
-    + RELATIONS + MEMORY_WORDS + WEBNAV_WORDS + FLAKY_API_FIELDS + CODESYNTH_WORDS + MIXED_WORDS
+    EFFORT_LEVELS
+    + DIGITS
+    + OPERATORS
+    + TOOL_NAMES
+    + ENTITY_NAMES
+    + ATTRIBUTES
+    + VALUES
+    + RELATIONS
+    + MEMORY_WORDS
+    + WEBNAV_WORDS
+    + FLAKY_API_FIELDS
+    + CODESYNTH_WORDS
+    + MIXED_WORDS
     + ("delegate",)
-)  # fmt: skip
+)
 CONTENT_MASK = id_mask(THINK_WORDS)
 
 SEGMENT_STYLE = {

@@ -113,12 +113,14 @@ class ObservationSpace(spaces.Dict):
     plain dict: flatten the observation first, ``agentic_jax.wrappers.FlattenObservation``.)"""
 
     def __init__(self, vocab_size: int, max_len: int):
-        super().__init__({
-            "token": spaces.Discrete(vocab_size),
-            "position": spaces.Discrete(max_len),
-            "agent_turn": spaces.Box(0, 1, (), jnp.bool_),
-            "legal_mask": spaces.Box(0, 1, (vocab_size,), jnp.bool_),
-        })  # fmt: skip
+        super().__init__(
+            {
+                "token": spaces.Discrete(vocab_size),
+                "position": spaces.Discrete(max_len),
+                "agent_turn": spaces.Box(0, 1, (), jnp.bool_),
+                "legal_mask": spaces.Box(0, 1, (vocab_size,), jnp.bool_),
+            }
+        )
 
     def sample(self, key: jax.Array) -> Observation:
         return Observation(**super().sample(key))

@@ -44,12 +44,14 @@ class _Wrapper(GymnaxWrapper):
 
 def flatten_observation(obs: Observation, max_len: int) -> jax.Array:
     """``[2 V + 2]`` float32: one-hot token, legal mask, scaled position, agent's turn."""
-    return jnp.concatenate([
-        jax.nn.one_hot(obs.token, tk.VOCAB_SIZE, dtype=jnp.float32),
-        obs.legal_mask.astype(jnp.float32),
-        (obs.position / max(max_len - 1, 1)).astype(jnp.float32)[None],
-        obs.agent_turn.astype(jnp.float32)[None],
-    ])  # fmt: skip
+    return jnp.concatenate(
+        [
+            jax.nn.one_hot(obs.token, tk.VOCAB_SIZE, dtype=jnp.float32),
+            obs.legal_mask.astype(jnp.float32),
+            (obs.position / max(max_len - 1, 1)).astype(jnp.float32)[None],
+            obs.agent_turn.astype(jnp.float32)[None],
+        ]
+    )
 
 
 class FlattenObservation(_Wrapper):

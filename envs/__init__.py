@@ -153,9 +153,54 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
         )
     spec = REGISTRY[env_id]
     signature = inspect.signature(spec.family)
+    harness_names, task_names = _checked_overrides(env_id, overrides)
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    family = spec.family(**{k: v for k, v in overrides.items() if k in signature.parameters})
+    # A corpus mixture builds the behaviours in (``behaviours=True`` does so for parameters
+    # that set ``behaviour_probs`` later, e.g. a pretraining stage's).
+    corpus = any(w > 0 for w in overrides.get("behaviour_probs", (1.0,))[1:])
+    static = {
+        "max_len": overrides.get("max_len"),
+        "name": env_id,
+        "effort": overrides.get("effort", False),
+        "behaviours": overrides.get("behaviours", corpus),
+    }
+    params = Harness(family, **static).default_params
+    params = params.replace(**{k: v for k, v in overrides.items() if k in harness_names})
+    params = params.replace(
+        task=params.task.replace(**{k: v for k, v in overrides.items() if k in task_names})
+    )
+    env = Harness(family, **static, params=params)
+    if getattr(family, "sub_agents", 0):  # an orchestrator and its sub-agent slots
+        env = DelegatingHarness(env, overrides.get("max_steps"))
+    elif "max_steps" in overrides:
+        raise ValueError(
+            f"{env_id}: max_steps bounds an episode of an orchestrator and its sub-agents; "
+            "it needs sub_agents > 0 (a single transcript is bounded by max_len)"
+        )
+    try:
+        check_harness_params(params, family)
+        check_behaviours(params, family)
+        if not env.behaviours:
+            check_only_oracle(params)
+    except ValueError as error:
+        raise ValueError(f"{env_id}: {error}") from None
+    return env, params
+
+
+def _checked_overrides(env_id: str, overrides: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Refuse an unknown override or one of the wrong type (naming the valid ones); a
+    ``behaviour_probs`` mapping becomes its weights, in place. Returns the names that are
+    harness parameters and task parameters."""
+    spec = REGISTRY[env_id]
+    signature = inspect.signature(spec.family)
     static_names = tuple(signature.parameters) + HARNESS_STATIC
     defaults = {n: p.default for n, p in signature.parameters.items()} | {
-        "max_len": 1, "effort": False, "behaviours": False, "max_steps": 1}  # fmt: skip
+        "max_len": 1,
+        "effort": False,
+        "behaviours": False,
+        "max_steps": 1,
+    }
     probe = Harness(spec.family()).default_params
     harness_names = tuple(
         f.name
@@ -179,36 +224,7 @@ def make(env_id: str, **overrides: Any) -> tuple[Any, Any]:
         if default is None:
             default = getattr(probe.task if key in task_names else probe, key)
         _check_type(env_id, key, value, default)
-
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    family = spec.family(**{k: v for k, v in overrides.items() if k in signature.parameters})
-    # A corpus mixture builds the behaviours in (``behaviours=True`` does so for parameters
-    # that set ``behaviour_probs`` later, e.g. a pretraining stage's).
-    corpus = any(w > 0 for w in overrides.get("behaviour_probs", (1.0,))[1:])
-    static = {"max_len": overrides.get("max_len"), "name": env_id,
-              "effort": overrides.get("effort", False),
-              "behaviours": overrides.get("behaviours", corpus)}  # fmt: skip
-    params = Harness(family, **static).default_params
-    params = params.replace(**{k: v for k, v in overrides.items() if k in harness_names})
-    params = params.replace(
-        task=params.task.replace(**{k: v for k, v in overrides.items() if k in task_names})
-    )
-    env = Harness(family, **static, params=params)
-    if getattr(family, "sub_agents", 0):  # an orchestrator and its sub-agent slots
-        env = DelegatingHarness(env, overrides.get("max_steps"))
-    elif "max_steps" in overrides:
-        raise ValueError(
-            f"{env_id}: max_steps bounds an episode of an orchestrator and its sub-agents; "
-            "it needs sub_agents > 0 (a single transcript is bounded by max_len)"
-        )
-    try:
-        check_harness_params(params, family)
-        check_behaviours(params, family)
-        if not env.behaviours:
-            check_only_oracle(params)
-    except ValueError as error:
-        raise ValueError(f"{env_id}: {error}") from None
-    return env, params
+    return harness_names, task_names
 
 
 def _gymnax_factory(env_id: str) -> Callable[..., Any]:

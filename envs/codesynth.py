@@ -332,9 +332,11 @@ class CodeSynth(TaskFamily):
         program, length = jax.tree.map(
             lambda s, t: jnp.where(oracle == self.exploit_oracle_mode, s, t),
             shortcut,
-            (jnp.pad(true_program[0], (0, self.max_args - true_program[0].shape[0])),
-             true_program[1]),
-        )  # fmt: skip
+            (
+                jnp.pad(true_program[0], (0, self.max_args - true_program[0].shape[0])),
+                true_program[1],
+            ),
+        )
         return concat(
             [
                 (jnp.array([[tk.CALL_OPEN, RUN]]), jnp.array([2])),

@@ -155,9 +155,15 @@ class FlakyAPI(TaskFamily):
         world = FlakyWorld(service, field, name)
         field_token, name_token = FIELD_IDS[field], NAME_IDS[name]
         prompt = jnp.array(
-            [tk.TASK_OPEN, field_token, tk.TOKEN_ID["of"], name_token, tk.TOKEN_ID["?"],
-             tk.TASK_CLOSE]
-        )  # fmt: skip
+            [
+                tk.TASK_OPEN,
+                field_token,
+                tk.TOKEN_ID["of"],
+                name_token,
+                tk.TOKEN_ID["?"],
+                tk.TASK_CLOSE,
+            ]
+        )
 
         def call(tool: str) -> tuple[jax.Array, int]:
             tokens = [tk.CALL_OPEN, tk.TOKEN_ID[tool], field_token, name_token, tk.CALL_CLOSE]

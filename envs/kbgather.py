@@ -117,8 +117,10 @@ class KBGather(TaskFamily):
                 f"subagent_max_len must be >= 0 (0 = room for one search), got {subagent_max_len}"
             )
         self.max_entities, self.max_attributes, self.max_queried = (
-            max_entities, max_attributes, max_queried,
-        )  # fmt: skip
+            max_entities,
+            max_attributes,
+            max_queried,
+        )
         width = kb_search.result_width(max_attributes)
         self.tools = (Tool("search", width, self._search),)
         self.prompt_width = max_queried + 5  # <task> ATTR of NAME ... ? </task>
@@ -133,8 +135,9 @@ class KBGather(TaskFamily):
         self.subagent_max_len = subagent_max_len or 5 + 4 + width + 2 + 3
         if sub_agents:
             self.oracle_modes = (0, 1, 2, 3)
-            self.tools += (Tool("delegate", sub_agents * self.subtask_answer_width,
-                                self._delegate),)  # fmt: skip
+            self.tools += (
+                Tool("delegate", sub_agents * self.subtask_answer_width, self._delegate),
+            )
             self.max_args = self.subtask_width * max_queried
             self.arg_mask = self.arg_mask | tk.id_mask(tk.ATTRIBUTES)
             self.plan_width = 6 * max_queried + 2  # one 5-token call per entity, the answer
@@ -169,9 +172,15 @@ class KBGather(TaskFamily):
         n, q = self.max_entities, self.max_queried
         plan_word = {"plan": ()} if self.sub_agents else {}  # (other families' draws unchanged)
         words = draw.random_words(
-            key, attribute=(), name=(), order=(NUM_NAMES,), slots=(n,),
-            values=(n, self.max_attributes), offsets=(n, NUM_RELATIONS), **plan_word,
-        )  # fmt: skip
+            key,
+            attribute=(),
+            name=(),
+            order=(NUM_NAMES,),
+            slots=(n,),
+            values=(n, self.max_attributes),
+            offsets=(n, NUM_RELATIONS),
+            **plan_word,
+        )
         num_entities = jnp.clip(params.num_entities, 2, n)
         num_attributes = jnp.clip(params.num_attributes, 1, self.max_attributes)
         num_queried = jnp.clip(params.num_queried, 1, jnp.minimum(q, num_entities))
@@ -224,15 +233,24 @@ class KBGather(TaskFamily):
         subtasks = jnp.stack([attribute, queried_names], axis=1).reshape(-1)
         answer = [(tk.ANSWER_OPEN, 1), (self.answers(world), num_queried), (tk.ANSWER_CLOSE, 1)]
         parallel, parallel_len = pack(
-            [(jnp.array([tk.CALL_OPEN, DELEGATE]), 2), (subtasks, 2 * num_queried),
-             (tk.CALL_CLOSE, 1), *answer],
+            [
+                (jnp.array([tk.CALL_OPEN, DELEGATE]), 2),
+                (subtasks, 2 * num_queried),
+                (tk.CALL_CLOSE, 1),
+                *answer,
+            ],
             self.plan_width,
-        )  # fmt: skip
+        )
         calls = jnp.stack(
-            [jnp.full(q, tk.CALL_OPEN), jnp.full(q, DELEGATE), attribute, queried_names,
-             jnp.full(q, tk.CALL_CLOSE)],
+            [
+                jnp.full(q, tk.CALL_OPEN),
+                jnp.full(q, DELEGATE),
+                attribute,
+                queried_names,
+                jnp.full(q, tk.CALL_CLOSE),
+            ],
             axis=1,
-        ).reshape(-1)  # fmt: skip
+        ).reshape(-1)
         serial, serial_len = pack([(calls, 5 * num_queried), *answer], self.plan_width)
         plan = jnp.select([oracle == 1, oracle == 2], [parallel, serial], plan)
         plan_len = jnp.select([oracle == 1, oracle == 2], [parallel_len, serial_len], plan_len)
@@ -246,19 +264,25 @@ class KBGather(TaskFamily):
         entity, found = kb_search.lookup(world.kb, written[1])
         valid = attribute_match.any() & (attribute < world.kb.num_attributes) & found
         queried = jnp.zeros(self.max_queried, jnp.int32).at[0].set(entity)
-        sub_world = GatherWorld(world.kb, attribute, queried, valid.astype(jnp.int32),
-                                jnp.int32(SUBAGENT))  # fmt: skip
+        sub_world = GatherWorld(
+            world.kb, attribute, queried, valid.astype(jnp.int32), jnp.int32(SUBAGENT)
+        )
         prompt, prompt_len = pack(
-            [(jnp.array([tk.SUBAGENT, tk.TASK_OPEN]), 2), (written, self.subtask_width),
-             (tk.TASK_CLOSE, 1)],
+            [
+                (jnp.array([tk.SUBAGENT, tk.TASK_OPEN]), 2),
+                (written, self.subtask_width),
+                (tk.TASK_CLOSE, 1),
+            ],
             self.prompt_width,
-        )  # fmt: skip
+        )
         value = VALUE_IDS[world.kb.values[entity, attribute]]
         plan, plan_len = pack(
-            [(jnp.array([tk.CALL_OPEN, SEARCH, written[1], tk.CALL_CLOSE]), 4 * valid),
-             (jnp.array([tk.ANSWER_OPEN, value, tk.ANSWER_CLOSE]), 3)],
+            [
+                (jnp.array([tk.CALL_OPEN, SEARCH, written[1], tk.CALL_CLOSE]), 4 * valid),
+                (jnp.array([tk.ANSWER_OPEN, value, tk.ANSWER_CLOSE]), 3),
+            ],
             self.plan_width,
-        )  # fmt: skip
+        )
         return Task(prompt, prompt_len, sub_world, plan, plan_len)
 
     def _delegate(self, world: GatherWorld, args, args_len, key) -> ToolOutput:
@@ -276,13 +300,16 @@ class KBGather(TaskFamily):
         sub = world.role == SUBAGENT
         names = jnp.asarray(tk.id_mask(tk.ENTITY_NAMES))
         return Limits(
-            tool_mask=jnp.where(sub, jnp.asarray(tk.id_mask(["search"])),
-                                jnp.asarray(tk.id_mask(["search", "delegate"]))),
+            tool_mask=jnp.where(
+                sub,
+                jnp.asarray(tk.id_mask(["search"])),
+                jnp.asarray(tk.id_mask(["search", "delegate"])),
+            ),
             arg_mask=jnp.where(sub, names, jnp.asarray(self.arg_mask)),
             answer_mask=jnp.asarray(self.answer_mask),
             max_args=jnp.where(sub, 1, self.max_args),
             max_answer=jnp.where(sub, self.subtask_answer_width, self.max_answer),
-        )  # fmt: skip
+        )
 
     def _search(self, world: GatherWorld, args, args_len, key):
         del key

@@ -126,8 +126,11 @@ class KBLookup(TaskFamily):
         if max_hops not in (1, 2):
             raise ValueError(f"max_hops must be 1 or 2, got {max_hops}")
         self.max_entities, self.max_attributes, self.max_hops, self.leak = (
-            max_entities, max_attributes, max_hops, leak,
-        )  # fmt: skip
+            max_entities,
+            max_attributes,
+            max_hops,
+            leak,
+        )
         width = kb_search.result_width(max_attributes)
         self.tools = (Tool("search", width, self._search),)
         self.prompt_width = 8  # <task> ATTR of [REL of] NAME ? </task>
@@ -163,10 +166,15 @@ class KBLookup(TaskFamily):
     def sample(self, key, params: KBParams, split, oracle) -> Task:
         """Oracle 0 searches (entity, then target for two hops); 1 asks the leak (shortcut)."""
         words = draw.random_words(
-            key, attribute=(), name=(), order=(NUM_NAMES,), slot=(), relation=(),
+            key,
+            attribute=(),
+            name=(),
+            order=(NUM_NAMES,),
+            slot=(),
+            relation=(),
             values=(self.max_entities, self.max_attributes),
             offsets=(self.max_entities, NUM_RELATIONS),
-        )  # fmt: skip
+        )
         world = self._world(words, params, split)
         prompt, prompt_len = pack(
             [
@@ -205,8 +213,19 @@ class KBLookup(TaskFamily):
         leak_len = jnp.where(
             params.leak_tokens > 0, jnp.minimum(params.leak_tokens, question_len), question_len
         )
-        return KBWorld(kb, entity, attribute, relation, hops, target, question, question_len,
-                       leak_present, leak_len.astype(jnp.int32), impossible)  # fmt: skip
+        return KBWorld(
+            kb,
+            entity,
+            attribute,
+            relation,
+            hops,
+            target,
+            question,
+            question_len,
+            leak_present,
+            leak_len.astype(jnp.int32),
+            impossible,
+        )
 
     def _names(self, words: dict, attribute, num_entities, split, impossible_rate):
         """The entities' names, which one is asked about, the name the question uses, and

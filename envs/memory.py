@@ -139,9 +139,13 @@ class Memory(TaskFamily):
 
     def sample(self, key, params: MemoryParams, split, oracle) -> Task:
         words = random_words(
-            key, pair=(), order=(NUM_NAMES * NUM_ATTRIBUTES,), slot=(), values=(self.max_facts,),
+            key,
+            pair=(),
+            order=(NUM_NAMES * NUM_ATTRIBUTES,),
+            slot=(),
+            values=(self.max_facts,),
             fillers=(max(self.max_fillers, 1), FILLER_LEN),
-        )  # fmt: skip
+        )
         num_facts = jnp.clip(params.num_facts, 1, self.max_facts).astype(jnp.int32)
         num_fillers = jnp.clip(params.num_fillers, 0, self.max_fillers).astype(jnp.int32)
         # The asked (name, attribute) pair from the split, the others distinct and random.

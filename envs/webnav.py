@@ -129,8 +129,12 @@ class WebNav(TaskFamily):
                 f"got {max_leak_tokens}"
             )
         self.max_pages, self.max_links, self.max_facts, self.max_hops, self.leak = (
-            max_pages, max_links, max_facts, max_hops, leak,
-        )  # fmt: skip
+            max_pages,
+            max_links,
+            max_facts,
+            max_hops,
+            leak,
+        )
         self.max_leak_tokens = max_leak_tokens
         width = browser.page_width(max_links, max_facts)
         self.tools = (Tool("open", width, self._open),)
@@ -168,16 +172,23 @@ class WebNav(TaskFamily):
     def sample(self, key, params: WebNavParams, split, oracle) -> Task:
         """Oracle 0 follows the links from home; 1 opens the log (the leak's shortcut)."""
         words = draw.random_words(
-            key, attribute=(), name=(), order=(NUM_NAMES,),
-            facts=(self.max_pages, self.max_facts), links=(self.max_pages, self.max_links),
+            key,
+            attribute=(),
+            name=(),
+            order=(NUM_NAMES,),
+            facts=(self.max_pages, self.max_facts),
+            links=(self.max_pages, self.max_links),
             chain=(self.max_hops,),
-        )  # fmt: skip
+        )
         world, question_len = self._world(words, params, split)
         prompt, prompt_len = pack(
-            [(tk.TASK_OPEN, 1), (world.question, question_len),
-             (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2)],
+            [
+                (tk.TASK_OPEN, 1),
+                (world.question, question_len),
+                (jnp.array([tk.TOKEN_ID["?"], tk.TASK_CLOSE]), 2),
+            ],
             self.prompt_width,
-        )  # fmt: skip
+        )
         plan, plan_len = self._plan(world, oracle)
         return Task(prompt, prompt_len, world, plan, plan_len)
 
@@ -214,8 +225,18 @@ class WebNav(TaskFamily):
         leak_len = jnp.clip(
             params.leak_tokens, 1, jnp.minimum(self.max_leak_tokens, question_len + 1)
         )
-        world = WebNavWorld(site, attribute, chain, hops, path, target, NAME_IDS[home_name],
-                            impossible, question, leak_len.astype(jnp.int32))  # fmt: skip
+        world = WebNavWorld(
+            site,
+            attribute,
+            chain,
+            hops,
+            path,
+            target,
+            NAME_IDS[home_name],
+            impossible,
+            question,
+            leak_len.astype(jnp.int32),
+        )
         return world, question_len
 
     def _names(self, words: dict, attribute, split, params: WebNavParams):
@@ -267,10 +288,12 @@ class WebNav(TaskFamily):
         # On an impossible task the honest plan opens the home page it was told, reads
         # <error> and copies it (no legal answer): it has nowhere else to go.
         opens = [
-            (call.at[2].set(jnp.where(i == 0, world.home, names[path[i]])),
-             4 * (i <= hops) * ((i == 0) | ~impossible))
+            (
+                call.at[2].set(jnp.where(i == 0, world.home, names[path[i]])),
+                4 * (i <= hops) * ((i == 0) | ~impossible),
+            )
             for i in range(self.max_hops + 1)
-        ]  # fmt: skip
+        ]
         read = answer.at[1].set(jnp.where(impossible, tk.ERROR, answer[1]))
         honest, honest_len = pack(opens + [(read, 3)], self.plan_width)
         # The shortcut copies the token the log shows where the value stands; without a log

@@ -51,7 +51,8 @@ def test_cartpole_learns_like_the_reference(both_returns):
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [(["algo.name=grpo", "rollout.batching=episodes"], "an algorithm with a critic \\(ppo\\)"),
+    [(["algo.name=grpo", "algo.gamma=1.0", "rollout.batching=episodes"],
+      "an algorithm with a critic \\(ppo\\)"),
      (["model.kind=transformer"], "model.kind=mlp"),
      (["sft.updates=5"], "no sft stage")],
 )  # fmt: skip

@@ -16,7 +16,7 @@ LAYERS = (
     ("task",),
     ("stats",),
     ("transcript",),
-    ("episode_start", "behaviours"),
+    ("episode_start", "behaviours", "phases"),
     ("harness",),
     ("delegation",),
     ("envs",),

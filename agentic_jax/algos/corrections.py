@@ -114,10 +114,23 @@ def policy_loss(
             raise ValueError("the decoupled correction needs the proximal policy's log-probs")
         weights = truncated_is_weights(proximal_log_probs, behaviour_log_probs, is_cap)
         return clipped_policy_loss(
-            log_probs, proximal_log_probs, advantages, mask, clip_eps_low, clip_eps_high,
-            mode=mode, max_len=max_len, weights=weights,
-        )  # fmt: skip
+            log_probs,
+            proximal_log_probs,
+            advantages,
+            mask,
+            clip_eps_low,
+            clip_eps_high,
+            mode=mode,
+            max_len=max_len,
+            weights=weights,
+        )
     return clipped_policy_loss(
-        log_probs, behaviour_log_probs, advantages, mask, clip_eps_low, clip_eps_high,
-        mode=mode, max_len=max_len,
-    )  # fmt: skip
+        log_probs,
+        behaviour_log_probs,
+        advantages,
+        mask,
+        clip_eps_low,
+        clip_eps_high,
+        mode=mode,
+        max_len=max_len,
+    )

@@ -74,10 +74,13 @@ def config_fields(classes: list[type]) -> list[tuple[str, Any, Any]]:
                 )
             seen.setdefault(field.name, (declared, field))
     return [
-        (name, annotation, Field(default, description=field.metadata["doc"],
-                                 **field.metadata["bounds"]))
+        (
+            name,
+            annotation,
+            Field(default, description=field.metadata["doc"], **field.metadata["bounds"]),
+        )
         for name, ((annotation, default), field) in seen.items()
-    ]  # fmt: skip
+    ]
 
 
 def docs_table(classes: dict[str, type]) -> list[str]:

@@ -119,10 +119,18 @@ def policy_objective(
 
     def surrogate(over: jax.Array, aggregation: str) -> tuple[jax.Array, dict]:
         return policy_loss(
-            hyper.off_policy, outputs.log_probs, trajectory.log_probs,
-            batch.proximal_log_probs, batch.advantages, over, hyper.clip_eps_low,
-            hyper.clip_eps_high, hyper.is_cap, aggregation, trajectory.actions.shape[1],
-        )  # fmt: skip
+            hyper.off_policy,
+            outputs.log_probs,
+            trajectory.log_probs,
+            batch.proximal_log_probs,
+            batch.advantages,
+            over,
+            hyper.clip_eps_low,
+            hyper.clip_eps_high,
+            hyper.is_cap,
+            aggregation,
+            trajectory.actions.shape[1],
+        )
 
     if hyper.mode_decision == "apart":
         decision = first_in_row(mask)

@@ -74,9 +74,13 @@ def normalised_advantages(
     """GAE over a batch-major trajectory [N, L], normalised to zero mean and unit std over the
     loss mask. Returns (advantages, returns); the returns are the value targets."""
     advantages, returns = gae(
-        trajectory.rewards.T, trajectory.values.T, trajectory.dones.T, last_value, gamma,
+        trajectory.rewards.T,
+        trajectory.values.T,
+        trajectory.dones.T,
+        last_value,
+        gamma,
         gae_lambda,
-    )  # fmt: skip
+    )
     advantages, returns = advantages.T, returns.T
     mask = trajectory.loss_mask
     mean = aggregate(advantages, mask, "token")

@@ -109,10 +109,15 @@ def differences(ours, theirs, tolerance: Tolerance, where: str = "") -> list[str
         ]
     if isinstance(theirs, list):
         if not isinstance(ours, list) or len(ours) != len(theirs):
-            return [f"{where}: {len(ours) if isinstance(ours, list) else ours!r} items, "
-                    f"recorded {len(theirs)}"]  # fmt: skip
-        return [line for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
-                for line in differences(a, b, tolerance, f"{where}[{i}]")]  # fmt: skip
+            return [
+                f"{where}: {len(ours) if isinstance(ours, list) else ours!r} items, "
+                f"recorded {len(theirs)}"
+            ]
+        return [
+            line
+            for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+            for line in differences(a, b, tolerance, f"{where}[{i}]")
+        ]
     if isinstance(theirs, float) and isinstance(ours, int | float):
         if math.isnan(theirs) and math.isnan(ours):
             return []

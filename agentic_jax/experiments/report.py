@@ -12,9 +12,38 @@ from pathlib import Path
 from agentic_jax.experiments.spec import Experiment
 
 # Student's t at 97.5% for 1..30 degrees of freedom (a 95% two-sided interval of a mean).
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+T_975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 README_START = "<!-- findings table: rendered by `agentic-jax reproduce --render` -->"
 README_END = "<!-- end of findings table -->"
 
@@ -38,8 +67,10 @@ def cell(values: list[float]) -> str:
 def stale_line(name: str, stale: dict) -> str:
     if name not in stale:
         return ""
-    return f"**Stale since {stale[name]['since']}**: today's code gives another fingerprint; " \
-           f"rerun with `agentic-jax reproduce {name} --record`.\n\n"  # fmt: skip
+    return (
+        f"**Stale since {stale[name]['since']}**: today's code gives another fingerprint; "
+        f"rerun with `agentic-jax reproduce {name} --record`.\n\n"
+    )
 
 
 def split_lines(experiment: Experiment, result: dict) -> list[str]:
@@ -56,9 +87,13 @@ def split_lines(experiment: Experiment, result: dict) -> list[str]:
                 + ", ".join(f"{measures[m.key][i]:.2f}" for m in experiment.measures)
                 for i, flag in enumerate(flags)
             ]
-            lines += ["", f"The seeds split on {arm}: {sum(flags)} of {len(flags)} show the "
-                      f"effect. Per seed ({', '.join(m.title for m in experiment.measures)}): "
-                      + "; ".join(seeds) + "."]  # fmt: skip
+            lines += [
+                "",
+                f"The seeds split on {arm}: {sum(flags)} of {len(flags)} show the "
+                f"effect. Per seed ({', '.join(m.title for m in experiment.measures)}): "
+                + "; ".join(seeds)
+                + ".",
+            ]
     return lines
 
 
@@ -66,22 +101,36 @@ def section(experiment: Experiment, result: dict, stale: dict) -> str:
     """One finding: its question and anchor, how it was produced, a table, the seed share."""
     machine = result["machine"]
     header = ["arm", *(m.title for m in experiment.measures), "seeds showing the effect"]
-    lines = [f"## {experiment.name}", "", stale_line(experiment.name, stale) + experiment.question,
-             "", f"Literature: {experiment.anchor}", "",
-             f"Command: `{result['command']}` ({result['seeds']} seeds, vmapped; "
-             f"{result['wall_s'] / 60:.1f} min). Commit {result['commit']}, {result['date'][:10]},"
-             f" {machine['cpu']} ({machine['cores']} cores, {machine['device']}), jax "
-             f"{machine['versions']['jax']}.", "",
-             f"Effect ({experiment.stage} stage): {experiment.effect.claim}", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
+    lines = [
+        f"## {experiment.name}",
+        "",
+        stale_line(experiment.name, stale) + experiment.question,
+        "",
+        f"Literature: {experiment.anchor}",
+        "",
+        f"Command: `{result['command']}` ({result['seeds']} seeds, vmapped; "
+        f"{result['wall_s'] / 60:.1f} min). Commit {result['commit']}, {result['date'][:10]},"
+        f" {machine['cpu']} ({machine['cores']} cores, {machine['device']}), jax "
+        f"{machine['versions']['jax']}.",
+        "",
+        f"Effect ({experiment.stage} stage): {experiment.effect.claim}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for arm in (arm.name for arm in experiment.arms if arm.name in result["measures"]):
         measures, flags = result["measures"][arm], result["effect_shown"].get(arm)
         share = f"{sum(flags)}/{len(flags)}" if flags is not None else "-"
         cells = [cell(measures[m.key]) for m in experiment.measures]
         lines.append("| " + " | ".join([arm, *cells, share]) + " |")
     lines += split_lines(experiment, result)
-    lines += ["", "Mean over seeds (lowest-highest seed; 95% interval of the mean).", "",
-              f"![{experiment.name}](results/{experiment.name}.png)", ""]  # fmt: skip
+    lines += [
+        "",
+        "Mean over seeds (lowest-highest seed; 95% interval of the mean).",
+        "",
+        f"![{experiment.name}](results/{experiment.name}.png)",
+        "",
+    ]
     if experiment.notes:
         lines += [experiment.notes, ""]
     return "\n".join(lines)
@@ -114,9 +163,12 @@ def arm_summary(result: dict, arm: str, measure) -> str:
 
 def findings_table(experiments: list[Experiment], results: dict[str, dict], stale: dict) -> str:
     """The README's table: question | anchor | our result | stage | command | CPU minutes."""
-    lines = [README_START, "",
-             "| question | literature | our result | stage | command | CPU min |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        README_START,
+        "",
+        "| question | literature | our result | stage | command | CPU min |",
+        "|---|---|---|---|---|---|",
+    ]
     for experiment in experiments:
         result = results.get(experiment.name)
         if result is None:
@@ -136,8 +188,9 @@ def with_findings_table(readme: str, table: str) -> str:
     """The README with its findings table replaced (between the two markers)."""
     start, end = readme.find(README_START), readme.find(README_END)
     if start < 0 or end < start:
-        raise ValueError(f"README.md has no findings table markers ({README_START!r} ... "
-                         f"{README_END!r})")  # fmt: skip
+        raise ValueError(
+            f"README.md has no findings table markers ({README_START!r} ... {README_END!r})"
+        )
     return readme[:start] + table + readme[end + len(README_END) :]
 
 
@@ -170,8 +223,13 @@ def plot(experiment: Experiment, result: dict, out: Path) -> Path:
             seeds = [r.get(f"{metric}_per_seed") or [r[metric]] for r in rows]
             mean = [sum(s) / len(s) for s in seeds]
             (line,) = axis.plot(x, mean, label=arm)
-            axis.fill_between(x, [min(s) for s in seeds], [max(s) for s in seeds],
-                              color=line.get_color(), alpha=0.2)  # fmt: skip
+            axis.fill_between(
+                x,
+                [min(s) for s in seeds],
+                [max(s) for s in seeds],
+                color=line.get_color(),
+                alpha=0.2,
+            )
         axis.set_title(metric)
         axis.set_xlabel("update")
         axis.grid(alpha=0.3)

@@ -108,8 +108,14 @@ def git_commit() -> str:
     differ from it; "unknown" outside a git checkout (an installed wheel)."""
 
     def git(*words: str) -> str:
-        return subprocess.run(["git", *words], capture_output=True, text=True, check=True,
-                              timeout=10, cwd=Path(__file__).parent).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", *words],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
 
     try:
         head = git("rev-parse", "--short=12", "HEAD")

@@ -118,8 +118,10 @@ def call_tool(tools, index, world, args, args_len, key) -> ToolOutput:
     if any(shape.world is not None for shape in shapes):
         fns = [_keeping_world(fn) for fn in fns]
     width = max(shape.tokens.shape[0] for shape in shapes)
-    fns = [fn if shape.tokens.shape[0] == width else _padded(fn, width)
-           for fn, shape in zip(fns, shapes, strict=True)]  # fmt: skip
+    fns = [
+        fn if shape.tokens.shape[0] == width else _padded(fn, width)
+        for fn, shape in zip(fns, shapes, strict=True)
+    ]
     return jax.lax.switch(index, fns, world, args, args_len, key)
 
 

@@ -64,9 +64,11 @@ def parse_expression(args: jax.Array, args_len: jax.Array, max_digits: int):
     valid = (
         (is_op.sum() == 1)
         & jnp.all(is_digit | is_op | ~active)
-        & (left >= 1) & (left <= max_digits)
-        & (right >= 1) & (right <= max_digits)
-    )  # fmt: skip
+        & (left >= 1)
+        & (left <= max_digits)
+        & (right >= 1)
+        & (right <= max_digits)
+    )
     a = digits_value(args, 0, op_position)
     b = digits_value(args, op_position + 1, args_len)
     return a, op, b, valid

@@ -78,6 +78,37 @@ def clip_value(value: jax.Array) -> jax.Array:
     return jnp.clip(value, -MAX_VALUE, MAX_VALUE)
 
 
+def instruction_writes(op, digit, extend, stack, depth, inputs) -> tuple[tuple, tuple]:
+    """What one instruction writes on a stack [stack_size, N] of ``depth`` values: at most
+    two slots, ``((slot, value [N]), (slot, value [N]))``; slot -1 writes nothing."""
+    stack_size = stack.shape[0]
+    top = stack[jnp.clip(depth - 1, 0, stack_size - 1)]
+    second = stack[jnp.clip(depth - 2, 0, stack_size - 1)]
+    binary = jnp.select(
+        [op == ADD, op == SUB, op == MUL, op == EQ, op == MAX],
+        [
+            second + top,
+            second - top,
+            second * top,
+            (second == top).astype(jnp.int32),
+            jnp.maximum(second, top),
+        ],
+        jnp.minimum(second, top),
+    )
+    first_slot = jnp.select(
+        [op == X, extend, op == LIT, (op >= ADD) & (op <= MIN), op == DUP, op == SWAP],
+        [depth, depth - 1, depth, depth - 2, depth, depth - 2],
+        -1,
+    )
+    first_value = jnp.select(
+        [op == X, extend, op == LIT, (op >= ADD) & (op <= MIN)],
+        [inputs, top * 10 + digit, jnp.broadcast_to(digit, inputs.shape), binary],
+        top,  # dup, swap
+    )
+    second_slot = jnp.where(op == SWAP, depth - 1, -1)
+    return (first_slot, first_value), (second_slot, second)
+
+
 def execute(
     program: jax.Array, length: jax.Array, inputs: jax.Array, stack_size: int, max_steps: int
 ) -> tuple[jax.Array, jax.Array]:
@@ -108,29 +139,11 @@ def execute(
             [LIMIT, OPCODE, UNDERFLOW, OVERFLOW],
             NO_ERROR,
         )
-        top = stack[jnp.clip(depth - 1, 0, stack_size - 1)]
-        second = stack[jnp.clip(depth - 2, 0, stack_size - 1)]
-        binary = jnp.select(
-            [op == ADD, op == SUB, op == MUL, op == EQ, op == MAX],
-            [second + top, second - top, second * top, (second == top).astype(jnp.int32),
-             jnp.maximum(second, top)],
-            jnp.minimum(second, top),
-        )  # fmt: skip
-        # Each instruction writes at most two slots: (slot, value) pairs; slot -1 writes nothing.
-        first_slot = jnp.select(
-            [op == X, extend, op == LIT, (op >= ADD) & (op <= MIN), op == DUP, op == SWAP],
-            [depth, depth - 1, depth, depth - 2, depth, depth - 2],
-            -1,
-        )
-        first_value = jnp.select(
-            [op == X, extend, op == LIT, (op >= ADD) & (op <= MIN)],
-            [inputs, top * 10 + digit, jnp.broadcast_to(digit, inputs.shape), binary],
-            top,  # dup, swap
-        )
-        second_slot = jnp.where(op == SWAP, depth - 1, -1)
+        writes = instruction_writes(op, digit, extend, stack, depth, inputs)
+        (first_slot, first_value), (second_slot, second_value) = writes
         run = active & (step_error == NO_ERROR)
         stack = jnp.where(run & (slots == first_slot), clip_value(first_value)[None], stack)
-        stack = jnp.where(run & (slots == second_slot), second[None], stack)
+        stack = jnp.where(run & (slots == second_slot), second_value[None], stack)
         return (
             stack,
             jnp.where(run, depth + delta, depth),

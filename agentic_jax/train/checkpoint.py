@@ -28,13 +28,21 @@ def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState, meta: dic
     """Parameters, optimiser state, PRNG keys, update counter (all in ``state``) and the
     config and progress (``meta``), as one orbax step named by the update counter."""
     step = int(meta["update"])
-    manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))  # fmt: skip
+    manager.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+    )
     manager.wait_until_finished()
 
 
-RESUMABLE_KEYS = ("updates", "eval_episodes", "checkpoint_interval", "keep_checkpoints",
-                  "logging", "devices")  # fmt: skip
+RESUMABLE_KEYS = (
+    "updates",
+    "eval_episodes",
+    "checkpoint_interval",
+    "keep_checkpoints",
+    "logging",
+    "devices",
+)
 
 
 def config_mismatch(saved: dict, current: dict, prefix: str = "") -> list[str]:
@@ -90,8 +98,11 @@ def restore_checkpoint(
             except Exception as error:  # orbax raises several types for a damaged checkpoint
                 reason = str(error).split("\n")[0]
                 reason = reason if len(reason) <= 300 else reason[:300] + " ..."
-                hint = (f"; move {where} away to use the previous one (update {max(older)})"
-                        if older else "")  # fmt: skip
+                hint = (
+                    f"; move {where} away to use the previous one (update {max(older)})"
+                    if older
+                    else ""
+                )
                 raise ValueError(
                     f"checkpoint {where} could not be restored (partial, corrupt, or written "
                     f"by another version of the code): {reason}{hint}"

@@ -127,8 +127,15 @@ class ClassicActor:
             )
             done = terminated | truncated  # as PureJaxRL: no bootstrapping past a time limit
             returns = episodes.episode_return + reward
-            record = {"obs": obs, "actions": action, "log_probs": log_prob, "values": value,
-                      "rewards": reward, "dones": done, "returns": returns}  # fmt: skip
+            record = {
+                "obs": obs,
+                "actions": action,
+                "log_probs": log_prob,
+                "values": value,
+                "rewards": reward,
+                "dones": done,
+                "returns": returns,
+            }
             episodes = EpisodeCarry(env_state, jnp.where(done, 0.0, returns))
             return shard((next_obs, episodes)), record
 
@@ -137,9 +144,13 @@ class ClassicActor:
         (obs, episodes), records = jax.lax.scan(body, carry, steps)
         r = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)
         traj = VectorTrajectory(
-            obs=r["obs"], actions=r["actions"], log_probs=r["log_probs"], values=r["values"],
-            rewards=r["rewards"], dones=r["dones"],
-        )  # fmt: skip
+            obs=r["obs"],
+            actions=r["actions"],
+            log_probs=r["log_probs"],
+            values=r["values"],
+            rewards=r["rewards"],
+            dones=r["dones"],
+        )
         dones = r["dones"].astype(jnp.float32)
         count = jnp.maximum(dones.sum(), 1.0)
         stats = {

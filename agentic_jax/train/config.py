@@ -223,10 +223,13 @@ def from_dict(raw: dict[str, Any]) -> Config:
 def pipeline(config: Config) -> list[StageConfig]:
     """The stages a config runs, in order, with every default filled in."""
     stages = config.stages or [
-        *([StageConfig(name="sft", kind="sft", updates=config.sft.updates)]
-          if config.sft.updates else []),
+        *(
+            [StageConfig(name="sft", kind="sft", updates=config.sft.updates)]
+            if config.sft.updates
+            else []
+        ),
         *([StageConfig(name="rl", kind="rl", updates=config.updates)] if config.updates else []),
-    ]  # fmt: skip
+    ]
     return [
         dataclasses.replace(
             stage,

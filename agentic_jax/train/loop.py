@@ -82,8 +82,9 @@ class TracedChunks:
 
     def chunk(self, num_updates: int, stage_index: int, state) -> Callable:
         """The chunk function (``state``, the one it will run on, is for the compiled set)."""
-        return partial(update.run_chunk, self.setup, num_updates=num_updates,
-                       stage_index=stage_index)  # fmt: skip
+        return partial(
+            update.run_chunk, self.setup, num_updates=num_updates, stage_index=stage_index
+        )
 
 
 class CompiledChunks:
@@ -141,8 +142,9 @@ def drive(setup: Setup, state, functions, done: int = 0, after_chunk: AfterChunk
             state = functions.start_stage(run.stage_index)(state)
         chunk = functions.chunk(run.num_updates, run.stage_index, state)
         if after_chunk is None:
-            state, out = jax.lax.scan(lambda s, _, c=chunk: _as_carry(c(s)), state, None,
-                                      length=run.count)  # fmt: skip
+            state, out = jax.lax.scan(
+                lambda s, _, c=chunk: _as_carry(c(s)), state, None, length=run.count
+            )
             outputs[run.stage_index].append(out)
             continue
         for _ in range(run.count):
@@ -238,9 +240,12 @@ def resume(
     kept = [row for row in read_rows(run_dir) if row["update"] <= meta["update"]]
     if not kept or kept[-1]["update"] != meta["update"]:
         older = [step for step in saved_steps(run_dir) if step < meta["update"]]
-        hint = (f"move {run_dir / CHECKPOINT_DIR / str(meta['update'])} away to resume from "
-                f"update {max(older)}, or start over with --overwrite" if older
-                else "start over with --overwrite")  # fmt: skip
+        hint = (
+            f"move {run_dir / CHECKPOINT_DIR / str(meta['update'])} away to resume from "
+            f"update {max(older)}, or start over with --overwrite"
+            if older
+            else "start over with --overwrite"
+        )
         raise ValueError(
             f"cannot resume {run_dir}: {run_dir / 'metrics.jsonl'} has no row for the "
             f"checkpoint's update {meta['update']} (the file was edited or lost): {hint}"

@@ -57,9 +57,11 @@ def csv_text(rows: list[dict]) -> str:
     writer.writeheader()
     for row in rows:
         writer.writerow(
-            {k: json.dumps(v) if isinstance(v, list) else ("" if v is None else v)
-             for k, v in row.items()}
-        )  # fmt: skip
+            {
+                k: json.dumps(v) if isinstance(v, list) else ("" if v is None else v)
+                for k, v in row.items()
+            }
+        )
     return out.getvalue()
 
 
@@ -94,9 +96,13 @@ class MetricsLog:
             import wandb
 
             self._wandb = wandb.init(
-                project=config.logging.wandb_project, name=run_dir.name, dir=str(run_dir),
-                config=to_dict(config), resume="allow", id=run_dir.name,
-            )  # fmt: skip
+                project=config.logging.wandb_project,
+                name=run_dir.name,
+                dir=str(run_dir),
+                config=to_dict(config),
+                resume="allow",
+                id=run_dir.name,
+            )
 
     def log(self, row: dict) -> None:
         self.rows.append(row)
@@ -106,9 +112,10 @@ class MetricsLog:
         self._jsonl.flush()
         _write_atomically(self.run_dir / METRICS_CSV, csv_text(self.rows))
         scalars = {
-            k: float(v) for k, v in row.items()
+            k: float(v)
+            for k, v in row.items()
             if k != "update" and isinstance(v, int | float) and not isinstance(v, bool)
-        }  # fmt: skip
+        }
         if self._tensorboard is not None:
             for name, value in scalars.items():
                 if math.isfinite(value):

@@ -69,8 +69,9 @@ class OverlappedChunks:
         setup = self.setup
         evaluate = self._jitted(("evaluate",), partial(update.evaluate, setup))
         if setup.stages[stage_index].kind == "sft":
-            chunk = partial(update.run_chunk, setup, num_updates=num_updates,
-                            stage_index=stage_index)  # fmt: skip
+            chunk = partial(
+                update.run_chunk, setup, num_updates=num_updates, stage_index=stage_index
+            )
             scanned = self._jitted(("sft", num_updates, stage_index), chunk)
             return lambda state: scanned(jax.device_put(state, self.learner_device))
         act_now = self._jitted(("act", False), partial(act, setup, next_update=False))

@@ -162,10 +162,14 @@ def _progress(console: Console) -> Progress:
     """The live bar; its eta is ours (per stage): rich's own needs an update every few seconds
     and showed -:--:-- for chunks longer than that."""
     return Progress(
-        TextColumn("[progress.description]{task.description}"), BarColumn(),
-        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
-        console=console, disable=not console.is_terminal,
-    )  # fmt: skip
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
+        console=console,
+        disable=not console.is_terminal,
+    )
 
 
 class RunRecorder:
@@ -175,8 +179,14 @@ class RunRecorder:
     the checkpoint manager and the log however the run ends.
     """
 
-    def __init__(self, setup: Setup, run_dir: Path, console: Console, start: float,
-                 kept_rows: list[dict] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        setup: Setup,
+        run_dir: Path,
+        console: Console,
+        start: float,
+        kept_rows: list[dict] | None = None,
+    ):
         self.setup, self.run_dir, self.console, self.start = setup, run_dir, console, start
         config = setup.config
         self.log = MetricsLog(run_dir, config, kept_rows)
@@ -199,9 +209,18 @@ class RunRecorder:
         evaluate = evaluate.compile()
         self.compiling("the evaluation", time.time() - started)
         first = chunk_scalars(evaluate(state))
-        self.log.log({"update": 0, "stage": "init", "env_steps": 0,
-                      "wall_s": time.time() - self.start, "tokens_per_s": 0.0,
-                      "compile_s": self.compile_s, "train/reward": None, **first})  # fmt: skip
+        self.log.log(
+            {
+                "update": 0,
+                "stage": "init",
+                "env_steps": 0,
+                "wall_s": time.time() - self.start,
+                "tokens_per_s": 0.0,
+                "compile_s": self.compile_s,
+                "train/reward": None,
+                **first,
+            }
+        )
         self.checkpoint(state, "init")
 
     def compiling(self, what: str, seconds: float | None) -> None:
@@ -236,8 +255,12 @@ class RunRecorder:
         return f"eta {known:.0f}s + {names}" if known >= 0.5 else f"eta: {names}"
 
     def checkpoint(self, state, stage_name: str) -> None:
-        meta = {"update": self.update, "stage": stage_name, "env_steps": self.env_steps,
-                "config": config_lib.to_dict(self.setup.config)}  # fmt: skip
+        meta = {
+            "update": self.update,
+            "stage": stage_name,
+            "env_steps": self.env_steps,
+            "config": config_lib.to_dict(self.setup.config),
+        }
         try:
             save_checkpoint(self.manager, state, meta)
         except Exception as error:  # orbax wraps a full disk in several exception types
@@ -316,8 +339,11 @@ class RunRecorder:
         self.progress.update(self.bar, completed=self.update, eta=eta)
         parameter = first_non_finite_parameter(state.params)
         if bad or parameter:
-            what = (f"loss {bad[1]} at update {bad[0]}" if bad else
-                    f"parameter {parameter} after update {self.update}")  # fmt: skip
+            what = (
+                f"loss {bad[1]} at update {bad[0]}"
+                if bad
+                else f"parameter {parameter} after update {self.update}"
+            )
             raise DivergenceError(
                 f"training diverged: non-finite {what} (stage {stage.name}); stopped. The "
                 f"last good checkpoint, update {self.last_saved}, is kept in "

@@ -95,9 +95,13 @@ def sample_transcripts(run_dir: str | Path, count: int = 3, split: int = 1, seed
     @jax.jit
     def play(params, key):
         rollout = rollout_episodes(
-            actor.env, env_params, actor.policy_step(params, greedy=True),
-            actor.model.init_cache(count * actor.num_contexts), key, count,
-        )  # fmt: skip
+            actor.env,
+            env_params,
+            actor.policy_step(params, greedy=True),
+            actor.model.init_cache(count * actor.num_contexts),
+            key,
+            count,
+        )
         final, solved = rollout.env_state, actor.env.solved(rollout.env_state)
         if actor.num_contexts == 1:
             started_by = jnp.zeros((count, 0), jnp.int32)
@@ -118,8 +122,9 @@ class LabelledEpisodes:
     success: jax.Array  # [seeds * episodes] bool
 
 
-def labelled_episodes(run_dir: str | Path, episodes: int, split: int, seed: int = 0,
-                      **task_overrides) -> LabelledEpisodes:  # fmt: skip
+def labelled_episodes(
+    run_dir: str | Path, episodes: int, split: int, seed: int = 0, **task_overrides
+) -> LabelledEpisodes:
     """``episodes`` sampled episodes per seed of the run's newest policy on ``split`` (0 train,
     1 held out) of its training environment (``task_overrides``: traced task parameters such
     as ``impossible_rate``)."""
@@ -133,12 +138,17 @@ def labelled_episodes(run_dir: str | Path, episodes: int, split: int, seed: int 
     @jax.vmap
     def play(params, key):
         rollout = rollout_episodes(
-            actor.env, env_params, actor.policy_step(params),
-            actor.model.init_cache(episodes), key, episodes,
-        )  # fmt: skip
+            actor.env,
+            env_params,
+            actor.policy_step(params),
+            actor.model.init_cache(episodes),
+            key,
+            episodes,
+        )
         final = rollout.env_state
-        return LabelledEpisodes(final.transcript, final.agent_written, final.hacks > 0,
-                                actor.env.solved(final))  # fmt: skip
+        return LabelledEpisodes(
+            final.transcript, final.agent_written, final.hacks > 0, actor.env.solved(final)
+        )
 
     keys = jax.random.split(jax.random.PRNGKey(seed), jax.tree.leaves(state.params)[0].shape[0])
     played = play(state.params, keys)

@@ -148,12 +148,16 @@ class Setup:
             f"stage {stage.name}": params
             for stage, params in zip(self.stages, self.stage_env_params, strict=True)
         }
-        difficulties |= {f"curriculum level {i}": params
-                         for i, params in enumerate(self.curriculum_levels)}  # fmt: skip
+        difficulties |= {
+            f"curriculum level {i}": params for i, params in enumerate(self.curriculum_levels)
+        }
         for where, params in list(difficulties.items()):
             difficulties[f"{where} (held-out tasks)"] = params.replace(split=1)
-        static = {k: v for k, v in self.actor.env_overrides.items() if k != "max_len"
-                  and k in env_registry.static_overrides(self.config.env.id)}  # fmt: skip
+        static = {
+            k: v
+            for k, v in self.actor.env_overrides.items()
+            if k != "max_len" and k in env_registry.static_overrides(self.config.env.id)
+        }
         cache_key = (self.config.env.id, repr(sorted(static.items())))
         check_transcript_fits(self.actor.env, difficulties, cache_key)
 
@@ -212,8 +216,10 @@ class Setup:
         if config.curriculum.levels:
             problems.append("no curriculum (its level moves with each update's result)")
         if count != 2 or len(available) < 2:
-            problems.append(f"devices=2 with two devices present (devices={config.devices}; "
-                            f"found {len(available)})")  # fmt: skip
+            problems.append(
+                f"devices=2 with two devices present (devices={config.devices}; "
+                f"found {len(available)})"
+            )
         if jax.process_count() > 1:
             problems.append("a single process")
         if problems:

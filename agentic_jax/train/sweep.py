@@ -151,16 +151,22 @@ def summarise(swept: list[str], settings: list[Setting], final: np.ndarray) -> l
     for setting, value in zip(settings, final, strict=True):
         rows.setdefault(tuple(setting.values.get(k) for k in others), []).append(float(value))
     return [
-        {**dict(zip(others, key, strict=True)), "seeds": len(values),
-         "mean": float(np.mean(values)), "std": float(np.std(values))}
+        {
+            **dict(zip(others, key, strict=True)),
+            "seeds": len(values),
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+        }
         for key, values in rows.items()
-    ]  # fmt: skip
+    ]
 
 
 def summary_markdown(rows: list[dict]) -> list[str]:
     keys = [k for k in rows[0] if k not in ("seeds", "mean", "std")]
-    lines = ["| " + " | ".join([*keys, "seeds", "final held-out success"]) + " |",
-             "|" + "---|" * len(keys) + "---:|---:|"]  # fmt: skip
+    lines = [
+        "| " + " | ".join([*keys, "seeds", "final held-out success"]) + " |",
+        "|" + "---|" * len(keys) + "---:|---:|",
+    ]
     for row in rows:
         cells = [str(row[k]) for k in keys] + [str(row["seeds"])]
         lines.append("| " + " | ".join(cells) + f" | {row['mean']:.3f} ± {row['std']:.3f} |")
@@ -185,12 +191,15 @@ def plot(out: Path, swept: list[str], rows: list[dict], curves: list[dict]) -> N
         if len(runs) > 1:
             std = np.std(runs, axis=0)
             left.fill_between(curves[0]["update"], mean - std, mean + std, alpha=0.2)
-    left.set(xlabel="update", ylabel="held-out success", ylim=(0, 1.02),
-             title="held-out success (mean ± std over seeds)")  # fmt: skip
+    left.set(
+        xlabel="update",
+        ylabel="held-out success",
+        ylim=(0, 1.02),
+        title="held-out success (mean ± std over seeds)",
+    )
     left.legend(fontsize=7)
     labels = [" ".join(f"{k}={row[k]}" for k in others) or "all" for row in rows]
-    right.bar(range(len(rows)), [r["mean"] for r in rows], yerr=[r["std"] for r in rows],
-              capsize=3)  # fmt: skip
+    right.bar(range(len(rows)), [r["mean"] for r in rows], yerr=[r["std"] for r in rows], capsize=3)
     right.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
     right.set(ylabel="final held-out success", ylim=(0, 1.02), title="final, per setting")
     fig.tight_layout()
@@ -218,10 +227,20 @@ def sweep(
         for i, setting in enumerate(group):
             success = result["eval/success"][i]
             finals.append((setting, float(success[-1])))
-            curves.append({"values": setting.values, "update": result["update"].tolist(),
-                           "eval/success": success.tolist()})  # fmt: skip
-            records.append({**setting.values, "final_eval_success": float(success[-1]),
-                            "final_train_reward": float(result["train/reward"][i])})  # fmt: skip
+            curves.append(
+                {
+                    "values": setting.values,
+                    "update": result["update"].tolist(),
+                    "eval/success": success.tolist(),
+                }
+            )
+            records.append(
+                {
+                    **setting.values,
+                    "final_eval_success": float(success[-1]),
+                    "final_train_reward": float(result["train/reward"][i]),
+                }
+            )
     order = {id(s): i for i, s in enumerate(settings)}
     finals.sort(key=lambda pair: order[id(pair[0])])
     rows = summarise(swept, [s for s, _ in finals], np.asarray([v for _, v in finals]))
@@ -244,7 +263,7 @@ def sweep(
                 *markdown,
             ]
         )
-        + "\n"  # fmt: skip
+        + "\n"
     )
     plot(out_dir / "sweep.png", swept, rows, curves)
     table = Table(title=f"sweep ({wall:.0f} s)")

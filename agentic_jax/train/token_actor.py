@@ -87,10 +87,11 @@ class TokenActor:
             )
         a = config.algo
         if a.monitor_penalty > 0 and (
-            r.batching != "episodes" or self.num_contexts > 1
+            r.batching != "episodes"
+            or self.num_contexts > 1
             or (a.monitor == "action" and config.env.id not in ACTION_RULES)
             or (a.monitor == "transcript") != bool(a.monitor_weights)
-        ):  # fmt: skip
+        ):
             raise ValueError(
                 f"algo.monitor_penalty puts a monitor in the reward of single-agent episodes "
                 f"(rollout.batching=episodes): the action monitor where an environment has "
@@ -201,9 +202,12 @@ class TokenActor:
 
         def step(key, obs, env_state, cache):
             logits, value, cache = self._by_role(
-                params, partial(self.model.apply, method=TransformerPolicy.decode), obs.token,
-                obs.position, cache,
-            )  # fmt: skip
+                params,
+                partial(self.model.apply, method=TransformerPolicy.decode),
+                obs.token,
+                obs.position,
+                cache,
+            )
             if not greedy:
                 logits = logits / self.config.rollout.temperature
             log_probs = masked_log_softmax(logits, obs.legal_mask)
@@ -228,24 +232,41 @@ class TokenActor:
         r = self.config.rollout
         if r.batching == "episodes":
             return rollout_episodes(
-                self.env, env_params, self.policy_step(params, balance_modes=r.balance_modes),
-                self.model.init_cache(self.num_envs * self.num_contexts), key, r.num_tasks,
-                r.group_size, shard=shard,
-            )  # fmt: skip
+                self.env,
+                env_params,
+                self.policy_step(params, balance_modes=r.balance_modes),
+                self.model.init_cache(self.num_envs * self.num_contexts),
+                key,
+                r.num_tasks,
+                r.group_size,
+                shard=shard,
+            )
         cache = self.model.apply(
             params, env_state.transcript, obs.position, method=TransformerPolicy.prefill
         )
         return rollout_stream(
-            self.env, env_params, self.policy_step(params), cache, obs, env_state, key,
-            r.rollout_len, shard=shard,
-        )  # fmt: skip
+            self.env,
+            env_params,
+            self.policy_step(params),
+            cache,
+            obs,
+            env_state,
+            key,
+            r.rollout_len,
+            shard=shard,
+        )
 
     def demonstrations(self, env_params: Any, key: jax.Array, shard) -> Rollout:
         """``sft.num_episodes`` episodes of the oracle playing its plan (``oracle_mode``)."""
         return rollout_episodes(
-            self.env, env_params, oracle_step(self.env), None, key,
-            self.config.sft.num_episodes, shard=shard,
-        )  # fmt: skip
+            self.env,
+            env_params,
+            oracle_step(self.env),
+            None,
+            key,
+            self.config.sft.num_episodes,
+            shard=shard,
+        )
 
     def evaluate(self, params: Any, key: jax.Array, shard) -> Metrics:
         """Greedy (with ``eval_sample``, sampled) episodes on held-out test tasks (the split no
@@ -261,10 +282,14 @@ class TokenActor:
     def _evaluate_in(self, env, env_params, params, key, prefix: str, shard) -> Metrics:
         n = self.config.eval_episodes
         rollout = rollout_episodes(
-            env, env_params,
+            env,
+            env_params,
             self.policy_step(params, greedy=not self.config.eval_sample),
-            self.model.init_cache(n * self.num_contexts), key, n, shard=shard,
-        )  # fmt: skip
+            self.model.init_cache(n * self.num_contexts),
+            key,
+            n,
+            shard=shard,
+        )
         return {f"{prefix}/{k}": v for k, v in rollout.stats.items()}
 
     def minibatch_rows(self, batch: Any) -> tuple[Any, int]:

@@ -119,8 +119,9 @@ def next_acting_inputs(state: TrainState) -> tuple[jax.Array, object]:
     from this one, and the buffer's next oldest entry is already here (with one entry, it is
     today's parameters)."""
     next_key, _, _ = jax.random.split(state.key, 3)
-    buffer = jax.tree.map(lambda b, p: jnp.concatenate([b[1:], p[None]]), state.stale_params,
-                          state.params)  # fmt: skip
+    buffer = jax.tree.map(
+        lambda b, p: jnp.concatenate([b[1:], p[None]]), state.stale_params, state.params
+    )
     return acting_inputs(state.replace(key=next_key, stale_params=buffer))
 
 
@@ -170,27 +171,14 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
     policy's and the loss corrects for them (``algo.off_policy``); an actor on another device
     may supply the rollout (``benchmarks/decoupled.py --overlap``). Returns (state, metrics)."""
     config, actor = setup.config, setup.actor
-    traj = rollout.trajectory
     stale = state.stale_params is not None
     proximal_log_probs, stale_metrics = None, {}
-    if stale:  # the learner's own policy and values at this update's start
-        proximal = actor.evaluate_actions(state.params, traj)
-        proximal_log_probs = proximal.log_probs
-        traj = traj.replace(values=proximal.values)
-        rollout = rollout.replace(trajectory=traj)
-        if algorithm(config.algo.name).critic:  # the bootstrap from the learner's critic too
-            rollout = rollout.replace(last_value=actor.bootstrap_values(state.params, rollout))
-        log_ratio = proximal_log_probs - traj.log_probs
-        weights = truncated_is_weights(proximal_log_probs, traj.log_probs, config.algo.is_cap)
-        stale_metrics = {
-            "loss/behaviour_kl": aggregate(jnp.exp(log_ratio) - 1.0 - log_ratio, traj.loss_mask,
-                                           "token"),
-            "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
-        }  # fmt: skip
+    if stale:
+        rollout, proximal_log_probs, stale_metrics = with_learner_values(setup, state, rollout)
+    flagged = None
     if config.algo.monitor_penalty > 0:  # the action monitor's flags cost reward
         rollout, flagged = monitored(setup, rollout)
-        traj = rollout.trajectory
-    num_groups = config.rollout.num_tasks
+    traj, num_groups = rollout.trajectory, config.rollout.num_tasks
     if actor.num_contexts > 1:  # an orchestrator and its sub-agents: algo.credit
         traj, num_groups = assign_credit(traj, config.algo.credit, actor.num_contexts, num_groups)
         rollout = rollout.replace(trajectory=traj)
@@ -198,10 +186,46 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
     reference_log_probs = None
     if config.algo.kl_estimator != "none":
         reference_log_probs = actor.evaluate_actions(state.ref_params, traj).log_probs
-    batch, rows_per_unit = actor.minibatch_rows(
-        Minibatch(traj, advantages, returns, reference_log_probs, proximal_log_probs)
-    )
+    batch = Minibatch(traj, advantages, returns, reference_log_probs, proximal_log_probs)
     params_before = state.params
+    state, metrics = gradient_steps(setup, state, batch, shuffle_key, stage_index)
+    if stale:  # the parameters this update started from join the buffer, the oldest leaves
+        push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
+        state = state.replace(stale_params=jax.tree.map(push, state.stale_params, params_before))
+    metrics |= stale_metrics | rollout_metrics(setup, rollout, num_groups, flagged)
+    state = state.replace(update=state.update + 1)
+    if setup.curriculum_levels:
+        passed = rollout.stats["success"] >= config.curriculum.threshold
+        level = jnp.minimum(state.level + passed, len(setup.curriculum_levels) - 1)
+        state = state.replace(level=level, env_params=setup.level_params(level))
+        metrics["train/curriculum_level"] = level.astype(jnp.float32)
+    return state, metrics
+
+
+def with_learner_values(setup: Setup, state: TrainState, rollout: Rollout):
+    """A stale rollout with the learner's own values (and, with a critic, its bootstrap) at
+    this update's start; returns (rollout, the learner's log-probs, the staleness metrics)."""
+    actor, traj = setup.actor, rollout.trajectory
+    proximal = actor.evaluate_actions(state.params, traj)
+    traj = traj.replace(values=proximal.values)
+    rollout = rollout.replace(trajectory=traj)
+    if algorithm(setup.config.algo.name).critic:  # the bootstrap from the learner's critic too
+        rollout = rollout.replace(last_value=actor.bootstrap_values(state.params, rollout))
+    log_ratio = proximal.log_probs - traj.log_probs
+    divergence = jnp.exp(log_ratio) - 1.0 - log_ratio  # k3's estimate of KL(behaviour || learner)
+    weights = truncated_is_weights(proximal.log_probs, traj.log_probs, setup.config.algo.is_cap)
+    metrics = {
+        "loss/behaviour_kl": aggregate(divergence, traj.loss_mask, "token"),
+        "loss/is_weight": aggregate(weights, traj.loss_mask, "token"),
+    }
+    return rollout, proximal.log_probs, metrics
+
+
+def gradient_steps(setup: Setup, state: TrainState, batch: Minibatch, shuffle_key, stage_index):
+    """``update_epochs`` passes over ``batch``, each in ``num_minibatches`` shuffled steps
+    (whole units: a row, or an episode's rows); returns (state, the steps' mean metrics)."""
+    config = setup.config
+    batch, rows_per_unit = setup.actor.minibatch_rows(batch)
     units = jax.tree.leaves(batch)[0].shape[0] // rows_per_unit
 
     def shuffled_minibatches(epoch_key):
@@ -214,25 +238,21 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
     epochs = jax.vmap(shuffled_minibatches)(epoch_keys)  # [epochs, minibatches, ...]
     one_epoch = partial(jax.lax.scan, partial(minibatch_step, setup, stage_index))
     state, metrics = jax.lax.scan(one_epoch, state, epochs)
-    metrics = jax.tree.map(jnp.mean, metrics) | stale_metrics
-    if stale:  # the parameters this update started from join the buffer, the oldest leaves
-        push = lambda b, p: jnp.concatenate([b[1:], p[None]])  # noqa: E731
-        state = state.replace(stale_params=jax.tree.map(push, state.stale_params, params_before))
-    metrics |= {f"train/{k}": v for k, v in rollout.stats.items()}
-    if algorithm(config.algo.name).grouped:
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+def rollout_metrics(setup: Setup, rollout: Rollout, num_groups: int, flagged) -> dict:
+    """The rollout's statistics as ``train/...`` metrics, with the update's own."""
+    traj = rollout.trajectory
+    metrics = {f"train/{k}": v for k, v in rollout.stats.items()}
+    if algorithm(setup.config.algo.name).grouped:
         metrics["train/informative_groups"] = grpo.informative_groups(
             traj.rewards.sum(axis=1), traj.group, num_groups, grpo.holds_episode(traj)
         )
-    if config.algo.monitor_penalty > 0:
+    if flagged is not None:
         metrics["train/monitor_flags"] = flagged.mean()
     metrics["env_steps"] = jnp.float32(traj.actions.size)
-    state = state.replace(update=state.update + 1)
-    if setup.curriculum_levels:
-        passed = rollout.stats["success"] >= config.curriculum.threshold
-        level = jnp.minimum(state.level + passed, len(setup.curriculum_levels) - 1)
-        state = state.replace(level=level, env_params=setup.level_params(level))
-        metrics["train/curriculum_level"] = level.astype(jnp.float32)
-    return state, metrics
+    return metrics
 
 
 def minibatch_step(setup: Setup, stage_index: int, state: TrainState, batch: Minibatch):
