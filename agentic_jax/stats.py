@@ -126,6 +126,9 @@ STATS: tuple[Stat, ...] = (
     Stat("slot_utilisation", ROLLOUT, "share of slot-steps that were agent tokens (the rest: "
          "forced tokens and idle finished slots)", FROM_ROLLOUT,
          reduce=lambda traj, infos: traj.agent.mean()),
+    Stat("idle_share", ROLLOUT, "share of slot-steps with no episode running (a finished "
+         "episode's slot waiting for the rest of the batch: the straggler cost)", FROM_ROLLOUT,
+         reduce=lambda traj, infos: (traj.segments < 0).mean()),
     Stat("failed_think_tokens", ROLLOUT, "tokens inside <think> per episode that failed (0 "
          "when none failed): how long wrong answers think (Dr.GRPO's measure)", FROM_ROLLOUT,
          reduce=failed_think_tokens),

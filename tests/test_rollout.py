@@ -62,3 +62,21 @@ def test_bounded_resets_lose_no_episode():
         resets += int(reset.sum())
     assert ended > 20  # random play ends episodes quickly
     assert ended - num_envs <= resets <= ended  # each ended episode is followed by one reset
+
+
+def test_idle_share_counts_the_slot_steps_of_finished_episodes():
+    """Episodes batching with the oracle: each slot runs one episode and then idles to the
+    transcript's end, so the idle share is the steps after each episode's end, and agent,
+    forced and idle steps share every slot-step."""
+    from agentic_jax.rollout import oracle_step, rollout_episodes
+
+    env, params = envs.make("KBLookup-v0")
+    rollout = jax.jit(lambda key: rollout_episodes(env, params, oracle_step(env), None, key, 16))(
+        jax.random.PRNGKey(0)
+    )
+    traj, stats = rollout.trajectory, rollout.stats
+    idle = np.asarray(traj.segments) < 0
+    assert float(stats["idle_share"]) == pytest.approx(idle.mean())
+    assert 0 < float(stats["idle_share"]) < 1
+    forced = ~idle & ~np.asarray(traj.agent)
+    assert float(stats["slot_utilisation"]) + forced.mean() + idle.mean() == pytest.approx(1.0)
