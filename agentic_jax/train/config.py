@@ -301,6 +301,12 @@ def check_combinations(config: Config) -> None:
         )
     if algorithm.grouped and rollout.group_size < 2:
         raise ConfigError(f"algo.name={algo.name} needs rollout.group_size >= 2 to compare samples")
+    if rollout.balance_modes and (rollout.batching != "episodes" or rollout.group_size < 2):
+        raise ConfigError(
+            "rollout.balance_modes=true splits each group between the two modes: it needs "
+            f"rollout.batching=episodes and group_size >= 2 (got batching={rollout.batching}, "
+            f"group_size={rollout.group_size})"
+        )
     units = rollout.num_tasks if rollout.batching == "episodes" else rollout.num_envs
     if units % algo.num_minibatches:
         what = "rollout.num_tasks" if rollout.batching == "episodes" else "rollout.num_envs"

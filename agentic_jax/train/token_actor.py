@@ -43,6 +43,42 @@ from agentic_jax.train.config import Config
 Metrics = dict[str, jax.Array]
 
 
+def check_token_run(config: Config, num_contexts: int) -> None:
+    """The rules a token environment adds to the config's own (``config.check_combinations``):
+    they depend on the environment (its sub-agent contexts, its action monitor's rules)."""
+    model, rollout, algo = config.model, config.rollout, config.algo
+    if model.kind != "transformer":
+        raise ValueError(
+            f"model.kind={model.kind} is for gymnax's vector environments (e.g. "
+            f"CartPole-v1); {config.env.id} is a token environment: use model.kind=transformer"
+        )
+    if num_contexts > 1 and (not algorithm(algo.name).grouped or rollout.balance_modes):
+        grouped = ", ".join(n for n, a in ALGORITHMS.items() if a.grouped)
+        raise ValueError(
+            f"{config.env.id} with sub-agents (sub_agents > 0) trains with a group algorithm on "
+            f"episodes ({grouped}) and no rollout.balance_modes (got {algo.name}, "
+            f"balance_modes={rollout.balance_modes})"
+        )
+    if algo.monitor_penalty > 0 and (
+        rollout.batching != "episodes"
+        or num_contexts > 1
+        or (algo.monitor == "action" and config.env.id not in ACTION_RULES)
+        or (algo.monitor == "transcript") != bool(algo.monitor_weights)
+    ):
+        raise ValueError(
+            f"algo.monitor_penalty puts a monitor in the reward of single-agent episodes "
+            f"(rollout.batching=episodes): the action monitor where an environment has "
+            f"action rules ({', '.join(ACTION_RULES)}), the transcript monitor with "
+            f"algo.monitor_weights (only it); got {config.env.id}, batching={rollout.batching}, "
+            f"monitor={algo.monitor}, monitor_weights={algo.monitor_weights}"
+        )
+    if model.role_params == "separate" and num_contexts == 1:
+        raise ValueError(
+            f"model.role_params=separate gives an orchestrator and its sub-agents their own "
+            f"parameters; {config.env.id} has no sub-agents here (set env.overrides.sub_agents)"
+        )
+
+
 class TokenActor:
     def __init__(self, config: Config):
         self.config = config
@@ -52,12 +88,9 @@ class TokenActor:
             self.env_overrides.setdefault("behaviours", True)
         self.env, env_params = env_registry.make(config.env.id, **self.env_overrides)
         self.env_params = env_params.replace(tool_bonus=config.tool_bonus)
+        self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
+        check_token_run(config, self.num_contexts)
         m = config.model
-        if m.kind != "transformer":
-            raise ValueError(
-                f"model.kind={m.kind} is for gymnax's vector environments (e.g. "
-                f"CartPole-v1); {config.env.id} is a token environment: use model.kind=transformer"
-            )
         self.model = TransformerPolicy(
             vocab_size=tk.VOCAB_SIZE,
             max_len=self.env.max_len,
@@ -70,41 +103,6 @@ class TokenActor:
         )
         r = config.rollout
         self.num_envs = r.num_tasks * r.group_size if r.batching == "episodes" else r.num_envs
-        if r.balance_modes and (r.batching != "episodes" or r.group_size < 2):
-            raise ValueError(
-                "rollout.balance_modes=true splits each group between the two modes: it needs "
-                f"rollout.batching=episodes and group_size >= 2 (got batching={r.batching}, "
-                f"group_size={r.group_size})"
-            )
-        grouped = algorithm(config.algo.name).grouped
-        self.num_contexts = self.env.num_contexts  # rows per episode: 1 + sub-agent slots
-        if self.num_contexts > 1 and (not grouped or r.balance_modes):
-            raise ValueError(
-                f"{config.env.id} with sub-agents (sub_agents > 0) trains with a group "
-                f"algorithm on episodes ({', '.join(n for n, a in ALGORITHMS.items() if a.grouped)}"
-                f") and no rollout.balance_modes (got {config.algo.name}, "
-                f"balance_modes={r.balance_modes})"
-            )
-        a = config.algo
-        if a.monitor_penalty > 0 and (
-            r.batching != "episodes"
-            or self.num_contexts > 1
-            or (a.monitor == "action" and config.env.id not in ACTION_RULES)
-            or (a.monitor == "transcript") != bool(a.monitor_weights)
-        ):
-            raise ValueError(
-                f"algo.monitor_penalty puts a monitor in the reward of single-agent episodes "
-                f"(rollout.batching=episodes): the action monitor where an environment has "
-                f"action rules ({', '.join(ACTION_RULES)}), the transcript monitor with "
-                f"algo.monitor_weights (only it); got {config.env.id}, batching={r.batching}, "
-                f"monitor={a.monitor}, monitor_weights={a.monitor_weights}"
-            )
-        if m.role_params == "separate" and self.num_contexts == 1:
-            raise ValueError(
-                f"model.role_params=separate gives an orchestrator and its sub-agents their own "
-                f"parameters; {config.env.id} has no sub-agents here (set "
-                "env.overrides.sub_agents)"
-            )
         self.eval_variants = {
             name: self._eval_variant(name, overrides)
             for name, overrides in config.env.eval_variants.items()
