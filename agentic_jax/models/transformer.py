@@ -35,9 +35,8 @@ fixed std instead, e.g. GPT-2's 0.02), embeddings normal(0.02),
 the policy head normal(0.01) (a near-uniform first policy) and the value head zero. GPT-2's
 fixed std 0.02 is far below ``1 / sqrt(64)`` at this width; with it, SFT on KBLookup sits
 at its reading plateau (answer a random value of the search result: 0.40) far longer than
-with LeCun (``benchmarks/learning.py --seeds``, in benchmarks/RESULTS.md). No orthogonal
-initialisation: it runs a batched QR that has deadlocked inside ``jit(vmap(init))`` on a
-2-core CPU.
+with LeCun. No orthogonal initialisation: it runs a batched QR that has deadlocked inside
+``jit(vmap(init))`` on a 2-core CPU.
 """
 
 from __future__ import annotations
