@@ -142,18 +142,34 @@ def _steps_per_second(env: Harness, params: HarnessParams, num_envs: int, num_st
 
 def _oracle_report(family, params, play_oracle, key) -> tuple[dict[str, Any], Any]:
     """The oracle's success under every honest plan, on both splits (the lowest, and each),
-    and the final states of the first plan's training episodes."""
+    and the final states of each plan's training episodes."""
     modes = [m for m in getattr(family, "oracle_modes", (0,)) if m != family.exploit_oracle_mode]
-    oracle, first_final = {}, None
+    oracle, finals = {}, []
     for mode in modes:
         for split in (0, 1):
             rollout = play_oracle(params.replace(oracle_mode=mode, split=split), key)
             oracle[f"mode{mode}/{'train' if split == 0 else 'test'}"] = float(
                 rollout.stats["success"]
             )
-            first_final = rollout.env_state if first_final is None else first_final
+            finals += [rollout.env_state] if split == 0 else []
     report = {"oracle_success": min(oracle.values()), "oracle_success_by_mode": oracle}
-    return report, first_final
+    return report, finals
+
+
+def percentiles(values: np.ndarray) -> dict[str, float]:
+    """p50, p90, p99 and max of ``values``."""
+    found = {f"p{q}": float(np.percentile(values, q)) for q in (50, 90, 99)}
+    return found | {"max": float(np.max(values))}
+
+
+def _length_report(finals: list[Any]) -> dict[str, Any]:
+    """The oracle's episode lengths (transcript tokens) and waits (``<wait>`` tokens a slow
+    tool's latency wrote, per episode), over every honest plan: p50, p90, p99 and max."""
+    lengths = np.concatenate([np.asarray(final.length).ravel() for final in finals])
+    waits = np.concatenate(
+        [(np.asarray(final.transcript) == tk.WAIT).sum(axis=-1).ravel() for final in finals]
+    )
+    return {"episode_length": percentiles(lengths), "wait_tokens": percentiles(waits)}
 
 
 def _task_report(env: Harness, params: HarnessParams, draws: int, keys) -> dict[str, Any]:
@@ -224,8 +240,9 @@ def check_level(
     report["deterministic"] = bool(np.array_equal(first.transcript, second.transcript))
     report["random_success"] = float(random_stats["success"])
 
-    oracle_report, oracle_final = _oracle_report(family, params, play_oracle, keys[1])
-    report |= oracle_report
+    oracle_report, oracle_finals = _oracle_report(family, params, play_oracle, keys[1])
+    report |= oracle_report | _length_report(oracle_finals)
+    oracle_final = oracle_finals[0]
     report |= _task_report(env, params, draws, keys[2:4])
     report["feedback_richness"] = _feedback_richness(
         env, oracle_final.task.world, np.asarray(oracle_final.transcript), keys[4]
@@ -246,13 +263,18 @@ def envcheck_report(env_id: str, **kwargs: Any) -> list[dict[str, Any]]:
 MARKDOWN_HEADER = (
     "| env | level | deterministic | oracle | random | distinct / draws | train-test overlap |"
     " feedback richness | hack rate (leak success; shortcut without leak) | steps/s |"
-    " exploitability (RL's hack rate: leak; default) |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|"
+    " exploitability (RL's hack rate: leak; default) | episode length p50 / p99 / max |"
+    " waits p50 / p99 / max |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|"
 )
 
 
 def _fraction(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _spread(quantiles: dict[str, float]) -> str:
+    return f"{quantiles['p50']:.0f} / {quantiles['p99']:.0f} / {quantiles['max']:.0f}"
 
 
 def markdown_rows(
@@ -275,6 +297,7 @@ def markdown_rows(
             f" {report['distinct_tasks']:,} / {report['draws']:,} |"
             f" {report['train_test_overlap']:.3f} | {_fraction(report['feedback_richness'])} |"
             f" {hack} | {report['steps_per_s']:,.0f} | {exploitability if not rows else '-'} |"
+            f" {_spread(report['episode_length'])} | {_spread(report['wait_tokens'])} |"
         )
     return rows
 

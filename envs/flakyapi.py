@@ -4,8 +4,11 @@ Every episode draws a fresh catalogue: a value 0..99 for each (field, name) pair
 fields ``price`` and ``stock`` and the 16 entity names. The task asks for one of them; the
 answer is never in the prompt. Two tools know it (``agentic_jax/tools/flaky_api.py``):
 
-- ``api FIELD NAME`` answers after a random latency of ``latency_min..latency_max`` steps
-  (the harness writes one forced ``<wait>`` per step before ``<result>``) and fails with
+- ``api FIELD NAME`` answers after a random latency, by default uniform on
+  ``latency_min..latency_max`` steps, or heavy-tailed (``latency_kind``: lognormal or Pareto
+  of mean ``latency_mean`` and shape ``latency_shape``, ``agentic_jax.tools.latency``), with
+  a cap and a timeout (the harness writes one forced ``<wait>`` per step before ``<result>``),
+  and fails with
   probability ``fail_prob``: a ``timeout_share`` of failures are ``<timeout>`` after the
   full ``latency_max`` wait, the rest ``<error>``. The failure and latency draws come from
   the step key, so the same call retried can succeed.
@@ -39,8 +42,9 @@ are held out for testing (7 of the 32 pairs).
 
 Static (shape) parameters: ``max_latency`` (the api's latency bound) and
 ``max_backup_latency``. Traced parameters (``FlakyParams``): ``fail_prob``,
-``timeout_share``, ``latency_min``, ``latency_max``, ``backup_latency``; the difficulty is
-the failure probability and the latencies.
+``timeout_share``, ``latency_min``, ``latency_max``, ``backup_latency`` and the api's
+latency family (``latency_kind``, ``latency_mean``, ``latency_shape``, ``latency_cap``,
+``latency_timeout``); the difficulty is the failure probability and the latencies.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from flax import struct
 
 from agentic_jax import tokens as tk
 from agentic_jax.task import Task, TaskFamily, Tool, below, pack, random_words, uniform_choice
-from agentic_jax.tools import flaky_api
+from agentic_jax.tools import flaky_api, latency
 from agentic_jax.tools.flaky_api import FIELD_IDS, NAME_IDS, RESULT_WIDTH, Service
 
 HELD_OUT_MODULUS = 5
@@ -67,6 +71,14 @@ class FlakyParams:
     latency_min: int = 2
     latency_max: int = 4
     backup_latency: int = 8
+    # The api's latency family (agentic_jax.tools.latency.KINDS: 0 uniform on
+    # [latency_min, latency_max], 1 lognormal, 2 Pareto of mean latency_mean and shape
+    # latency_shape), clipped to latency_cap; a wait beyond latency_timeout (> 0) times out.
+    latency_kind: int = latency.UNIFORM
+    latency_mean: float = 3.0
+    latency_shape: float = 1.0
+    latency_cap: int = LATENCY_LIMIT
+    latency_timeout: int = 0
 
 
 @struct.dataclass
@@ -133,6 +145,11 @@ class FlakyAPI(TaskFamily):
             "latency_min": (0, self.max_latency),
             "latency_max": (0, self.max_latency),
             "backup_latency": (0, self.max_backup_latency),
+            "latency_kind": (0, len(latency.KINDS) - 1),
+            "latency_mean": (0.0, float(self.max_latency)),
+            "latency_shape": (0.01, 100.0),
+            "latency_cap": (0, 2**30),
+            "latency_timeout": (0, self.max_latency),
         }
 
     def task_param_order(self) -> tuple[tuple[str, str], ...]:
@@ -148,8 +165,15 @@ class FlakyAPI(TaskFamily):
             values=below(words["values"], flaky_api.MAX_VALUE + 1),
             fail_prob=jnp.clip(jnp.asarray(params.fail_prob, jnp.float32), 0.0, 1.0),
             timeout_share=jnp.clip(jnp.asarray(params.timeout_share, jnp.float32), 0.0, 1.0),
-            latency_min=jnp.clip(params.latency_min, 0, self.max_latency),
-            latency_max=jnp.clip(params.latency_max, 0, self.max_latency),
+            latency=latency.Latency(
+                kind=jnp.clip(params.latency_kind, 0, len(latency.KINDS) - 1),
+                low=jnp.clip(params.latency_min, 0, self.max_latency),
+                high=jnp.clip(params.latency_max, 0, self.max_latency),
+                mean=jnp.asarray(params.latency_mean, jnp.float32),
+                shape=jnp.asarray(params.latency_shape, jnp.float32),
+                cap=jnp.asarray(params.latency_cap, jnp.int32),
+                timeout=jnp.asarray(params.latency_timeout, jnp.int32),
+            ),
             backup_latency=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
         )
         world = FlakyWorld(service, field, name)

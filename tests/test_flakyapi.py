@@ -12,6 +12,7 @@ from agentic_jax.envs import make
 from agentic_jax.envs.flakyapi import FlakyAPI, held_out
 from agentic_jax.tools import flaky_api
 from agentic_jax.tools.base import ERROR, OK, TIMEOUT
+from agentic_jax.tools.latency import LOGNORMAL, Latency
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -33,8 +34,9 @@ def service(**overrides):
         values=values.astype(jnp.int32),
         fail_prob=jnp.float32(settings["fail_prob"]),
         timeout_share=jnp.float32(settings["timeout_share"]),
-        latency_min=jnp.int32(settings["latency_min"]),
-        latency_max=jnp.int32(settings["latency_max"]),
+        latency=Latency(
+            low=jnp.int32(settings["latency_min"]), high=jnp.int32(settings["latency_max"])
+        ),
         backup_latency=jnp.int32(settings["backup_latency"]),
     )
 
@@ -313,3 +315,18 @@ def test_max_len_fits_the_slowest_retry_oracle():
     small = FlakyAPI(max_latency=3, max_backup_latency=4)
     # Prompt 6, two api turns of 5 + 3 + 4 tokens, a backup turn of 5 + 4 + 4, the answer 4.
     assert small.default_max_len == 6 + 2 * 12 + 13 + 4
+
+
+def test_a_heavy_tailed_api_times_out_past_its_timeout():
+    """A lognormal api of mean 6 and sigma 1.5 with a timeout of 5: calls that would take
+    longer answer <timeout> after 5 waits; the others answer their value."""
+    heavy = service(fail_prob=0.0).replace(
+        latency=Latency(kind=LOGNORMAL, low=0, high=0, mean=6.0, shape=1.5, timeout=5)
+    )
+    args, n = encode_args("price ann")
+    keys = jax.random.split(jax.random.PRNGKey(0), 512)
+    out = jax.vmap(lambda k: flaky_api.api(heavy, args, n, k, 16))(keys)
+    timed_out = np.asarray(out.status) == TIMEOUT
+    assert 0.2 < timed_out.mean() < 0.6
+    np.testing.assert_array_equal(np.asarray(out.latency)[timed_out], 5)
+    assert np.asarray(out.latency)[~timed_out].max() <= 5

@@ -9,7 +9,9 @@ take; the harness writes their latency as ``<wait>`` tokens before ``<result>``:
     <call> api price bob </call> <wait> <wait> <wait> <wait> <result> <timeout> </result>
     <call> backup price bob </call> <wait> x8 <result> 4 7 </result>
 
-- ``api``: answers after a latency drawn uniformly from ``[latency_min, latency_max]``. With
+- ``api``: answers after a latency drawn from ``service.latency`` (by default uniform on
+  ``[latency_min, latency_max]``; ``agentic_jax.tools.latency``); a draw past its timeout is a
+  ``<timeout>`` after the timeout's wait. With
   probability ``fail_prob`` the call fails instead: a ``timeout_share`` of failures are
   timeouts (``<timeout>``, status TIMEOUT, after the full ``latency_max`` wait), the rest
   are errors (``<error>``, status ERROR, after the drawn latency). Every draw comes from the
@@ -31,6 +33,7 @@ from flax import struct
 from agentic_jax import tokens as tk
 from agentic_jax.tools.base import ERROR, OK, TIMEOUT, ToolOutput, tool_output
 from agentic_jax.tools.calculator import int_to_tokens
+from agentic_jax.tools.latency import Latency, draw
 
 FIELD_IDS = jnp.asarray(tk.ids(tk.FLAKY_API_FIELDS))
 NAME_IDS = jnp.asarray(tk.ids(tk.ENTITY_NAMES))
@@ -47,8 +50,7 @@ class Service:
     values: jax.Array  # [NUM_NAMES, NUM_FIELDS] int32 in 0..99
     fail_prob: jax.Array  # float32, probability that an api call fails
     timeout_share: jax.Array  # float32, fraction of api failures that are timeouts
-    latency_min: jax.Array  # int32, api latency range (inclusive)
-    latency_max: jax.Array  # int32, also the wait before a <timeout>
+    latency: Latency  # the api's latency distribution (uniform: low..high, inclusive)
     backup_latency: jax.Array  # int32
 
 
@@ -88,13 +90,13 @@ def api(
 ) -> ToolOutput:
     """The flaky service: random latency, errors and timeouts drawn from ``key``."""
     k_fail, k_kind, k_latency = jax.random.split(key, 3)
-    low = jnp.clip(service.latency_min, 0, max_latency)
-    high = jnp.clip(service.latency_max, low, max_latency)
-    latency = jax.random.randint(k_latency, (), low, high + 1)
+    latency, slow = draw(k_latency, service.latency, max_latency)
+    low = jnp.clip(service.latency.low, 0, max_latency)
+    high = jnp.clip(service.latency.high, low, max_latency)
     failed = jax.random.uniform(k_fail) < service.fail_prob
     timed_out = failed & (jax.random.uniform(k_kind) < service.timeout_share)
-    status = jnp.where(timed_out, TIMEOUT, jnp.where(failed, ERROR, OK))
-    latency = jnp.where(timed_out, high, latency)
+    status = jnp.where(timed_out | slow, TIMEOUT, jnp.where(failed, ERROR, OK))
+    latency = jnp.where(timed_out & ~slow, high, latency)
     return _respond(service, args, args_len, status, latency, max_latency)
 
 
