@@ -37,3 +37,13 @@ def test_the_reference_tables_are_what_the_code_declares(tmp_path):
         (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / page).write_text((DOCS.parent / page).read_text())
     assert reference_tables.render(tmp_path) == [], "run python -m agentic_jax.reference_tables"
+
+
+def test_the_interop_pages_gymnasium_and_gymnax_snippets_run(capsys):
+    """The interop page's text-environment route solves its task; its gymnax route builds."""
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "interop.md").read_text(), re.S)
+    routes = [block for block in blocks if "text_env" in block or "gymnax.make" in block]
+    assert len(routes) == 2
+    for block in routes:
+        exec(compile(block, "docs/interop.md", "exec"), {})
+    assert "-> 1.0 True" in capsys.readouterr().out

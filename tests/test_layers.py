@@ -25,7 +25,7 @@ LAYERS = (
     ("rollout", "wrappers", "monitors"),
     ("train",),
     ("experiments",),
-    ("cli", "compile_cache", "envcheck", "plot", "render", "reference_tables"),
+    ("cli", "compile_cache", "envcheck", "plot", "render", "reference_tables", "text_env"),
 )
 MAX_LINES = 400
 
