@@ -1,6 +1,7 @@
 """Every agentic-jax environment as a Gymnasium text environment, for LLM-RL frameworks.
 
-``import agentic_jax.text_env`` registers ``agentic_jax/<ID>`` for every environment id of
+``TextEnv`` is one episode at a time; ``TextVectorEnv`` runs many as one vmapped JAX
+environment (``gymnasium.vector`` conventions). ``import agentic_jax.text_env`` registers ``agentic_jax/<ID>`` for every environment id of
 ``agentic_jax.envs.REGISTRY`` (or name the module in the id:
 ``gymnasium.make("agentic_jax.text_env:agentic_jax/KBLookup-v0")``)::
 
@@ -37,8 +38,11 @@ from typing import Any
 
 import gymnasium
 import jax
+import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from agentic_jax import stats
 from agentic_jax import tokens as tk
@@ -175,6 +179,148 @@ class TextEnv(gymnasium.Env):
         state = self._state
         info = {stat.name: float(getattr(state, stat.field)) for stat in stats.EPISODE_COUNTERS}
         return info | {"success": bool(state.success), "invalid": bool(state.invalid)}
+
+
+class TextVectorEnv(VectorEnv):
+    """``num_envs`` episodes of one environment as one vmapped JAX environment, in
+    ``gymnasium.vector`` conventions: ``reset`` returns a tuple of prompts, ``step`` takes a
+    tuple of completions and returns a tuple of texts with arrays of rewards, terminations
+    and truncations, and ``info`` arrays (``_name`` masks where a key is not every env's).
+    An episode that ends is reset at the next ``step`` (``AutoresetMode.NEXT_STEP``): its
+    action there is ignored and its observation is the next prompt. Every harness step of
+    the batch is one jitted, vmapped call; envs without a word to write wait."""
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, env_id: str = "KBLookup-v0", num_envs: int = 8, **overrides):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        single = TextEnv(env_id, **overrides)
+        self.env, self.params, self.num_envs = single.env, single.params, num_envs
+        self.single_observation_space = single.observation_space
+        self.single_action_space = single.action_space
+        self.observation_space = batch_space(single.observation_space, num_envs)
+        self.action_space = batch_space(single.action_space, num_envs)
+        self._reset_fn = jax.jit(jax.vmap(self.env.reset_env, in_axes=(0, None)))
+        self._step_fn = jax.jit(self._masked_step)
+        self._state = self._obs = self._key = None
+        self._shown = np.zeros(num_envs, int)
+        self._ended = np.zeros(num_envs, bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        key_seed = seed if seed is not None else int(self.np_random.integers(2**31))
+        self._key, reset_key = jax.random.split(jax.random.PRNGKey(key_seed))
+        keys = jax.random.split(reset_key, self.num_envs)
+        self._obs, self._state = self._reset_fn(keys, self.params)
+        self._shown[:], self._ended[:] = 0, False
+        self._write_forced()
+        return self._new_texts(), self._infos()
+
+    def step(self, actions):
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        fresh = self._ended.copy()
+        if fresh.any():  # NEXT_STEP autoreset: these start over, their actions are ignored
+            self._reset_some(fresh)
+        words = [[] if fresh[i] else str(text).split() for i, text in enumerate(actions)]
+        why = np.full(self.num_envs, None, object)
+        rewards = np.zeros(self.num_envs, np.float32)
+        for position in range(max((len(w) for w in words), default=0)):
+            tokens, active = self._next_tokens(words, position, why)
+            if active.any():
+                rewards += self._advance(tokens, active)
+        own_words = np.asarray(self._state.length)  # not observed; a restarted env's prompt is
+        self._shown = np.where(fresh, self._shown, own_words)
+        rewards += self._write_forced()
+        done = np.asarray(self._state.phase) == Phase.DONE
+        truncated = done & np.asarray(self._state.truncated)
+        self._ended = done
+        infos = self._infos()
+        if any(w is not None for w in why):
+            infos["why_invalid"], infos["_why_invalid"] = why, why != None  # noqa: E711
+        return self._new_texts(), rewards, done & ~truncated, truncated, infos
+
+    def oracle_words(self) -> tuple[str, ...]:
+        """The word each env's oracle writes next (a demonstrator, for tests)."""
+        actions = jax.vmap(self.env.oracle_action)(self._state)
+        return tuple(tk.WORDS[int(a)] for a in np.asarray(actions))
+
+    def _masked_step(self, keys, state, obs, tokens, active, params):
+        """One vmapped harness step where ``active``; the other envs keep their state."""
+        new_obs, new_state, reward, _, _, _ = jax.vmap(
+            self.env.step_without_reset, in_axes=(0, 0, 0, None)
+        )(keys, state, tokens, params)
+
+        def keep(new, old):
+            return jnp.where(active.reshape(active.shape + (1,) * (new.ndim - 1)), new, old)
+
+        merged = jax.tree.map(keep, (new_obs, new_state), (obs, state))
+        return *merged, jnp.where(active, reward, 0.0)
+
+    def _advance(self, tokens: np.ndarray, active: np.ndarray) -> np.ndarray:
+        self._key, step_key = jax.random.split(self._key)
+        keys = jax.random.split(step_key, self.num_envs)
+        self._obs, self._state, reward = self._step_fn(
+            keys, self._state, self._obs, tokens.astype(np.int32), active, self.params
+        )
+        return np.asarray(reward)
+
+    def _next_tokens(self, words: list[list[str]], position: int, why: np.ndarray):
+        """Each env's token at ``position`` of its completion, and which envs write one: a
+        live env on its turn, or writing the closing the harness would force."""
+        live = np.asarray(self._state.phase) != Phase.DONE
+        turn = np.asarray(self._obs.agent_turn)
+        legal = np.asarray(self._obs.legal_mask)
+        tokens, active = np.zeros(self.num_envs, int), np.zeros(self.num_envs, bool)
+        for i, own in enumerate(words):
+            if position >= len(own) or not live[i] or why[i] is not None:
+                continue
+            token = tk.TOKEN_ID.get(own[position], -1)
+            forced = not turn[i] and token >= 0 and legal[i, token]
+            if not (turn[i] or forced):
+                continue  # the turn ended: the rest is not written
+            if token < 0 or not legal[i, token]:
+                reason = "not a word of the vocabulary" if token < 0 else "not legal here"
+                why[i] = {"word": own[position], "reason": reason}
+            tokens[i], active[i] = token, True
+        return tokens, active
+
+    def _write_forced(self) -> np.ndarray:
+        rewards = np.zeros(self.num_envs, np.float32)
+        while True:
+            waiting = ~np.asarray(self._obs.agent_turn) & (
+                np.asarray(self._state.phase) != Phase.DONE
+            )
+            if not waiting.any():
+                return rewards
+            rewards += self._advance(np.zeros(self.num_envs, int), waiting)
+
+    def _reset_some(self, which: np.ndarray) -> None:
+        self._key, reset_key = jax.random.split(self._key)
+        obs, state = self._reset_fn(jax.random.split(reset_key, self.num_envs), self.params)
+        pick = lambda new, old: np.where(  # noqa: E731
+            which.reshape(which.shape + (1,) * (np.ndim(new) - 1)), new, old
+        )
+        self._obs, self._state = jax.tree.map(pick, (obs, state), (self._obs, self._state))
+        self._shown[which], self._ended[which] = 0, False
+        self._write_forced()
+
+    def _new_texts(self) -> tuple[str, ...]:
+        lengths = np.asarray(self._state.length)
+        transcripts = np.asarray(self._state.transcript)
+        texts = tuple(
+            tk.decode(transcripts[i, self._shown[i] : lengths[i]]) for i in range(self.num_envs)
+        )
+        self._shown = lengths.copy()
+        return texts
+
+    def _infos(self) -> dict[str, np.ndarray]:
+        state = self._state
+        infos = {
+            s.name: np.asarray(getattr(state, s.field), np.float32) for s in stats.EPISODE_COUNTERS
+        }
+        return infos | {"success": np.asarray(state.success), "invalid": np.asarray(state.invalid)}
 
 
 def register_all() -> list[str]:

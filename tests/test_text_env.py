@@ -71,3 +71,28 @@ def test_every_environment_passes_gymnasiums_checker_and_its_oracle_solves_it(en
     check_env(env.unwrapped, skip_render_check=True)
     solved = [play_oracle(env, seed)["success"] for seed in range(4)]
     assert all(solved), solved
+
+
+def test_the_vector_version_plays_many_episodes_as_one_jax_environment():
+    """Eight episodes in one vmapped environment: the oracle solves every one, an invalid
+    word ends only its own env's episode, and an ended episode restarts at the next step."""
+    env = text_env.TextVectorEnv("KBLookup-v0", num_envs=8)
+    prompts, _ = env.reset(seed=0)
+    assert len(prompts) == 8 and all(p.startswith("<task>") for p in prompts)
+    solved, ended, restarting = [None] * 8, [False] * 8, []
+    while not all(ended):
+        words = [w if not done else "" for w, done in zip(env.oracle_words(), ended, strict=True)]
+        texts, rewards, terminated, truncated, infos = env.step(words)
+        assert all(texts[i].startswith("<task>") for i in restarting)  # NEXT_STEP autoreset
+        restarting = [i for i in range(8) if terminated[i] or truncated[i]]
+        for i in restarting:
+            if not ended[i]:
+                ended[i], solved[i] = True, bool(infos["success"][i]) and rewards[i] == 1.0
+    assert solved == [True] * 8
+    texts, _, _, _, _ = env.step([""] * 8)
+    assert all(texts[i].startswith("<task>") for i in restarting)
+    words = ["hello"] + [""] * 7
+    _, _, terminated, _, infos = env.step(words)
+    assert terminated.tolist() == [True] + [False] * 7
+    assert infos["_why_invalid"].tolist() == [True] + [False] * 7
+    assert infos["why_invalid"][0]["word"] == "hello"
