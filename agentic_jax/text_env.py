@@ -1,8 +1,9 @@
 """Every agentic-jax environment as a Gymnasium text environment, for LLM-RL frameworks.
 
 ``TextEnv`` is one episode at a time; ``TextVectorEnv`` runs many as one vmapped JAX
-environment (``gymnasium.vector`` conventions). ``import agentic_jax.text_env`` registers ``agentic_jax/<ID>`` for every environment id of
-``agentic_jax.envs.REGISTRY`` (or name the module in the id:
+environment (``gymnasium.vector`` conventions). ``import agentic_jax.text_env`` registers
+``agentic_jax/<ID>`` for every environment id of ``agentic_jax.envs.REGISTRY`` (or name the
+module in the id:
 ``gymnasium.make("agentic_jax.text_env:agentic_jax/KBLookup-v0")``)::
 
     import gymnasium
