@@ -14,8 +14,8 @@ Where a value comes from (``Source``):
   where the orchestrator's episode ends.
 - ``ROLLOUT``: reduced from the rollout's trajectory by the statistic's own ``reduce``.
 - ``SUBAGENT``: a harness counter of the sub-agents' episodes (``field``), read where they end.
-- ``UPDATE``: the learner's (it needs the update's groups, monitor or curriculum):
-  ``agentic_jax.train.update.learn`` logs it.
+- ``UPDATE``: the learner's (it needs the update's groups, monitor flags or curriculum
+  level): ``agentic_jax.train.update`` passes them to the statistic's ``reduce``.
 
 How a chunk averages (``Averaged``):
 
@@ -50,8 +50,9 @@ class Source(enum.Enum):
     UPDATE = "update"
 
 
-# (trajectory [N, L] with dones, rewards and agent; infos: each recorded info [N, L]) -> value
-Reduce = Callable[[Any, dict[str, jax.Array]], jax.Array]
+# ROLLOUT: (trajectory [N, L] with dones, rewards and agent; infos: each recorded info [N, L])
+# -> value; UPDATE: (the update's own values, as ``update`` passes them) -> value.
+Reduce = Callable[..., jax.Array]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Stat:
     description: str
     source: Source
     field: str | None = None  # HARNESS, SYSTEM, SUBAGENT: the state field it reads
-    reduce: Reduce | None = None  # ROLLOUT: how a rollout's trajectory gives it
+    reduce: Reduce | None = None  # ROLLOUT, UPDATE: how it is computed
 
 
 def ended(traj: Any) -> tuple[jax.Array, jax.Array]:
@@ -80,6 +81,21 @@ def failed_think_tokens(traj: Any, infos: dict) -> jax.Array:
     """Thinking tokens per failed episode (Dr.GRPO's measure: how long wrong answers think)."""
     failed = traj.dones.astype(jnp.float32) * (1.0 - infos["success"])
     return (infos["think_tokens"] * failed).sum() / jnp.maximum(failed.sum(), 1.0)
+
+
+def informative_groups(
+    episode_rewards: jax.Array, group: jax.Array, num_groups: int, present: jax.Array | None = None
+) -> jax.Array:
+    """The share of the groups present whose rewards are not all equal. Only these carry an
+    advantage: a group whose episodes all earn the same reward (all solved, or all failed)
+    has zero advantage everywhere, so a flat RL curve with this near 0 has nothing to learn.
+    ``present`` [N] bool: the rows that hold an episode (default: all)."""
+    rewards = episode_rewards.astype(jnp.float32)
+    present = jnp.ones(rewards.shape, bool) if present is None else present
+    high = jax.ops.segment_max(jnp.where(present, rewards, -jnp.inf), group, num_groups)
+    low = jax.ops.segment_min(jnp.where(present, rewards, jnp.inf), group, num_groups)
+    in_group = jax.ops.segment_sum(present.astype(jnp.float32), group, num_groups) > 0
+    return jnp.sum(in_group & (high > low)) / jnp.maximum(jnp.sum(in_group), 1)
 
 
 EPISODE, ROLLOUT = Averaged.EPISODE, Averaged.ROLLOUT
@@ -132,7 +148,8 @@ STATS: tuple[Stat, ...] = (
     Stat("failed_think_tokens", ROLLOUT, "tokens inside <think> per episode that failed (0 "
          "when none failed): how long wrong answers think (Dr.GRPO's measure)", FROM_ROLLOUT,
          reduce=failed_think_tokens),
-    Stat("curriculum_level", ROLLOUT, "the curriculum level trained on", UPDATE),
+    Stat("curriculum_level", ROLLOUT, "the curriculum level trained on", UPDATE,
+         reduce=lambda level: level.astype(jnp.float32)),
     Stat("critical_path", EPISODE, "steps from the start to the orchestrator's answer: its own "
          "tokens plus the longest sub-agent of each wait (delegation)", SYSTEM,
          "critical_path"),
@@ -151,9 +168,11 @@ STATS: tuple[Stat, ...] = (
     Stat("subagent_agent_tokens", ROLLOUT, "tokens the sub-agents chose in the rollout (their "
          "share of the loss's tokens; agent_tokens counts the orchestrator's)", SUBAGENT),
     Stat("monitor_flags", ROLLOUT, "share of the rollout's episodes the action monitor flagged "
-         "(algo.monitor_penalty > 0: each loses that much reward)", UPDATE),
+         "(algo.monitor_penalty > 0: each loses that much reward)", UPDATE,
+         reduce=lambda flags: flags.astype(jnp.float32).mean()),
     Stat("informative_groups", ROLLOUT, "share of GRPO groups whose rewards are not all "
-         "equal: only they carry an advantage (near 0, RL has nothing to learn from)", UPDATE),
+         "equal: only they carry an advantage (near 0, RL has nothing to learn from)", UPDATE,
+         reduce=informative_groups),
 )  # fmt: skip
 
 BY_NAME: dict[str, Stat] = {stat.name: stat for stat in STATS}
@@ -218,3 +237,11 @@ def chunk_mean(metrics: dict, name: str):
 def chunk_scalars(metrics: dict) -> dict[str, float]:
     """Every metric as a float: its ``chunk_mean`` averaged over seeds."""
     return {name: float(np.mean(chunk_mean(metrics, name))) for name in metrics}
+
+
+def update_stat(name: str, *values: Any) -> jax.Array:
+    """An ``UPDATE`` statistic computed by its declared reduction from the update's values."""
+    stat = BY_NAME[name]
+    if stat.source != UPDATE:
+        raise ValueError(f"statistic {name!r} is reduced from the rollout, not the update")
+    return stat.reduce(*values)

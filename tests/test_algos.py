@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import struct
 
+from agentic_jax import stats
 from agentic_jax.algos import corrections, grpo, kl, masked, ppo, sft
 from agentic_jax.algos.policy import (
     Minibatch,
@@ -425,8 +426,8 @@ def test_informative_groups_on_a_hand_made_batch():
     no episode and is not counted."""
     rewards = jnp.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.5, 0.2])
     group = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
-    assert float(grpo.informative_groups(rewards, group, 5)) == 0.5
-    assert float(grpo.informative_groups(jnp.ones(4), jnp.array([0, 0, 1, 1]), 2)) == 0.0
+    assert float(stats.informative_groups(rewards, group, 5)) == 0.5
+    assert float(stats.informative_groups(jnp.ones(4), jnp.array([0, 0, 1, 1]), 2)) == 0.0
 
 
 def test_pass_at_k_against_hand_computed_values():

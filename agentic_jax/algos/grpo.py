@@ -70,22 +70,6 @@ def grpo_advantages(
     return centred / (jnp.sqrt(variance)[group] + eps)
 
 
-def informative_groups(
-    episode_rewards: jax.Array, group: jax.Array, num_groups: int, present: jax.Array | None = None
-) -> jax.Array:
-    """The share of the groups present whose rewards are not all equal. Only these carry an
-    advantage: a group whose episodes all earn the same reward (all solved, or all failed)
-    has zero advantage everywhere, so a flat RL curve with this near 0 has nothing to learn.
-    ``present`` as in ``grpo_advantages``."""
-    chex.assert_equal_shape([episode_rewards, group])
-    rewards = episode_rewards.astype(jnp.float32)
-    present = jnp.ones(rewards.shape, bool) if present is None else present
-    high = jax.ops.segment_max(jnp.where(present, rewards, -jnp.inf), group, num_groups)
-    low = jax.ops.segment_min(jnp.where(present, rewards, jnp.inf), group, num_groups)
-    in_group = jax.ops.segment_sum(present.astype(jnp.float32), group, num_groups) > 0
-    return jnp.sum(in_group & (high > low)) / jnp.maximum(jnp.sum(in_group), 1)
-
-
 def token_advantages(
     trajectory: Any, num_groups: int, normalize_std: bool = True, per_mode: bool = False
 ) -> jax.Array:

@@ -27,6 +27,7 @@ from agentic_jax.algos.masked import aggregate
 from agentic_jax.algos.policy import Minibatch
 from agentic_jax.monitors import action_monitor
 from agentic_jax.rollout import Rollout
+from agentic_jax.stats import update_stat
 from agentic_jax.train.setup import Hyperparams, Setup, TrainState, hyperparams
 
 Metrics = dict[str, jax.Array]
@@ -198,7 +199,7 @@ def learn(setup: Setup, state: TrainState, rollout: Rollout, shuffle_key, stage_
         passed = rollout.stats["success"] >= config.curriculum.threshold
         level = jnp.minimum(state.level + passed, len(setup.curriculum_levels) - 1)
         state = state.replace(level=level, env_params=setup.level_params(level))
-        metrics["train/curriculum_level"] = level.astype(jnp.float32)
+        metrics["train/curriculum_level"] = update_stat("curriculum_level", level)
     return state, metrics
 
 
@@ -246,11 +247,15 @@ def rollout_metrics(setup: Setup, rollout: Rollout, num_groups: int, flagged) ->
     traj = rollout.trajectory
     metrics = {f"train/{k}": v for k, v in rollout.stats.items()}
     if algorithm(setup.config.algo.name).grouped:
-        metrics["train/informative_groups"] = grpo.informative_groups(
-            traj.rewards.sum(axis=1), traj.group, num_groups, grpo.holds_episode(traj)
+        metrics["train/informative_groups"] = update_stat(
+            "informative_groups",
+            traj.rewards.sum(axis=1),
+            traj.group,
+            num_groups,
+            grpo.holds_episode(traj),
         )
     if flagged is not None:
-        metrics["train/monitor_flags"] = flagged.mean()
+        metrics["train/monitor_flags"] = update_stat("monitor_flags", flagged)
     metrics["env_steps"] = jnp.float32(traj.actions.size)
     return metrics
 
