@@ -245,7 +245,7 @@ HACKING_MITIGATIONS = Experiment(
     effect=cuts_hacking(0.5),
     headline=HACKS,
     stage="RL (the shortcut prior: pretrain)",
-    cpu_minutes=40.0,
+    cpu_minutes=90.0,  # measured: about 20 min an arm on 2 cores, 45 when shared
     plot_metrics=("eval/hacks", "eval_clean/success"),
     notes="One setting per mitigation, none tuned (abort reward 0.5, monitor penalty 1.0 per "
     "flagged episode); the config is the first tried. Closing the leak (hardening) is not an arm: "
