@@ -62,6 +62,28 @@ def abstract_state(setup: Setup):
     return jax.eval_shape(jax.vmap(lambda key: update.init(setup, key)), seed_keys(setup.config))
 
 
+def check_same_config(meta, setup: Setup, where: Path) -> None:
+    """Refuse a checkpoint whose metadata is damaged, or whose config differs from the run's
+    beyond ``RESUMABLE_KEYS``."""
+    if not isinstance(meta, dict) or not {"update", "config"} <= set(meta):
+        raise ValueError(f"checkpoint {where}: its metadata is damaged (got {meta!r})")
+    saved, current = meta["config"], config_lib.to_dict(setup.config)
+    try:  # fill in fields added to the code since the checkpoint, with their defaults
+        saved = config_lib.to_dict(config_lib.from_dict(saved))
+    except config_lib.ConfigError:
+        pass  # a field since removed: compared as it is
+    mismatch = config_mismatch(
+        {k: v for k, v in saved.items() if k not in RESUMABLE_KEYS},
+        {k: v for k, v in current.items() if k not in RESUMABLE_KEYS},
+    )
+    if mismatch:
+        raise ValueError(
+            f"checkpoint {where} was written with another config: it differs in "
+            f"{'; '.join(mismatch)}. Only {', '.join(RESUMABLE_KEYS)} may change on "
+            "resume; start a new run (another --run-dir) for anything else"
+        )
+
+
 def restore_checkpoint(
     run_dir: Path, setup: Setup, step: int | None = None
 ) -> tuple[TrainState, dict]:
@@ -109,22 +131,6 @@ def restore_checkpoint(
                 ) from None
 
         meta = restore(meta=ocp.args.JsonRestore()).meta
-        if not isinstance(meta, dict) or not {"update", "config"} <= set(meta):
-            raise ValueError(f"checkpoint {where}: its metadata is damaged (got {meta!r})")
-        saved, current = meta["config"], config_lib.to_dict(setup.config)
-        try:  # fill in fields added to the code since the checkpoint, with their defaults
-            saved = config_lib.to_dict(config_lib.from_dict(saved))
-        except config_lib.ConfigError:
-            pass  # a field since removed: compared as it is
-        mismatch = config_mismatch(
-            {k: v for k, v in saved.items() if k not in RESUMABLE_KEYS},
-            {k: v for k, v in current.items() if k not in RESUMABLE_KEYS},
-        )
-        if mismatch:
-            raise ValueError(
-                f"checkpoint {where} was written with another config: it differs in "
-                f"{'; '.join(mismatch)}. Only {', '.join(RESUMABLE_KEYS)} may change on "
-                "resume; start a new run (another --run-dir) for anything else"
-            )
+        check_same_config(meta, setup, where)
         state = restore(state=ocp.args.StandardRestore(abstract)).state
     return setup.place(state), meta

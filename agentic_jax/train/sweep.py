@@ -207,6 +207,19 @@ def plot(out: Path, swept: list[str], rows: list[dict], curves: list[dict]) -> N
     plt.close(fig)
 
 
+def write_outputs(out_dir: Path, heading: str, records, curves, rows) -> None:
+    """``settings.csv`` (one row per setting), ``curves.jsonl`` and ``summary.md``."""
+    with (out_dir / "settings.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    with (out_dir / "curves.jsonl").open("w") as f:
+        for curve in curves:
+            f.write(json.dumps(curve) + "\n")
+    summary = [heading, "", *summary_markdown(rows)]
+    (out_dir / "summary.md").write_text("\n".join(summary) + "\n")
+
+
 def sweep(
     base: dict, items: list[str], out_dir: Path, console: Console | None = None
 ) -> list[dict]:
@@ -245,26 +258,11 @@ def sweep(
     finals.sort(key=lambda pair: order[id(pair[0])])
     rows = summarise(swept, [s for s, _ in finals], np.asarray([v for _, v in finals]))
     wall = time.time() - start
-
-    with (out_dir / "settings.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-    with (out_dir / "curves.jsonl").open("w") as f:
-        for curve in curves:
-            f.write(json.dumps(curve) + "\n")
-    markdown = summary_markdown(rows)
-    (out_dir / "summary.md").write_text(
-        "\n".join(
-            [
-                f"Sweep of {', '.join(items)}: {len(settings)} settings, {len(groups)} "
-                f"compiled group(s), {wall:.0f} s.",
-                "",
-                *markdown,
-            ]
-        )
-        + "\n"
+    heading = (
+        f"Sweep of {', '.join(items)}: {len(settings)} settings, {len(groups)} "
+        f"compiled group(s), {wall:.0f} s."
     )
+    write_outputs(out_dir, heading, records, curves, rows)
     plot(out_dir / "sweep.png", swept, rows, curves)
     table = Table(title=f"sweep ({wall:.0f} s)")
     for column in [k for k in rows[0] if k not in ("mean", "std")] + ["final held-out success"]:
