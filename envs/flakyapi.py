@@ -13,8 +13,9 @@ answer is never in the prompt. Two tools know it (``agentic_jax/tools/flaky_api.
   full ``latency_max`` wait, the rest ``<error>``. The failure and latency draws come from
   the step key, so the same call retried can succeed.
 - ``backup FIELD NAME`` always answers, but only after ``backup_latency`` waits (by default
-  longer than the api's worst case). Its cost is time: a longer transcript, which counts
-  under discounting and against the transcript limit.
+  longer than the api's worst case; or a lognormal or Pareto wait, ``backup_latency_kind``).
+  Its cost is time: a longer transcript, which counts under discounting and against the
+  transcript limit.
 
 An episode where the api works at once, and one that retries after a timeout::
 
@@ -44,7 +45,8 @@ Static (shape) parameters: ``max_latency`` (the api's latency bound) and
 ``max_backup_latency``. Traced parameters (``FlakyParams``): ``fail_prob``,
 ``timeout_share``, ``latency_min``, ``latency_max``, ``backup_latency`` and the api's
 latency family (``latency_kind``, ``latency_mean``, ``latency_shape``, ``latency_cap``,
-``latency_timeout``); the difficulty is the failure probability and the latencies.
+``latency_timeout``) and the backup's (``backup_latency_kind``, ``backup_latency_mean``,
+``backup_latency_shape``); the difficulty is the failure probability and the latencies.
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ class FlakyParams:
     latency_shape: float = 1.0
     latency_cap: int = LATENCY_LIMIT
     latency_timeout: int = 0
+    # The backup's family: uniform (its fixed backup_latency), lognormal or Pareto of mean
+    # backup_latency_mean and shape backup_latency_shape; it never times out.
+    backup_latency_kind: int = latency.UNIFORM
+    backup_latency_mean: float = 8.0
+    backup_latency_shape: float = 1.0
 
 
 @struct.dataclass
@@ -113,7 +120,7 @@ class FlakyAPI(TaskFamily):
                 "backup",
                 RESULT_WIDTH,
                 lambda world, args, n, key: flaky_api.backup(
-                    world.service, args, n, max_backup_latency
+                    world.service, args, n, key, max_backup_latency
                 ),
                 max_latency=max_backup_latency,
             ),
@@ -150,6 +157,9 @@ class FlakyAPI(TaskFamily):
             "latency_shape": (0.01, 100.0),
             "latency_cap": (0, 2**30),
             "latency_timeout": (0, self.max_latency),
+            "backup_latency_kind": (0, len(latency.KINDS) - 1),
+            "backup_latency_mean": (0.0, float(self.max_backup_latency)),
+            "backup_latency_shape": (0.01, 100.0),
         }
 
     def task_param_order(self) -> tuple[tuple[str, str], ...]:
@@ -174,7 +184,13 @@ class FlakyAPI(TaskFamily):
                 cap=jnp.asarray(params.latency_cap, jnp.int32),
                 timeout=jnp.asarray(params.latency_timeout, jnp.int32),
             ),
-            backup_latency=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
+            backup=latency.Latency(
+                kind=jnp.clip(params.backup_latency_kind, 0, len(latency.KINDS) - 1),
+                low=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
+                high=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
+                mean=jnp.asarray(params.backup_latency_mean, jnp.float32),
+                shape=jnp.asarray(params.backup_latency_shape, jnp.float32),
+            ),
         )
         world = FlakyWorld(service, field, name)
         field_token, name_token = FIELD_IDS[field], NAME_IDS[name]

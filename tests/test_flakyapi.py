@@ -12,7 +12,7 @@ from agentic_jax.envs import make
 from agentic_jax.envs.flakyapi import FlakyAPI, held_out
 from agentic_jax.tools import flaky_api
 from agentic_jax.tools.base import ERROR, OK, TIMEOUT
-from agentic_jax.tools.latency import LOGNORMAL, Latency
+from agentic_jax.tools.latency import LOGNORMAL, PARETO, Latency
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,7 +37,9 @@ def service(**overrides):
         latency=Latency(
             low=jnp.int32(settings["latency_min"]), high=jnp.int32(settings["latency_max"])
         ),
-        backup_latency=jnp.int32(settings["backup_latency"]),
+        backup=Latency(
+            low=jnp.int32(settings["backup_latency"]), high=jnp.int32(settings["backup_latency"])
+        ),
     )
 
 
@@ -54,7 +56,7 @@ def call_many(svc, args, args_len, keys, tool="api"):
     if tool == "api":
         fn = lambda k: flaky_api.api(svc, args, args_len, k, MAX_LATENCY)  # noqa: E731
     else:
-        fn = lambda k: flaky_api.backup(svc, args, args_len, MAX_BACKUP)  # noqa: E731
+        fn = lambda k: flaky_api.backup(svc, args, args_len, k, MAX_BACKUP)  # noqa: E731
     return jax.vmap(fn)(keys)
 
 
@@ -330,3 +332,14 @@ def test_a_heavy_tailed_api_times_out_past_its_timeout():
     assert 0.2 < timed_out.mean() < 0.6
     np.testing.assert_array_equal(np.asarray(out.latency)[timed_out], 5)
     assert np.asarray(out.latency)[~timed_out].max() <= 5
+
+
+def test_a_heavy_tailed_backup_never_fails():
+    """The backup with Pareto waits (mean 4, alpha 1.5): waits vary, clipped to its bound,
+    and every call answers."""
+    svc = service(fail_prob=1.0)
+    svc = svc.replace(backup=Latency(kind=PARETO, low=0, high=0, mean=4.0, shape=1.5))
+    out = call_many(svc, *encode_args("price pam"), KEYS, tool="backup")
+    waits = np.asarray(out.latency)
+    assert np.all(np.asarray(out.status) == OK)
+    assert len(set(waits.tolist())) > 3 and waits.max() <= MAX_BACKUP

@@ -17,7 +17,8 @@ take; the harness writes their latency as ``<wait>`` tokens before ``<result>``:
   are errors (``<error>``, status ERROR, after the drawn latency). Every draw comes from the
   step key the tool receives, so retrying the same call can succeed.
 - ``backup``: never fails, but always answers after ``backup_latency`` waits (by default
-  longer than the api's worst case): its cost is time.
+  longer than the api's worst case; or a wait drawn from its own distribution): its cost is
+  time.
 
 Malformed arguments (not exactly ``FIELD NAME``) return ``<error>`` at once, with no wait,
 from both tools. A failed call's result never holds the value. Latencies are clipped to
@@ -51,7 +52,7 @@ class Service:
     fail_prob: jax.Array  # float32, probability that an api call fails
     timeout_share: jax.Array  # float32, fraction of api failures that are timeouts
     latency: Latency  # the api's latency distribution (uniform: low..high, inclusive)
-    backup_latency: jax.Array  # int32
+    backup: Latency  # the backup's (it never times out)
 
 
 def parse(args: jax.Array, args_len: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -100,6 +101,10 @@ def api(
     return _respond(service, args, args_len, status, latency, max_latency)
 
 
-def backup(service: Service, args: jax.Array, args_len: jax.Array, max_latency: int) -> ToolOutput:
-    """The reliable fallback: always answers, after ``backup_latency`` waits."""
-    return _respond(service, args, args_len, OK, service.backup_latency, max_latency)
+def backup(
+    service: Service, args: jax.Array, args_len: jax.Array, key: jax.Array, max_latency: int
+) -> ToolOutput:
+    """The reliable fallback: always answers, after a wait drawn from ``service.backup`` (by
+    default the fixed ``backup_latency``)."""
+    wait, _ = draw(key, service.backup.replace(timeout=0), max_latency)
+    return _respond(service, args, args_len, OK, wait, max_latency)
