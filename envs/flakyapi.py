@@ -175,21 +175,23 @@ class FlakyAPI(TaskFamily):
             values=below(words["values"], flaky_api.MAX_VALUE + 1),
             fail_prob=jnp.clip(jnp.asarray(params.fail_prob, jnp.float32), 0.0, 1.0),
             timeout_share=jnp.clip(jnp.asarray(params.timeout_share, jnp.float32), 0.0, 1.0),
-            latency=latency.Latency(
-                kind=jnp.clip(params.latency_kind, 0, len(latency.KINDS) - 1),
-                low=jnp.clip(params.latency_min, 0, self.max_latency),
-                high=jnp.clip(params.latency_max, 0, self.max_latency),
-                mean=jnp.asarray(params.latency_mean, jnp.float32),
-                shape=jnp.asarray(params.latency_shape, jnp.float32),
-                cap=jnp.asarray(params.latency_cap, jnp.int32),
-                timeout=jnp.asarray(params.latency_timeout, jnp.int32),
+            latency=latency.from_task_params(
+                params.latency_kind,
+                params.latency_min,
+                params.latency_max,
+                params.latency_mean,
+                params.latency_shape,
+                self.max_latency,
+                params.latency_cap,
+                params.latency_timeout,
             ),
-            backup=latency.Latency(
-                kind=jnp.clip(params.backup_latency_kind, 0, len(latency.KINDS) - 1),
-                low=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
-                high=jnp.clip(params.backup_latency, 0, self.max_backup_latency),
-                mean=jnp.asarray(params.backup_latency_mean, jnp.float32),
-                shape=jnp.asarray(params.backup_latency_shape, jnp.float32),
+            backup=latency.from_task_params(
+                params.backup_latency_kind,
+                params.backup_latency,
+                params.backup_latency,
+                params.backup_latency_mean,
+                params.backup_latency_shape,
+                self.max_backup_latency,
             ),
         )
         world = FlakyWorld(service, field, name)

@@ -109,28 +109,12 @@ def policy_loss(
             log_probs, behaviour_log_probs, advantages, mask, is_cap, mode, max_len
         )
         return loss, {}
-    if correction == "decoupled":
+    anchor, weights = behaviour_log_probs, None  # none: PPO's ratio against the behaviour
+    if correction == "decoupled":  # the ratio against the proximal policy, weighted
         if proximal_log_probs is None:
             raise ValueError("the decoupled correction needs the proximal policy's log-probs")
+        anchor = proximal_log_probs
         weights = truncated_is_weights(proximal_log_probs, behaviour_log_probs, is_cap)
-        return clipped_policy_loss(
-            log_probs,
-            proximal_log_probs,
-            advantages,
-            mask,
-            clip_eps_low,
-            clip_eps_high,
-            mode=mode,
-            max_len=max_len,
-            weights=weights,
-        )
     return clipped_policy_loss(
-        log_probs,
-        behaviour_log_probs,
-        advantages,
-        mask,
-        clip_eps_low,
-        clip_eps_high,
-        mode=mode,
-        max_len=max_len,
+        log_probs, anchor, advantages, mask, clip_eps_low, clip_eps_high, mode, max_len, weights
     )

@@ -41,6 +41,20 @@ class Latency:
     timeout: jax.Array | int = 0  # > 0: a wait beyond it times out after it
 
 
+def from_task_params(kind, low, high, mean, shape, bound: int, cap=2**30, timeout=0) -> Latency:
+    """A ``Latency`` from (traced) task parameters: the family index clipped to ``KINDS``, the
+    uniform range to ``[0, bound]``."""
+    return Latency(
+        kind=jnp.clip(kind, 0, len(KINDS) - 1),
+        low=jnp.clip(low, 0, bound),
+        high=jnp.clip(high, 0, bound),
+        mean=jnp.asarray(mean, jnp.float32),
+        shape=jnp.asarray(shape, jnp.float32),
+        cap=jnp.asarray(cap, jnp.int32),
+        timeout=jnp.asarray(timeout, jnp.int32),
+    )
+
+
 def kind_index(name: str) -> int:
     """The index of a distribution's name; a clear error names the valid ones."""
     if name not in KINDS:
