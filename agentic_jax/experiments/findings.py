@@ -361,6 +361,42 @@ ADAPTIVE_EFFORT = Experiment(
     "thinking costs at most about 0.18 per episode, against 1 for a verified answer.",
 )
 
+THINK_MODE_ARMS = (
+    Arm("plain GRPO", ("algo.mode_decision=joint",)),
+    Arm("decision apart", ("algo.mode_decision=apart",)),
+)
+
+THINK_MODE = Experiment(
+    name="think_mode",
+    question="From a base that picks thinking or answering at random, does plain GRPO keep "
+    "both modes where each pays (thinking on long rows, answering short ones at once), and "
+    "does a loss term of its own for the mode decision (Thinkless's decoupled GRPO) keep both?",
+    anchor="Thinkless (Fang et al. 2025): plain GRPO collapses the think/no-think decision; "
+    "decoupled GRPO keeps both modes",
+    config="think_mode",
+    arms=THINK_MODE_ARMS,
+    measures=(SHORT_EFFORT, LONG_EFFORT, SUCCESS),
+    effect=keeps_both_modes(1.0),
+    stage="RL",
+    cpu_minutes=25.0,
+    plot_metrics=("eval_short/effort", "eval_long/effort", "eval/success"),
+)
+
+THINK_MODE_EARLY = Experiment(
+    name="think_mode_early",
+    question="When RL first trains on short rows only (where answering at once pays) and then "
+    "on every length, does the policy unlearn thinking before the long rows need it, and "
+    "does a decoupled mode decision keep it?",
+    anchor="Thinkless (Fang et al. 2025); the curriculum order of Qwen3's thinking-mode fusion",
+    config="think_mode_early",
+    arms=THINK_MODE_ARMS,
+    measures=(SHORT_EFFORT, LONG_EFFORT, SUCCESS),
+    effect=keeps_both_modes(1.0),
+    stage="RL (two stages: short rows, then every length)",
+    cpu_minutes=30.0,
+    plot_metrics=("eval_short/effort", "eval_long/effort", "eval/success"),
+)
+
 FINDINGS: tuple[Experiment, ...] = (
     DEFAULT,
     R1_ZERO,
@@ -372,4 +408,6 @@ FINDINGS: tuple[Experiment, ...] = (
     LEAK_WEBNAV,
     TOOLS_WEBNAV,
     ADAPTIVE_EFFORT,
+    THINK_MODE,
+    THINK_MODE_EARLY,
 )
